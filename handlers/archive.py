@@ -1,0 +1,45 @@
+"""DynamoDB Streams (REMOVE events) -> S3 archive, for items deleted by TTL only.
+
+Errors raise, so the event source mapping retries the batch: the seed design returned
+{"statusCode": 500}, which Lambda counts as success, and lost the records.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from handlers.aws import client
+from handlers.core.archive_objects import ArchiveObject, batch_object, per_item_objects
+from handlers.core.ingest_rules import HASH_KEY, RANGE_KEY
+from handlers.core.stream_records import is_ttl_removal
+from handlers.settings import ArchiveSettings
+
+logger = Logger(service="archive")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: Any) -> dict:
+    archive(event["Records"], ArchiveSettings.from_env())
+    return {"batchItemFailures": []}
+
+
+def archive(records: list[dict], settings: ArchiveSettings) -> list[ArchiveObject]:
+    removals = [record for record in records if is_ttl_removal(record, settings.ttl_attribute)]
+    if not removals:
+        return []
+    if settings.layout == "batch":
+        objects = [batch_object(removals, settings.ttl_attribute, settings.prefix)]
+    else:
+        objects = per_item_objects(removals, settings.ttl_attribute, settings.prefix, (HASH_KEY, RANGE_KEY))
+    s3 = client("s3")
+    for archived in objects:
+        s3.put_object(
+            Bucket=settings.bucket,
+            Key=archived.key,
+            Body=archived.body,
+            ContentType=archived.content_type,
+            StorageClass=settings.storage_class,
+            Metadata={"item-count": str(archived.item_count)},
+        )
+    return objects

@@ -1,0 +1,199 @@
+"""SQS -> DynamoDB. Every message is stored, filtered on purpose, parked in the DLQ with its
+reason, or reported in batchItemFailures for SQS to deliver again: none is dropped."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+
+from handlers.aws import client, is_transient
+from handlers.core.batching import Failure, chunks, error_code, send_with_retries
+from handlers.core.ingest_rules import (
+    HASH_KEY,
+    RANGE_KEY,
+    REJECTION_CODES,
+    RejectedMessage,
+    item_key,
+    message_items,
+)
+from handlers.core.sqs_outcome import DEAD_LETTERED, FILTERED, RETRY, SqsBatchOutcome
+from handlers.settings import IngestSettings
+
+logger = Logger(service="ingest")
+
+BATCH_WRITE_LIMIT = 25
+SEND_BATCH_LIMIT = 10
+SEND_BATCH_BYTES = 256 * 1024
+REASON_LIMIT = 1024
+_serializer = TypeSerializer()
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """An item to write and the messages it came from (more than one when a later message
+    overwrote the same key in this batch: last write wins)."""
+
+    typed: dict[str, Any]
+    message_ids: tuple[str, ...]
+
+    @property
+    def typed_key(self) -> tuple:
+        return _typed_key(self.typed)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    record: dict[str, Any]
+    code: str
+    reason: str
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: Any) -> dict:
+    settings = IngestSettings.from_env()
+    return ingest(event["Records"], settings, function_name=getattr(context, "function_name", "ingest"))
+
+
+def ingest(records: list[dict], settings: IngestSettings, function_name: str) -> dict:
+    outcome = SqsBatchOutcome([record["messageId"] for record in records])
+    pending: dict[tuple, PendingItem] = {}
+    rejections: list[Rejection] = []
+    for record in records:
+        message_id = record["messageId"]
+        try:
+            result = message_items(record["body"], settings.rules)
+        except RejectedMessage as rejected:
+            rejections.append(Rejection(record, rejected.code, rejected.detail))
+            continue
+        if result.filtered_client_id is not None:
+            outcome.mark(message_id, FILTERED, result.filtered_client_id)
+        for item in result.items:
+            key = item_key(item)
+            earlier = pending.pop(key, None)
+            sources = (earlier.message_ids if earlier else ()) + (message_id,)
+            pending[key] = PendingItem(_serializer.serialize(item)["M"], sources)
+
+    by_id = {record["messageId"]: record for record in records}
+    for failure in _write(list(pending.values()), settings):
+        for message_id in failure.entry.message_ids:
+            if failure.retryable:
+                outcome.mark(message_id, RETRY, f"{failure.code}: {failure.message}")
+            else:
+                rejections.append(Rejection(by_id[message_id], "rejected_by_dynamodb", failure.message))
+    _park(rejections, settings, function_name, outcome)
+    _log_summary(outcome)
+    return outcome.response()
+
+
+def _write(items: list[PendingItem], settings: IngestSettings) -> list[Failure]:
+    dynamodb = client("dynamodb")
+    failures: list[Failure] = []
+    for group in chunks(items, BATCH_WRITE_LIMIT):
+        failures += send_with_retries(
+            lambda entries: _batch_write(dynamodb, settings.table_name, entries),
+            group, settings.retry, is_transient,
+        )
+    return failures
+
+
+def _batch_write(dynamodb, table: str, entries: list[PendingItem]) -> list[Failure]:
+    try:
+        response = dynamodb.batch_write_item(
+            RequestItems={table: [{"PutRequest": {"Item": entry.typed}} for entry in entries]}
+        )
+    except ClientError as error:
+        if error_code(error) != "ValidationException":
+            raise
+        # One invalid item fails the whole call; write one by one to find it and keep the rest.
+        return [failure for entry in entries if (failure := _put_one(dynamodb, table, entry))]
+    by_key = {entry.typed_key: entry for entry in entries}
+    return [
+        Failure(by_key[_typed_key(request["PutRequest"]["Item"])], "UnprocessedItems", "left unprocessed")
+        for request in response.get("UnprocessedItems", {}).get(table, [])
+    ]
+
+
+def _put_one(dynamodb, table: str, entry: PendingItem) -> Failure | None:
+    try:
+        dynamodb.put_item(TableName=table, Item=entry.typed)
+    except ClientError as error:
+        code = error_code(error)
+        if code == "ValidationException":
+            return Failure(entry, code, error.response["Error"].get("Message", ""), retryable=False)
+        if is_transient(error):
+            return Failure(entry, code, str(error))
+        raise
+    return None
+
+
+def _park(rejections: list[Rejection], settings: IngestSettings, function_name: str, outcome: SqsBatchOutcome) -> None:
+    """Send unstorable messages to the DLQ with their reason; a message that cannot be parked
+    is retried instead, so SQS's own redrive policy still keeps it."""
+    if not rejections:
+        return
+    if not settings.dlq_url:
+        for rejection in rejections:
+            outcome.mark(rejection.record["messageId"], RETRY, f"{rejection.code}; DLQ_URL is not set")
+        logger.error("DLQ_URL is not set: unstorable messages are left on the queue", extra={"count": len(rejections)})
+        return
+    sqs = client("sqs")
+    entries = [_dlq_entry(str(index), rejection, function_name) for index, rejection in enumerate(rejections)]
+    failed: dict[str, Failure] = {}
+    for group in chunks(entries, SEND_BATCH_LIMIT, SEND_BATCH_BYTES, size_of=lambda e: len(e["MessageBody"].encode())):
+        for failure in send_with_retries(
+            lambda batch: _send_batch(sqs, settings.dlq_url, batch), group, settings.retry, is_transient
+        ):
+            failed[failure.entry["Id"]] = failure
+    for entry, rejection in zip(entries, rejections):
+        message_id = rejection.record["messageId"]
+        if entry["Id"] in failed:
+            failure = failed[entry["Id"]]
+            outcome.mark(message_id, RETRY, f"{rejection.code}; could not park: {failure.code}")
+            continue
+        outcome.mark(message_id, DEAD_LETTERED, rejection.code)
+        logger.warning(
+            "message parked in the dead-letter queue",
+            extra={"message_id": message_id, "error_code": rejection.code, "reason": rejection.reason},
+        )
+
+
+def _dlq_entry(entry_id: str, rejection: Rejection, function_name: str) -> dict:
+    reason = f"{REJECTION_CODES[rejection.code]}: {rejection.reason}"[:REASON_LIMIT]
+    attributes = {
+        "error_code": rejection.code,
+        "error_reason": reason,
+        "handler": function_name,
+        "source_message_id": rejection.record["messageId"],
+    }
+    if rejection.record.get("eventSourceARN"):
+        attributes["source_queue_arn"] = rejection.record["eventSourceARN"]
+    return {
+        "Id": entry_id,
+        "MessageBody": rejection.record["body"],
+        "MessageAttributes": {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()},
+    }
+
+
+def _send_batch(sqs, queue_url: str, entries: list[dict]) -> list[Failure]:
+    response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    by_id = {entry["Id"]: entry for entry in entries}
+    return [
+        Failure(by_id[failed["Id"]], failed.get("Code", ""), failed.get("Message", ""), retryable=not failed.get("SenderFault"))
+        for failed in response.get("Failed", [])
+    ]
+
+
+def _typed_key(typed_item: dict) -> tuple:
+    return tuple(sorted((name, *typed_item[name].items()) for name in (HASH_KEY, RANGE_KEY)))
+
+
+def _log_summary(outcome: SqsBatchOutcome) -> None:
+    counts = outcome.counts()
+    if counts.get(RETRY):
+        retried = {mid: reason for mid, reason in outcome.reasons.items() if outcome.fate(mid) == RETRY}
+        logger.error("messages left on the queue for another try", extra={"counts": counts, "reasons": retried})
+    elif counts.get(FILTERED) or counts.get(DEAD_LETTERED):
+        logger.info("batch handled", extra={"counts": counts})

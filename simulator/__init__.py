@@ -1,0 +1,1 @@
+"""Device simulator: a fleet of sensors publishing JSON to the ingest queue."""
