@@ -35,9 +35,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 def client(service: str):
     """One client per service per process, made on first use (never at import time, so a test's
     mock or a changed AWS_ENDPOINT_URL is in place first). `client.cache_clear()` forgets them."""
-    return boto3.session.Session().client(
-        service, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=_CONFIG
-    )
+    return _session().client(service, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=_CONFIG)
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    # One session, so the service models it loads are parsed once per process.
+    return boto3.session.Session()
 
 
 def is_transient(error: BaseException) -> bool:

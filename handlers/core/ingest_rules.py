@@ -3,7 +3,7 @@
 The rules of the seed design, kept:
 - the body is JSON, or base64 of JSON as an IoT rule's SQS action sends it;
 - numbers are Decimals; `things_name` gives `topic = <name>/SENSOR/DAT` and `client_id`;
-- top-level keys are lower-cased;
+- top-level keys are lower-cased (before `things_name` is read, so its case does not matter);
 - three shapes: `data` is one reading, `data` is a list of readings, or (no `data`) the
   message itself is the reading;
 - `createdAt` comes from the reading, else the top-level `timestamp`, in milliseconds;
@@ -87,7 +87,7 @@ class MessageItems:
 
 
 def message_items(body: str, rules: IngestRules) -> MessageItems:
-    message = _lower_keys(_with_things_name(decode_body(body)))
+    message = _with_things_name(_lower_keys(decode_body(body)))
     client_id = _text_field(message, "client_id")
     device_id = _text_field(message, "topic").split("/")[0]
     filter_id = client_id or device_id
@@ -182,9 +182,7 @@ def _item(reading: dict, created: Any, device_id: str, rules: IngestRules) -> di
     return item
 
 
-def _with_things_name(message: Any) -> dict:
-    if not isinstance(message, dict):
-        raise RejectedMessage("not_an_object", f"the message is {_kind(message)}")
+def _with_things_name(message: dict) -> dict:
     if "things_name" in message:
         name = message["things_name"]
         if not isinstance(name, str):
@@ -193,7 +191,9 @@ def _with_things_name(message: Any) -> dict:
     return message
 
 
-def _lower_keys(message: dict) -> dict:
+def _lower_keys(message: Any) -> dict:
+    if not isinstance(message, dict):
+        raise RejectedMessage("not_an_object", f"the message is {_kind(message)}")
     lowered: dict[str, Any] = {}
     for name, value in message.items():
         if name.lower() in lowered:

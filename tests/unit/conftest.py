@@ -100,3 +100,67 @@ def dlq_messages(dlq):
         return messages
 
     return drain
+
+
+class FaultyClient:
+    """A real (moto) client whose chosen operations go through `overrides[name](real_call, **kwargs)`.
+    Every call is recorded in `calls[name]`, so a test can see exactly what was retried."""
+
+    def __init__(self, real, overrides):
+        self._real = real
+        self._overrides = overrides
+        self.calls = {}
+
+    def __getattr__(self, name):
+        real_call = getattr(self._real, name)
+        override = self._overrides.get(name)
+
+        def call(**kwargs):
+            self.calls.setdefault(name, []).append(kwargs)
+            return override(real_call, **kwargs) if override else real_call(**kwargs)
+
+        return call
+
+
+@pytest.fixture
+def inject_faults(monkeypatch):
+    """inject_faults(handler_module, "dynamodb", batch_write_item=fn) -> the FaultyClient in use."""
+
+    def inject(module, service, **overrides):
+        wrapper = FaultyClient(aws.client(service), overrides)
+        real_factory = module.client
+        monkeypatch.setattr(module, "client", lambda name: wrapper if name == service else real_factory(name))
+        return wrapper
+
+    return inject
+
+
+def client_error(code, status=400, operation="Operation"):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+@pytest.fixture
+def make_client_error():
+    return client_error
+
+
+@pytest.fixture
+def handler_logs(monkeypatch):
+    """handler_logs(module) -> a function returning the JSON log lines that module wrote since."""
+    import io
+    import json
+
+    def capture(module):
+        buffer = io.StringIO()
+        monkeypatch.setattr(module.logger.registered_handler, "stream", buffer)
+
+        def lines():
+            text, _ = buffer.getvalue(), buffer.truncate(0)
+            buffer.seek(0)
+            return [json.loads(line) for line in text.splitlines()]
+
+        return lines
+
+    return capture
