@@ -1,7 +1,9 @@
 """TTL removals -> the S3 objects that archive them.
 
-Each archived entry keeps the deleted item in DynamoDB's typed JSON, so restoring it is
-`PutItem(Item=entry["item"])` with nothing lost (types, sets, binary, number precision).
+Each archived entry keeps the deleted item in DynamoDB's wire JSON, as the stream carried it
+(binary as base64 text, as the AWS CLI also reads it), so nothing is lost: types, sets,
+binary, number precision. With boto3, restore with `PutItem(Item=boto3_item(entry["item"]))`:
+boto3 wants raw bytes for binary and would encode the base64 text a second time.
 
 Two layouts:
 - `batch` (default): one gzip JSON Lines object per invocation. Its key is derived from the
@@ -12,6 +14,7 @@ Two layouts:
 """
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 from dataclasses import dataclass
@@ -102,3 +105,21 @@ def per_item_objects(
 def _scalar(typed: dict[str, Any]) -> str:
     (value,) = typed.values()
     return str(value)
+
+
+def boto3_item(typed: dict[str, Any]) -> dict[str, Any]:
+    """An archived item (wire JSON, binary as base64) as boto3's low-level client takes it."""
+    return {name: _boto3_value(value) for name, value in typed.items()}
+
+
+def _boto3_value(value: dict[str, Any]) -> dict[str, Any]:
+    (kind, payload), = value.items()
+    if kind == "B":
+        return {"B": base64.b64decode(payload)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(member) for member in payload]}
+    if kind == "M":
+        return {"M": boto3_item(payload)}
+    if kind == "L":
+        return {"L": [_boto3_value(member) for member in payload]}
+    return value
