@@ -1,0 +1,84 @@
+"""The API process: MiniStack on 127.0.0.1:<port> with the embedded backend's additions.
+
+Run by `python -m emulator start` (detached); `python -m emulator api` runs it in the foreground.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from emulator.settings import EmulatorSettings
+
+logger = logging.getLogger("emulator.api")
+
+
+def serve(settings: EmulatorSettings) -> None:
+    _configure_ministack(settings)
+    from emulator import ministack_patches
+
+    app = ministack_patches.import_ministack()
+    firehose = ministack_patches.buffer_firehose_deliveries()
+    stopping = threading.Event()
+    _every(settings.ttl_sweep_seconds, ministack_patches.sweep_expired_items, stopping, "ttl-sweeper")
+    _every(0.2, firehose.flush_due, stopping, "firehose-flusher")
+
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"127.0.0.1:{settings.port}"]
+    config.keep_alive_timeout = 75
+    config.loglevel = "WARNING"
+    config.accesslog = None
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+
+        async def shutdown_trigger() -> None:
+            await stop.wait()
+            stopping.set()
+            # Buffered Firehose records reach S3 before MiniStack saves its state.
+            await loop.run_in_executor(None, firehose.flush_all)
+
+        await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger)
+
+    asyncio.run(main())
+
+
+def _configure_ministack(settings: EmulatorSettings) -> None:
+    state = Path(settings.state_dir)
+    os.environ.update(
+        {
+            "GATEWAY_PORT": str(settings.port),
+            "BIND_HOST": "127.0.0.1",
+            "MINISTACK_REGION": settings.region,
+            "PERSIST_STATE": "1",
+            "STATE_DIR": str(state / "ministack"),
+            "S3_PERSIST": "1",
+            "S3_DATA_DIR": str(state / "s3"),
+            "LOG_LEVEL": os.environ.get("EMULATOR_LOG_LEVEL", "WARNING"),
+            # Functions run as warm local subprocesses; never look for a Docker engine.
+            "LAMBDA_EXECUTOR": "local",
+            # Listen on loopback only: no IoT mTLS or SFTP listeners on 0.0.0.0.
+            "IOT_MTLS_ENABLED": "0",
+            "SFTP_ENABLED": "0",
+        }
+    )
+
+
+def _every(seconds: float, work, stopping: threading.Event, name: str) -> None:
+    def loop() -> None:
+        while not stopping.wait(seconds):
+            try:
+                work()
+            except Exception:
+                logger.exception("%s failed; trying again in %s s", name, seconds)
+
+    threading.Thread(target=loop, name=name, daemon=True).start()

@@ -1,0 +1,297 @@
+"""The data plane: runs every event source mapping the Lambda API lists.
+
+Mappings are re-read every second, so creating, updating, disabling or deleting one through
+the API (what the bootstrap does) takes effect without restarting anything. Stream positions
+are checkpointed per mapping and shard in the state folder after every batch, so a restart
+resumes where it stopped: nothing skipped after a crash (at worst the last batch again), and
+nothing repeated after a clean stop.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from abc import ABC, abstractmethod
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
+from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
+from emulator.esm.stream_delivery import InvokeResult, StreamMappingConfig, deliver_stream_batch
+from emulator.esm.stream_events import lambda_stream_record
+from handlers.core.batching import Failure, RetryPolicy, chunks, send_with_retries
+
+logger = logging.getLogger("emulator.esm")
+
+REFRESH_SECONDS = 1.0
+STREAM_POLL_SECONDS = 0.25  # Lambda polls a stream shard four times a second.
+DEFAULT_SQS_POLLERS = 2
+
+
+class AwsClients:
+    def __init__(self, endpoint: str, region: str):
+        config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}, read_timeout=900)
+        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+        self.region = region
+        self.lambda_ = session.client("lambda", endpoint_url=endpoint, config=config)
+        self.sqs = session.client("sqs", endpoint_url=endpoint, config=config)
+        self.streams = session.client("dynamodbstreams", endpoint_url=endpoint, config=config)
+
+    def invoke(self, function_arn: str, event: dict) -> InvokeResult:
+        try:
+            response = self.lambda_.invoke(FunctionName=function_arn, InvocationType="RequestResponse", Payload=json.dumps(event).encode())
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("invoke of %s failed before the function ran: %s", function_arn, error)
+            return InvokeResult(str(uuid.uuid4()), 500, "InvokeFailed", b"")
+        return InvokeResult(
+            response["ResponseMetadata"].get("RequestId", ""), response.get("StatusCode", 200),
+            response.get("FunctionError"), response["Payload"].read(),
+        )
+
+    def queue_url(self, queue_arn: str) -> str:
+        _, _, _, _, account, name = queue_arn.split(":", 5)
+        return self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+class Checkpoints:
+    """Last processed sequence number per shard of one mapping, in a JSON file, written atomically."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._lock = threading.Lock()
+        try:
+            self._positions = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self._positions = {}
+
+    def get(self, shard_id: str) -> str | None:
+        with self._lock:
+            return self._positions.get(shard_id)
+
+    def save(self, shard_id: str, sequence_number: str) -> None:
+        with self._lock:
+            self._positions[shard_id] = sequence_number
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self._path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(self._positions))
+            os.replace(temporary, self._path)
+
+
+class Worker(ABC):
+    """One mapping's pollers; `stop()` lets the batch in flight finish and checkpoint."""
+
+    def __init__(self, mapping: dict, clients: AwsClients, state_dir: Path):
+        self.mapping = mapping
+        self.clients = clients
+        self.state_dir = state_dir
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the pollers."""
+
+    def _spawn(self, target, name: str, *args) -> None:
+        thread = threading.Thread(target=self._guarded, args=(target, name, *args), name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _guarded(self, target, name: str, *args) -> None:
+        while not self.stopping.is_set():
+            try:
+                target(*args)
+                return
+            except Exception:
+                logger.exception("%s failed; restarting it in 1 s", name)
+                self.stopping.wait(1)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+class SqsWorker(Worker):
+    def start(self) -> None:
+        scaling = (self.mapping.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        pollers = min(int(scaling), 8) if scaling else DEFAULT_SQS_POLLERS
+        for index in range(pollers):
+            self._spawn(self._poll, f"sqs-{self.mapping['UUID'][:8]}-{index}")
+
+    def _poll(self) -> None:
+        mapping, clients = self.mapping, self.clients
+        queue_arn = mapping["EventSourceArn"]
+        queue_url = clients.queue_url(queue_arn)
+        batch_size = int(mapping.get("BatchSize") or 10)
+        window = float(mapping.get("MaximumBatchingWindowInSeconds") or 0)
+        report = "ReportBatchItemFailures" in (mapping.get("FunctionResponseTypes") or [])
+        patterns = parse_filter_criteria(mapping.get("FilterCriteria"))
+        while not self.stopping.is_set():
+            messages = self._gather(queue_url, batch_size, window)
+            if not messages:
+                continue
+            records = [lambda_sqs_record(message, queue_arn, clients.region) for message in messages]
+            selected = [record for record in records if record_matches(patterns, record)]
+            # Lambda deletes what the filter drops without invoking the function.
+            consumed = [record for record in records if record not in selected]
+            if selected:
+                result = clients.invoke(mapping["FunctionArn"], {"Records": selected})
+                consumed += records_to_delete(selected, result, report)
+            self._delete(queue_url, consumed)
+
+    def _gather(self, queue_url: str, batch_size: int, window: float) -> list[dict]:
+        messages: list[dict] = []
+        deadline = time.monotonic() + window
+        while len(messages) < batch_size and not self.stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if messages and remaining <= 0:
+                break
+            wait = 1 if not messages else max(0, min(1, int(remaining)))
+            received = self.clients.sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=min(10, batch_size - len(messages)),
+                WaitTimeSeconds=wait, AttributeNames=["All"], MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages += received
+            if messages and not received and window <= 0:
+                break
+            if messages and window <= 0 and len(received) < 10:
+                break
+        return messages
+
+    def _delete(self, queue_url: str, records: list[dict]) -> None:
+        entries = [{"Id": str(index), "ReceiptHandle": record["receiptHandle"]} for index, record in enumerate(records)]
+
+        def delete(batch: list[dict]) -> list[Failure]:
+            response = self.clients.sqs.delete_message_batch(QueueUrl=queue_url, Entries=batch)
+            by_id = {entry["Id"]: entry for entry in batch}
+            return [Failure(by_id[f["Id"]], f.get("Code", ""), f.get("Message", ""), retryable=not f.get("SenderFault"))
+                    for f in response.get("Failed", [])]
+
+        for group in chunks(entries, 10):
+            for failure in send_with_retries(delete, group, RetryPolicy(), _transient):
+                # Not deleted: SQS delivers the message again after its visibility timeout.
+                logger.warning("could not delete message %s: %s %s", failure.entry["Id"], failure.code, failure.message)
+
+
+class StreamWorker(Worker):
+    def start(self) -> None:
+        self.config = StreamMappingConfig.from_mapping(self.mapping)
+        self.patterns = parse_filter_criteria(self.mapping.get("FilterCriteria"))
+        self.checkpoints = Checkpoints(self.state_dir / "checkpoints" / f"{self.mapping['UUID']}.json")
+        on_failure = ((self.mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        self.on_failure_url = self.clients.queue_url(on_failure) if on_failure else None
+        self._spawn(self._watch_shards, f"stream-{self.mapping['UUID'][:8]}")
+
+    def _watch_shards(self) -> None:
+        started: set[str] = set()
+        while not self.stopping.is_set():
+            shards = self.clients.streams.describe_stream(StreamArn=self.config.stream_arn)["StreamDescription"]["Shards"]
+            for shard in shards:
+                if shard["ShardId"] not in started:
+                    started.add(shard["ShardId"])
+                    self._spawn(self._consume, f"shard-{shard['ShardId'][-8:]}", shard["ShardId"])
+            self.stopping.wait(REFRESH_SECONDS * 5)
+
+    def _consume(self, shard_id: str) -> None:
+        batch_size = int(self.mapping.get("BatchSize") or 100)
+        window = float(self.mapping.get("MaximumBatchingWindowInSeconds") or 0)
+        iterator = self._iterator(shard_id)
+        while not self.stopping.is_set() and iterator:
+            records: list[dict] = []
+            deadline = time.monotonic() + window
+            while len(records) < batch_size and iterator and not self.stopping.is_set():
+                try:
+                    response = self.clients.streams.get_records(ShardIterator=iterator, Limit=batch_size - len(records))
+                except ClientError as error:
+                    if error.response["Error"]["Code"] not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                        raise
+                    iterator = self._iterator(shard_id)
+                    continue
+                records += response.get("Records", [])
+                iterator = response.get("NextShardIterator")
+                if not response.get("Records") and (records or time.monotonic() >= deadline):
+                    break
+                if records and time.monotonic() >= deadline:
+                    break
+            if not records:
+                self.stopping.wait(STREAM_POLL_SECONDS)
+                continue
+            events = [lambda_stream_record(record, self.config.stream_arn, self.clients.region) for record in records]
+            selected = [event for event in events if record_matches(self.patterns, event)]
+            if selected:
+                deliver_stream_batch(selected, shard_id, self.config, self._invoke, self._send_failure)
+            self.checkpoints.save(shard_id, events[-1]["dynamodb"]["SequenceNumber"])
+
+    def _iterator(self, shard_id: str) -> str:
+        checkpoint = self.checkpoints.get(shard_id)
+        if checkpoint:
+            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": checkpoint}
+        else:
+            position = {"ShardIteratorType": self.mapping.get("StartingPosition") or "TRIM_HORIZON"}
+        return self.clients.streams.get_shard_iterator(StreamArn=self.config.stream_arn, ShardId=shard_id, **position)["ShardIterator"]
+
+    def _invoke(self, records: list[dict]) -> InvokeResult:
+        return self.clients.invoke(self.config.function_arn, {"Records": records})
+
+    def _send_failure(self, invocation_record: dict) -> None:
+        if not self.on_failure_url:
+            logger.warning("discarded stream records with no on-failure destination: %s", invocation_record["DDBStreamBatchInfo"])
+            return
+        while True:
+            try:
+                self.clients.sqs.send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(invocation_record))
+                return
+            except (ClientError, BotoCoreError) as error:
+                # The records are only checkpointed once their failure record is sent.
+                logger.warning("on-failure destination unavailable (%s); retrying", error)
+                time.sleep(1)
+
+
+class Engine:
+    def __init__(self, clients: AwsClients, state_dir: Path):
+        self.clients = clients
+        self.state_dir = state_dir
+        self.workers: dict[str, Worker] = {}
+
+    def refresh(self) -> None:
+        mappings = {}
+        for page in self.clients.lambda_.get_paginator("list_event_source_mappings").paginate():
+            for mapping in page["EventSourceMappings"]:
+                if mapping.get("State", "Enabled") in ("Enabled", "Creating", "Enabling", "Updating"):
+                    mappings[mapping["UUID"]] = mapping
+        for mapping_id in list(self.workers):
+            if mapping_id not in mappings or _settings(mappings[mapping_id]) != _settings(self.workers[mapping_id].mapping):
+                self.workers.pop(mapping_id).stop()
+        for mapping_id, mapping in mappings.items():
+            if mapping_id not in self.workers:
+                worker_type = SqsWorker if ":sqs:" in mapping["EventSourceArn"] else StreamWorker
+                worker = worker_type(mapping, self.clients, self.state_dir)
+                try:
+                    worker.start()
+                except (FilterPatternError, ClientError) as error:
+                    logger.error("mapping %s cannot run: %s", mapping_id, error)
+                    worker.stop()
+                    continue
+                self.workers[mapping_id] = worker
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stopping.set()
+        for worker in self.workers.values():
+            worker.stop()
+        self.workers.clear()
+
+
+def _settings(mapping: dict) -> dict:
+    ignored = {"State", "StateTransitionReason", "LastModified", "LastProcessingResult"}
+    return {key: value for key, value in mapping.items() if key not in ignored}
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, (BotoCoreError, ClientError))

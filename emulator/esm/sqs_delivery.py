@@ -1,0 +1,64 @@
+"""Lambda's SQS event source, pure parts: the event it builds and what it deletes afterwards."""
+from __future__ import annotations
+
+import base64
+import json
+
+from emulator.esm.stream_delivery import InvokeResult
+
+
+def lambda_sqs_record(message: dict, queue_arn: str, region: str) -> dict:
+    """A ReceiveMessage message as the record Lambda puts in the event (camelCase attributes)."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": {
+            name: _camel_attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def records_to_delete(records: list[dict], result: InvokeResult, report_batch_item_failures: bool) -> list[dict]:
+    """Which messages the invocation consumed. An error consumes none (they come back after the
+    visibility timeout); ReportBatchItemFailures keeps the reported ones; a response naming an
+    unknown or empty identifier counts as the whole batch failing, as Lambda documents."""
+    if result.error:
+        return []
+    if not report_batch_item_failures:
+        return list(records)
+    try:
+        response = json.loads(result.payload or b"null")
+    except ValueError:
+        return list(records)
+    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+    if not failures:
+        return list(records)
+    known = {record["messageId"] for record in records}
+    failed = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not identifier or identifier not in known:
+            return []
+        failed.add(identifier)
+    return [record for record in records if record["messageId"] not in failed]
+
+
+def _camel_attribute(value: dict) -> dict:
+    attribute = {
+        "stringValue": value.get("StringValue"),
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": [base64.b64encode(item).decode() for item in value.get("BinaryListValues", [])],
+        "dataType": value.get("DataType"),
+    }
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+        del attribute["stringValue"]
+    elif attribute["stringValue"] is None:
+        del attribute["stringValue"]
+    return attribute

@@ -1,0 +1,170 @@
+"""Delivering one batch of DynamoDB stream records to a function, as Lambda does.
+
+- An error (or a ReportBatchItemFailures response naming a record) is retried; with
+  BisectBatchOnFunctionError the failing batch is split in two first, and splitting does not use
+  up the retry quota (AWS: "splitting a batch does not count towards the retry quota").
+- After MaximumRetryAttempts retries (-1: no limit), or once a record is older than
+  MaximumRecordAgeInSeconds (-1: no limit), the records are discarded and an invocation record
+  describing them goes to the on-failure destination.
+- A ReportBatchItemFailures response checkpoints everything before the first reported record;
+  a response Lambda cannot read (unknown or missing identifier) fails the whole batch.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Sequence
+
+RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
+RECORD_AGE_EXCEEDED = "MaximumRecordAgeInSecondsExceeded"
+
+
+@dataclass(frozen=True)
+class StreamMappingConfig:
+    function_arn: str
+    stream_arn: str
+    maximum_retry_attempts: int = -1
+    maximum_record_age_seconds: int = -1
+    bisect_on_error: bool = False
+    report_batch_item_failures: bool = False
+
+    @classmethod
+    def from_mapping(cls, mapping: dict) -> "StreamMappingConfig":
+        return cls(
+            function_arn=mapping["FunctionArn"],
+            stream_arn=mapping["EventSourceArn"],
+            maximum_retry_attempts=int(mapping.get("MaximumRetryAttempts", -1)),
+            maximum_record_age_seconds=int(mapping.get("MaximumRecordAgeInSeconds", -1)),
+            bisect_on_error=bool(mapping.get("BisectBatchOnFunctionError", False)),
+            report_batch_item_failures="ReportBatchItemFailures" in (mapping.get("FunctionResponseTypes") or []),
+        )
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """What one invocation came to: `error` is Lambda's FunctionError ("Unhandled") or None."""
+
+    request_id: str
+    status_code: int
+    error: str | None
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Discarded:
+    records: list[dict]
+    condition: str
+    result: InvokeResult | None
+    invoke_count: int
+
+
+Invoke = Callable[[list[dict]], InvokeResult]
+
+
+def deliver_stream_batch(
+    records: Sequence[dict], shard_id: str, config: StreamMappingConfig, invoke: Invoke,
+    on_failure: Callable[[dict], None], now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Discarded]:
+    """Deliver `records` in order until each is processed or discarded; returns the discards.
+
+    When this returns, every record of the batch may be checkpointed.
+    """
+    discarded: list[Discarded] = []
+
+    def discard(batch: list[dict], condition: str, result: InvokeResult | None, invoke_count: int) -> None:
+        discarded.append(Discarded(batch, condition, result, invoke_count))
+        on_failure(failure_record(batch, shard_id, config, condition, result, invoke_count, now()))
+
+    pending: deque[tuple[list[dict], int]] = deque([(list(records), 0)])
+    while pending:
+        batch, retries = pending.popleft()
+        if config.maximum_record_age_seconds >= 0:
+            oldest_allowed = now() - config.maximum_record_age_seconds
+            too_old = [r for r in batch if r["dynamodb"]["ApproximateCreationDateTime"] < oldest_allowed]
+            if too_old:
+                discard(too_old, RECORD_AGE_EXCEEDED, None, retries)
+                batch = [r for r in batch if r not in too_old]
+                if not batch:
+                    continue
+        result = invoke(batch)
+        failed_from = _first_failed(batch, result, config)
+        if failed_from is None:
+            continue
+        batch = batch[failed_from:]
+        if config.bisect_on_error and len(batch) > 1:
+            half = len(batch) // 2
+            pending.extendleft([(batch[half:], retries), (batch[:half], retries)])
+            continue
+        if 0 <= config.maximum_retry_attempts <= retries:
+            discard(batch, RETRY_ATTEMPTS_EXHAUSTED, result, retries + 1)
+            continue
+        sleep(min(1.0, 0.05 * 2 ** retries))
+        pending.appendleft((batch, retries + 1))
+    return discarded
+
+
+def _first_failed(batch: list[dict], result: InvokeResult, config: StreamMappingConfig) -> int | None:
+    """Index of the first record to retry, or None when the whole batch succeeded."""
+    if result.error:
+        return 0
+    if not config.report_batch_item_failures:
+        return None
+    try:
+        response = json.loads(result.payload or b"null")
+    except ValueError:
+        return None
+    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+    if not failures:
+        return None
+    positions = {record["dynamodb"]["SequenceNumber"]: index for index, record in enumerate(batch)}
+    indexes = []
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if identifier not in positions:
+            return 0  # Lambda treats an unreadable response as the whole batch failing.
+        indexes.append(positions[identifier])
+    return min(indexes)
+
+
+def failure_record(
+    batch: list[dict], shard_id: str, config: StreamMappingConfig, condition: str,
+    result: InvokeResult | None, invoke_count: int, now: float,
+) -> dict:
+    """The invocation record Lambda sends to an on-failure destination for a stream batch."""
+    first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
+    record = {
+        "requestContext": {
+            "requestId": result.request_id if result else "",
+            "functionArn": config.function_arn,
+            "condition": condition,
+            "approximateInvokeCount": invoke_count,
+        },
+        "responseContext": {
+            "statusCode": result.status_code if result else 0,
+            "executedVersion": "$LATEST",
+            "functionError": (result.error or "") if result else "",
+        },
+        "version": "1.0",
+        "timestamp": _iso(now, milliseconds=True),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso(first["ApproximateCreationDateTime"]),
+            "approximateArrivalOfLastRecord": _iso(last["ApproximateCreationDateTime"]),
+            "batchSize": len(batch),
+            "streamArn": config.stream_arn,
+        },
+    }
+    return record
+
+
+def _iso(epoch_seconds: float, milliseconds: bool = False) -> str:
+    moment = datetime.fromtimestamp(float(epoch_seconds), timezone.utc)
+    if milliseconds:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

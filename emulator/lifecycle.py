@@ -1,0 +1,210 @@
+"""Start, stop and report on the embedded backend's two processes.
+
+`api` serves the AWS APIs (MiniStack plus TTL and Firehose buffering); `dataplane` runs the
+event source mappings. Each is a detached process with a pid file and a log in the state folder.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from emulator.settings import EmulatorSettings
+
+COMPONENTS = ("api", "dataplane")
+START_DEADLINE_SECONDS = 60
+STOP_DEADLINE_SECONDS = 20
+
+
+class EmulatorError(Exception):
+    """A problem to report in one line (port taken, unusable state folder, failed start)."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    def pid_file(self, component: str) -> Path:
+        return self.root / "run" / f"{component}.pid"
+
+    def log_file(self, component: str) -> Path:
+        return self.root / "logs" / f"{component}.log"
+
+    def ready_file(self, component: str) -> Path:
+        return self.root / "run" / f"{component}.ready"
+
+
+def start(settings: EmulatorSettings, progress=print) -> None:
+    paths = Paths(Path(settings.state_dir))
+    running = [component for component in COMPONENTS if _alive(_pid(paths, component))]
+    if len(running) == len(COMPONENTS) and _answers(settings):
+        progress(f"embedded backend already running on {settings.endpoint}")
+        return
+    if running:
+        stop(settings, progress=lambda _message: None)
+    _check_port_free(settings.port)
+    _prepare_state_dir(paths)
+    started = time.monotonic()
+    _spawn(paths, "api", settings)
+    _wait(paths, "api", lambda: _answers(settings), settings)
+    _spawn(paths, "dataplane", settings)
+    _wait(paths, "dataplane", lambda: paths.ready_file("dataplane").exists(), settings)
+    progress(f"embedded backend ready on {settings.endpoint} in {time.monotonic() - started:.1f} s (state: {paths.root})")
+
+
+def stop(settings: EmulatorSettings, progress=print) -> None:
+    paths = Paths(Path(settings.state_dir))
+    stopped = []
+    # The data plane first, so it checkpoints before the API it reads from goes away.
+    for component in reversed(COMPONENTS):
+        pid = _pid(paths, component)
+        if _alive(pid):
+            _terminate(pid)
+            stopped.append(f"{component} (pid {pid})")
+        paths.pid_file(component).unlink(missing_ok=True)
+        paths.ready_file(component).unlink(missing_ok=True)
+    progress(f"stopped {', '.join(stopped)}" if stopped else "embedded backend was not running")
+
+
+def status(settings: EmulatorSettings) -> dict:
+    paths = Paths(Path(settings.state_dir))
+    return {
+        "endpoint": settings.endpoint,
+        "answers": _answers(settings),
+        "processes": {component: _pid(paths, component) if _alive(_pid(paths, component)) else None for component in COMPONENTS},
+        "state_dir": str(paths.root),
+    }
+
+
+def _spawn(paths: Paths, component: str, settings: EmulatorSettings) -> None:
+    paths.ready_file(component).unlink(missing_ok=True)
+    log = open(paths.log_file(component), "ab")
+    env = {**os.environ, "EMULATOR_PORT": str(settings.port), "AWS_DEFAULT_REGION": settings.region,
+           "STATE_DIR": str(Path(settings.state_dir).parent), "TTL_SWEEP_SECONDS": str(settings.ttl_sweep_seconds)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", component],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )
+    paths.pid_file(component).write_text(str(process.pid))
+
+
+def _wait(paths: Paths, component: str, ready, settings: EmulatorSettings) -> None:
+    deadline = time.monotonic() + START_DEADLINE_SECONDS
+    pid = _pid(paths, component)
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if not _alive(pid):
+            raise EmulatorError(f"the {component} process exited during start; last lines of {paths.log_file(component)}:\n{_tail(paths.log_file(component))}")
+        time.sleep(0.05)
+    stop(settings, progress=lambda _message: None)
+    raise EmulatorError(f"the {component} process was not ready after {START_DEADLINE_SECONDS} s; see {paths.log_file(component)}")
+
+
+def _terminate(pid: int) -> None:
+    # The whole process group: MiniStack's function workers are children of the API process.
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_DEADLINE_SECONDS
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.05)
+    if _group_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise EmulatorError(
+                f"port {port} is already in use by another program (LocalStack or another emulator?): "
+                f"stop it, or choose another port with EMULATOR_PORT=<port>"
+            )
+
+
+def _prepare_state_dir(paths: Paths) -> None:
+    try:
+        for folder in ("run", "logs"):
+            (paths.root / folder).mkdir(parents=True, exist_ok=True)
+        probe = paths.root / "run" / ".writable"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise EmulatorError(f"the state folder {paths.root} is not usable: {error.strerror or error}") from None
+
+
+def _answers(settings: EmulatorSettings) -> bool:
+    try:
+        with urllib.request.urlopen(f"{settings.endpoint}/_ministack/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _pid(paths: Paths, component: str) -> int | None:
+    try:
+        return int(paths.pid_file(component).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return _alive(pgid) or _group_has_live_members(pgid)
+
+
+def _group_has_live_members(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                return True
+    return False
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
