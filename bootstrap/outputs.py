@@ -1,0 +1,79 @@
+"""What the stack is (outputs.json) and how much is in each stage (status), from the declaration."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from botocore.exceptions import ClientError
+
+from bootstrap.stack import Stack
+
+
+def outputs(stack: Stack, queue_url: Callable[[str], str]) -> dict:
+    queues = {queue.name: queue for queue in stack.queues}
+    ingest_queue = next(q for q in stack.queues if q.dead_letter_queue)
+    failures = next(name for name in queues if name.endswith("_stream_failures"))
+    history = stack.delivery_stream
+    return {
+        "endpoint": stack.config.endpoint,
+        "region": stack.config.region,
+        "table": stack.table.name,
+        "queue_url": queue_url(ingest_queue.name),
+        "dlq_url": queue_url(ingest_queue.dead_letter_queue),
+        "failures_queue_url": queue_url(failures),
+        "history_bucket": history.bucket,
+        "history_prefix": history.prefix,
+        "archive_bucket": next(b.name for b in stack.buckets if b.name != history.bucket),
+        "archive_prefix": "archive/",
+        "delivery_stream": history.name,
+        "functions": {function.key: function.name for function in stack.functions},
+    }
+
+
+def outputs_path(state_dir: str) -> Path:
+    return Path(state_dir) / "outputs.json"
+
+
+def write_outputs(values: dict, state_dir: str) -> Path:
+    path = outputs_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2) + "\n")
+    return path
+
+
+def stage_counts(values: dict, client: Callable[[str], object]) -> dict:
+    """How many messages, items, history lines and archived items each stage holds now."""
+    sqs, dynamodb, s3 = client("sqs"), client("dynamodb"), client("s3")
+
+    def queue_depth(url: str) -> dict:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return {"visible": int(attributes["ApproximateNumberOfMessages"]), "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
+
+    items = 0
+    for page in dynamodb.get_paginator("scan").paginate(TableName=values["table"], Select="COUNT"):
+        items += page["Count"]
+
+    history_objects = history_lines = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=values["history_bucket"], Prefix=values["history_prefix"]):
+        for entry in page.get("Contents", []):
+            history_objects += 1
+            history_lines += s3.get_object(Bucket=values["history_bucket"], Key=entry["Key"])["Body"].read().count(b"\n")
+
+    archive_objects = archived_items = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=values["archive_bucket"], Prefix=values["archive_prefix"]):
+        for entry in page.get("Contents", []):
+            archive_objects += 1
+            try:
+                head = s3.head_object(Bucket=values["archive_bucket"], Key=entry["Key"])
+                archived_items += int(head.get("Metadata", {}).get("item-count", 1))
+            except ClientError:
+                archived_items += 1
+    return {
+        "ingest_queue": queue_depth(values["queue_url"]),
+        "dead_letter_queue": queue_depth(values["dlq_url"]),
+        "stream_failures_queue": queue_depth(values["failures_queue_url"]),
+        "table_items": items,
+        "history": {"objects": history_objects, "lines": history_lines},
+        "archive": {"objects": archive_objects, "items": archived_items},
+    }
