@@ -1,0 +1,130 @@
+"""python -m simulator --rate 20 --duration 60 [--devices 50 --bad-ratio 0.05 --backdate-ratio 0.1 ...]
+
+Publishes sensor JSON to the ingest queue as an IoT rule's SQS action does, and with --report
+writes what it sent and what the pipeline should make of it (items, filtered, dead-lettered).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from simulator.fleet import make_fleet
+from simulator.payloads import DEAD_LETTERED, FILTERED, Plan, PlanSettings
+from simulator.sender import BATCH, Tally, send_run
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.count is None and args.duration is None:
+        args.duration = 60
+    total = args.count if args.count is not None else int(args.rate * args.duration)
+    queue_url = args.queue_url or _queue_url_from_outputs(args.outputs)
+    if not queue_url:
+        print("error: no queue: give --queue-url, or deploy first so .state/outputs.json exists (make up)", file=sys.stderr)
+        return 2
+    rng = random.Random(args.seed)
+    plan = Plan(make_fleet(args.devices, args.staging_share, rng), PlanSettings(
+        ttl_seconds=args.ttl, bad_ratio=args.bad_ratio, backdate_ratio=args.backdate_ratio,
+        plain_json_ratio=args.plain_json_ratio, staging=os.environ.get("APP_ENV") == "Staging",
+    ), rng)
+
+    def batches():
+        remaining = total
+        while remaining > 0:
+            size = min(BATCH, remaining)
+            remaining -= size
+            now = time.time()
+            yield [plan.next_message(now) for _ in range(size)]
+
+    senders = args.senders or max(2, min(32, int(args.rate // 150) + 2))
+    try:
+        tally = send_run(_sqs(queue_url), queue_url, batches(), args.rate, senders, progress=_progress_line if sys.stderr.isatty() else None)
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    report = _report(tally, args)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+    summary = {key: report[key] for key in ("sent", "failed_to_send", "rate_achieved", "expected")}
+    print(json.dumps(summary))
+    return 0 if tally.failed == 0 else 1
+
+
+def _report(tally: Tally, args) -> dict:
+    fates = Counter(message.fate for message in tally.delivered)
+    keys = [key for message in tally.delivered for key in message.keys]
+    expired = sum(len(message.keys) for message in tally.delivered if message.expired)
+    return {
+        "sent": tally.total,
+        "failed_to_send": tally.failed,
+        "send_errors": dict(tally.errors),
+        "rate_requested": args.rate,
+        "rate_achieved": round(tally.total / tally.elapsed, 1) if tally.elapsed else None,
+        "elapsed_seconds": round(tally.elapsed, 2),
+        "seed": args.seed,
+        "per_class": dict(tally.sent),
+        "per_device": dict(tally.per_device),
+        "expected": {
+            "items": len(set(keys)),
+            "live_items": len(set(keys)) - expired,
+            "expired_items": expired,
+            "filtered_messages": fates[FILTERED],
+            "dead_lettered_messages": fates[DEAD_LETTERED],
+        },
+    }
+
+
+def _progress_line(tally: Tally, elapsed: float) -> None:
+    rate = tally.total / elapsed if elapsed else 0
+    errors = sum(tally.errors.values())
+    print(f"\rsent {tally.total:>8}  {rate:8.1f} msg/s  errors {errors:>5}", end="", file=sys.stderr, flush=True)
+
+
+def _queue_url_from_outputs(path: str) -> str | None:
+    try:
+        return json.loads(Path(path).read_text())["queue_url"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _sqs(queue_url: str):
+    import boto3
+    from botocore.config import Config
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566"
+    return boto3.session.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    ).client("sqs", endpoint_url=endpoint, config=Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=20, help="messages per second (default 20)")
+    parser.add_argument("--count", type=int, help="send this many messages")
+    parser.add_argument("--duration", type=float, help="send for this many seconds (default 60 when no --count)")
+    parser.add_argument("--devices", type=int, default=50, help="fleet size (default 50)")
+    parser.add_argument("--staging-share", type=float, default=0.1, help="share of devices that are `stg` devices (default 0.1)")
+    parser.add_argument("--bad-ratio", type=float, default=0.0, help="share of malformed messages, drawn from the catalogue")
+    parser.add_argument("--backdate-ratio", type=float, default=0.0, help="share of readings old enough that their TTL has passed")
+    parser.add_argument("--plain-json-ratio", type=float, default=0.2, help="share of bodies sent as plain JSON instead of base64")
+    parser.add_argument("--ttl", type=int, default=31_536_000, help="the pipeline's TTL_SECONDS, to backdate past it")
+    parser.add_argument("--senders", type=int, help="concurrent senders (default: enough for the rate)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed sends the same run")
+    parser.add_argument("--queue-url", help="default: queue_url from the outputs file")
+    parser.add_argument("--outputs", default=os.path.join(os.environ.get("STATE_DIR", ".state"), "outputs.json"))
+    parser.add_argument("--report", help="write the full JSON report here")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Messages as an IoT rule's SQS action sends them, in every form the ingest function accepts.
+
+Pure: a `Plan` turns (device, time) into an `Outgoing` message that knows what it should become
+(items stored, filtered by the staging rule, or parked in the DLQ), so a run can be accounted for.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from simulator.fleet import Device, drift
+from simulator.malformed import CATALOGUE
+
+FORMS = ("things_name", "topic", "data_list", "flat")
+STORED, FILTERED, DEAD_LETTERED = "stored", "filtered", "dead_lettered"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    body: str
+    device_id: str
+    kind: str  # a FORM, or "malformed:<code>"
+    fate: str
+    keys: tuple[tuple[str, int], ...]  # (deviceID, createdAt ms) of the items it should store
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    ttl_seconds: int = 31_536_000
+    bad_ratio: float = 0.0
+    backdate_ratio: float = 0.0
+    plain_json_ratio: float = 0.0
+    staging: bool = False  # the pipeline's APP_ENV is Staging
+    list_size: int = 3
+
+
+class Plan:
+    def __init__(self, devices: list[Device], settings: PlanSettings, rng: random.Random):
+        self.devices = devices
+        self.settings = settings
+        self.rng = rng
+
+    def next_message(self, now: float) -> Outgoing:
+        rng, settings = self.rng, self.settings
+        device = rng.choice(self.devices)
+        if rng.random() < settings.bad_ratio:
+            malformed = rng.choice(CATALOGUE)
+            return Outgoing(malformed.body, device.device_id, f"malformed:{malformed.expected_code}", DEAD_LETTERED, ())
+        form = rng.choice(FORMS)
+        expired = rng.random() < settings.backdate_ratio
+        if expired:
+            # Old enough that createdAt/1000 + TTL has passed: DynamoDB's TTL removes it at once.
+            base_ms = int((now - settings.ttl_seconds - rng.uniform(60, 3600)) * 1000)
+            clock = "backdated"
+        else:
+            base_ms, clock = int(now * 1000), "live"
+        in_seconds = rng.random() < 0.5
+        count = settings.list_size if form == "data_list" else 1
+        created = [device.next_created_ms(base_ms, whole_second=in_seconds, clock=clock) for _ in range(count)]
+        message = _message(form, device, created, in_seconds, rng)
+        plain = rng.random() < settings.plain_json_ratio
+        text = json.dumps(message, default=_number)
+        body = text if plain else base64.b64encode(text.encode()).decode()
+        fate = FILTERED if device.staging != settings.staging else STORED
+        keys = tuple((device.device_id, ms) for ms in created) if fate == STORED else ()
+        return Outgoing(body, device.device_id, form, fate, keys, expired and fate == STORED)
+
+
+def _message(form: str, device: Device, created: list[int], in_seconds: bool, rng: random.Random) -> dict:
+    stamp = (lambda ms: ms // 1000) if in_seconds else (lambda ms: ms)
+    if form == "things_name":
+        return {"things_name": device.device_id, "timestamp": stamp(created[0]), "data": drift(device, rng)}
+    if form == "topic":
+        return {"topic": f"{device.device_id}/SENSOR/DAT", "timestamp": stamp(created[0]), "data": {**drift(device, rng), "createdAt": stamp(created[0])}}
+    if form == "data_list":
+        return {"things_name": device.device_id, "timestamp": stamp(created[0]),
+                "data": [{**drift(device, rng), "createdAt": stamp(ms)} for ms in created]}
+    return {"things_name": device.device_id, "timestamp": stamp(created[0]), **drift(device, rng)}
+
+
+def _number(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -1,0 +1,103 @@
+"""Sending a planned run to SQS at a steady rate: SendMessageBatch (10 per call) from enough
+concurrent senders to hold the rate, entries SQS reports as failed sent again with backoff,
+throttling backed off. Batches are released on a fixed schedule, so the rate holds over the run
+instead of drifting with call latency."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.core.batching import Failure, RetryPolicy, send_with_retries
+from simulator.payloads import Outgoing
+
+BATCH = 10
+TRANSIENT_SQS = {"RequestThrottled", "AWS.SimpleQueueService.RequestThrottled", "ThrottlingException", "InternalError", "ServiceUnavailable"}
+
+
+@dataclass
+class Tally:
+    sent: Counter = field(default_factory=Counter)  # by kind
+    per_device: Counter = field(default_factory=Counter)
+    failed: int = 0
+    errors: Counter = field(default_factory=Counter)
+    delivered: list[Outgoing] = field(default_factory=list)
+    elapsed: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, messages: list[Outgoing], failures: list[Failure]) -> None:
+        failed_ids = {failure.entry["Id"] for failure in failures}
+        with self.lock:
+            for index, message in enumerate(messages):
+                if str(index) in failed_ids:
+                    self.failed += 1
+                    continue
+                self.sent[message.kind] += 1
+                self.per_device[message.device_id] += 1
+                self.delivered.append(message)
+            for failure in failures:
+                self.errors[failure.code] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.sent.values())
+
+
+def send_run(
+    sqs, queue_url: str, batches: Iterator[list[Outgoing]], rate: float, senders: int,
+    progress: Callable[[Tally, float], None] | None = None, retry: RetryPolicy = RetryPolicy(attempts=8),
+) -> Tally:
+    """Send every batch, releasing batch n at start + n * 10 / rate; returns what was sent."""
+    tally = Tally()
+    work: queue.Queue = queue.Queue(maxsize=senders * 4)
+
+    def sender() -> None:
+        while (messages := work.get()) is not None:
+            entries = [{"Id": str(index), "MessageBody": message.body} for index, message in enumerate(messages)]
+            try:
+                failures = send_with_retries(lambda batch: _send(sqs, queue_url, batch), entries, retry, _transient)
+            except (ClientError, BotoCoreError) as error:
+                failures = [Failure(entry, type(error).__name__, str(error), retryable=False) for entry in entries]
+            tally.record(messages, failures)
+
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    last_report = started
+    for number, messages in enumerate(batches):
+        release_at = started + number * BATCH / rate
+        while (delay := release_at - time.monotonic()) > 0:
+            time.sleep(min(delay, 0.2))
+        work.put(messages)
+        if progress and time.monotonic() - last_report >= 1:
+            last_report = time.monotonic()
+            progress(tally, last_report - started)
+    for _ in threads:
+        work.put(None)
+    for thread in threads:
+        thread.join()
+    tally.elapsed = time.monotonic() - started
+    if progress:
+        progress(tally, tally.elapsed)
+    return tally
+
+
+def _send(sqs, queue_url: str, entries: list[dict]) -> list[Failure]:
+    response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    by_id = {entry["Id"]: entry for entry in entries}
+    return [
+        Failure(by_id[failed["Id"]], failed.get("Code", ""), failed.get("Message", ""), retryable=not failed.get("SenderFault"))
+        for failed in response.get("Failed", [])
+    ]
+
+
+def _transient(error: BaseException) -> bool:
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code") in TRANSIENT_SQS or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return isinstance(error, BotoCoreError)
