@@ -4,29 +4,68 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV ?= .venv
+BACKEND ?= auto
+SIM_RATE ?= 5
+STATE_DIR ?= .state
+ARGS ?=
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+export STATE_DIR BACKEND SIM_RATE
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install test test-unit clean-venv
+.PHONY: help install up down status logs outputs simulate deploy teardown clean test test-unit test-integration clean-venv
 
 help: ## Show this list of targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing into $(VENV) (first run only)..."
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-install: $(STAMP) ## Create the virtualenv and install everything (done by the other targets when needed)
+install: $(STAMP) ## Create the virtualenv and install everything (the other targets do it when needed)
+
+up: $(STAMP) ## Start the backend (BACKEND=auto|embedded|localstack), deploy, start the simulator (SIM_RATE=5)
+	@$(BIN)/python -m bootstrap up
+
+down: $(STAMP) ## Stop everything `make up` started (data is kept)
+	@$(BIN)/python -m bootstrap down
+
+status: $(STAMP) ## Show what each stage holds: queue, DLQ, table items, history lines, archived items
+	@$(BIN)/python -m bootstrap status
+
+logs: $(STAMP) ## Follow the three functions' logs (CloudWatch Logs /aws/lambda/...)
+	@$(BIN)/python -m bootstrap logs
+
+outputs: $(STAMP) ## Print the stack's outputs as JSON (endpoint, table, queue URLs, buckets, functions)
+	@$(BIN)/python -m bootstrap outputs
+
+simulate: $(STAMP) ## Send simulated device load, e.g. make simulate ARGS="--rate 200 --duration 30"
+	@$(BIN)/python -m simulator $(ARGS)
+
+deploy: $(STAMP) ## Deploy (or update) the stack on the running backend; a second run reports "no changes"
+	@$(BIN)/python -m bootstrap deploy
+
+teardown: $(STAMP) ## Remove what the stack created, and nothing else
+	@$(BIN)/python -m bootstrap teardown
+
+clean: $(STAMP) ## Stop everything and wipe the local state ($(STATE_DIR))
+	@$(BIN)/python -m bootstrap clean
 
 test: $(STAMP) ## Run the whole test suite (unit, then integration on the embedded backend)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-unit: $(STAMP) ## Run only the fast unit tests
+test-unit: $(STAMP) ## Run only the unit tests
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP) ## Run only the end-to-end tests (starts its own embedded stack)
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 clean-venv: ## Remove the virtualenv
 	rm -rf $(VENV)

@@ -1,25 +1,34 @@
-"""python -m bootstrap deploy|teardown|outputs|status [--target local|aws]"""
+"""python -m bootstrap deploy|teardown|outputs|status|up|down|clean|logs [--target local|aws]"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bootstrap.clients import client_factory
 from bootstrap.config import ConfigError, StackConfig
 from bootstrap.deploy import UNCHANGED, Deployer
+from bootstrap.local_stack import StackError, clean, down, simulator_pid, up
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
 from bootstrap.stack import declare
 
+COMMANDS = ["deploy", "teardown", "outputs", "status", "up", "down", "clean", "logs"]
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bootstrap", description="Deploy the IoT pipeline to an endpoint.")
-    parser.add_argument("command", choices=["deploy", "teardown", "outputs", "status"])
+    parser = argparse.ArgumentParser(prog="python -m bootstrap", description="Deploy and run the IoT pipeline.")
+    parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--target", choices=["local", "aws"], default="local",
                         help="local (default): only loopback or the compose service; aws: a real account, on purpose")
+    parser.add_argument("--backend", default=os.environ.get("BACKEND", "auto"), help="up: auto, embedded or localstack")
+    parser.add_argument("--simulator-rate", type=float, default=float(os.environ.get("SIM_RATE", 5)),
+                        help="up: messages/s the background simulator sends (0: no simulator)")
+    parser.add_argument("--since", type=int, default=300, help="logs: seconds of history to show first")
     args = parser.parse_args(argv)
     try:
         config = StackConfig.from_env(args.target)
@@ -28,31 +37,91 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists():
                 raise ConfigError(f"no outputs yet ({path}): deploy first (make up)")
             print(path.read_text(), end="")
-            return 0
-        client = client_factory(config)
-        stack = declare(config, client("sts").get_caller_identity()["Account"])
-        deployer = Deployer(client, progress=print)
-        if args.command == "deploy":
-            where = config.endpoint or f"AWS account {stack.account_id} in {config.region}"
-            print(f"deploying {config.env} to {where}")
-            changes = deployer.deploy(stack)
-            path = write_outputs(outputs(stack, deployer.queue_url), config.state_dir)
-            changed = [change for change in changes if change.action != UNCHANGED]
-            print(f"{len(changed)} changes, {len(changes) - len(changed)} resources unchanged" if changed else "no changes")
-            print(f"outputs: {path}")
-        elif args.command == "teardown":
-            removed = deployer.teardown(stack)
-            outputs_path(config.state_dir).unlink(missing_ok=True)
-            print(f"removed {len(removed)} resources" if removed else "nothing to remove")
+        elif args.command == "up":
+            started = time.monotonic()
+            backend = up(config, args.backend, args.simulator_rate, lambda: _deploy(config))
+            _print_welcome(config, backend, args.simulator_rate, time.monotonic() - started)
+        elif args.command == "down":
+            down(config)
+        elif args.command == "clean":
+            clean(config)
+        elif args.command == "deploy":
+            _deploy(config)
         else:
-            print(json.dumps(stage_counts(outputs(stack, deployer.queue_url), client), indent=2))
-    except (ConfigError, PackagingError) as error:
+            client = client_factory(config)
+            stack = declare(config, client("sts").get_caller_identity()["Account"])
+            deployer = Deployer(client, progress=print)
+            if args.command == "teardown":
+                removed = deployer.teardown(stack)
+                outputs_path(config.state_dir).unlink(missing_ok=True)
+                print(f"removed {len(removed)} resources" if removed else "nothing to remove")
+            elif args.command == "status":
+                report = stage_counts(outputs(stack, deployer.queue_url), client)
+                report["simulator_running"] = bool(simulator_pid(outputs_path(config.state_dir).parent))
+                print(json.dumps(report, indent=2))
+            else:
+                _follow_logs(client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since)
+    except (ConfigError, PackagingError, StackError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (ClientError, BotoCoreError, TimeoutError) as error:
+    except (ClientError, BotoCoreError, TimeoutError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
+
+
+def _deploy(config: StackConfig) -> None:
+    client = client_factory(config)
+    stack = declare(config, client("sts").get_caller_identity()["Account"])
+    deployer = Deployer(client, progress=print)
+    where = config.endpoint or f"AWS account {stack.account_id} in {config.region}"
+    print(f"deploying {config.env} to {where}")
+    changes = deployer.deploy(stack)
+    path = write_outputs(outputs(stack, deployer.queue_url), config.state_dir)
+    changed = [change for change in changes if change.action != UNCHANGED]
+    print(f"{len(changed)} changes, {len(changes) - len(changed)} resources unchanged" if changed else "no changes")
+    print(f"outputs: {path}")
+
+
+def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: float) -> None:
+    values = json.loads(outputs_path(config.state_dir).read_text())
+    simulator = f"sending {rate:g} readings/s to {values['queue_url']}" if rate > 0 else "not started (SIM_RATE=0)"
+    print(f"""
+The pipeline is up ({backend} backend, {seconds:.1f} s) on {values['endpoint']}
+  simulator   {simulator}
+  table       {values['table']}
+  history     s3://{values['history_bucket']}/{values['history_prefix']}
+  archive     s3://{values['archive_bucket']}/{values['archive_prefix']}
+
+Next:
+  make status                       what each stage holds now
+  make logs                         follow the three functions' logs
+  make simulate ARGS="--rate 200 --duration 30 --bad-ratio 0.05"
+  awslocal dynamodb scan --table-name {values['table']} --max-items 3
+  make down                         stop everything (data is kept; make clean wipes it)""")
+
+
+def _follow_logs(logs, groups: list[str], since_seconds: int) -> None:
+    """Like `aws logs tail --follow` (AWS CLI v2 only) for the function log groups."""
+    start = int((time.time() - since_seconds) * 1000)
+    seen: set[str] = set()
+    while True:
+        for group in groups:
+            try:
+                pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group, startTime=start)
+                for page in pages:
+                    for event in page.get("events", []):
+                        # Not every emulator sets eventId; stream, time and text identify an event too.
+                        identity = event.get("eventId") or f"{event.get('logStreamName')}|{event['timestamp']}|{event['message']}"
+                        if identity not in seen:
+                            seen.add(identity)
+                            print(f"{group.rsplit('/', 1)[1]:>28} | {event['message'].rstrip()}", flush=True)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+        time.sleep(1)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -25,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.count is None and args.duration is None:
         args.duration = 60
-    total = args.count if args.count is not None else int(args.rate * args.duration)
+    # --duration 0: until stopped (SIGTERM), as `make up` runs it.
+    total = args.count if args.count is not None else (int(args.rate * args.duration) if args.duration else None)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     queue_url = args.queue_url or _queue_url_from_outputs(args.outputs)
     if not queue_url:
         print("error: no queue: give --queue-url, or deploy first so .state/outputs.json exists (make up)", file=sys.stderr)
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ), rng)
 
     def batches():
-        remaining = total
+        remaining = total if total is not None else float("inf")
         while remaining > 0:
             size = min(BATCH, remaining)
             remaining -= size
@@ -111,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=20, help="messages per second (default 20)")
     parser.add_argument("--count", type=int, help="send this many messages")
-    parser.add_argument("--duration", type=float, help="send for this many seconds (default 60 when no --count)")
+    parser.add_argument("--duration", type=float, help="send for this many seconds (default 60 when no --count; 0: until stopped)")
     parser.add_argument("--devices", type=int, default=50, help="fleet size (default 50)")
     parser.add_argument("--staging-share", type=float, default=0.1, help="share of devices that are `stg` devices (default 0.1)")
     parser.add_argument("--bad-ratio", type=float, default=0.0, help="share of malformed messages, drawn from the catalogue")

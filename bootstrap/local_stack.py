@@ -1,0 +1,133 @@
+"""`make up` / `make down` / `make clean`: run the whole stack on this machine.
+
+BACKEND=auto picks LocalStack under Docker Compose when a Docker engine answers, else the
+embedded backend; the choice is remembered in the state folder so `down` stops what `up` started.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bootstrap.config import StackConfig
+
+BACKENDS = ("auto", "embedded", "localstack")
+
+
+class StackError(Exception):
+    """Reported in one line by the CLI."""
+
+
+def docker_engine_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def choose_backend(requested: str) -> str:
+    if requested not in BACKENDS:
+        raise StackError(f"BACKEND={requested!r}: use one of {', '.join(BACKENDS)}")
+    if requested == "auto":
+        return "localstack" if docker_engine_answers() else "embedded"
+    if requested == "localstack" and not docker_engine_answers():
+        raise StackError("BACKEND=localstack needs a running Docker engine; none answers here (use BACKEND=embedded)")
+    return requested
+
+
+def up(config: StackConfig, requested_backend: str, simulator_rate: float, deploy) -> str:
+    state = Path(config.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    backend = choose_backend(requested_backend)
+    running = _backend_file(state).read_text().strip() if _backend_file(state).exists() else None
+    if running and running != backend:
+        raise StackError(f"the {running} backend is running: `make down` first")
+    _backend_file(state).write_text(backend)
+    if backend == "localstack":
+        _compose("up", "-d", "--wait")
+        print("LocalStack, the bootstrap and the simulator run under Docker Compose")
+        return backend
+    from emulator.lifecycle import start
+    from emulator.settings import EmulatorSettings
+
+    start(EmulatorSettings.from_env())
+    deploy()
+    if simulator_rate > 0:
+        _start_simulator(state, simulator_rate)
+    return backend
+
+
+def down(config: StackConfig) -> None:
+    state = Path(config.state_dir)
+    backend = _backend_file(state).read_text().strip() if _backend_file(state).exists() else "embedded"
+    if backend == "localstack":
+        _compose("down")
+    else:
+        _stop_simulator(state)
+        from emulator.lifecycle import stop
+        from emulator.settings import EmulatorSettings
+
+        stop(EmulatorSettings.from_env())
+    _backend_file(state).unlink(missing_ok=True)
+
+
+def clean(config: StackConfig) -> None:
+    down(config)
+    shutil.rmtree(config.state_dir, ignore_errors=True)
+    print(f"removed {config.state_dir}")
+
+
+def simulator_pid(state: Path) -> int | None:
+    try:
+        pid = int(_simulator_pid_file(state).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def _start_simulator(state: Path, rate: float) -> None:
+    if simulator_pid(state):
+        return
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    log = open(state / "logs" / "simulator.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--rate", str(rate), "--duration", "0", "--outputs", str(state / "outputs.json")],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    _simulator_pid_file(state).parent.mkdir(parents=True, exist_ok=True)
+    _simulator_pid_file(state).write_text(str(process.pid))
+
+
+def _stop_simulator(state: Path) -> None:
+    pid = simulator_pid(state)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and simulator_pid(state):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+    _simulator_pid_file(state).unlink(missing_ok=True)
+
+
+def _compose(*args: str) -> None:
+    result = subprocess.run(["docker", "compose", *args])
+    if result.returncode != 0:
+        raise StackError(f"docker compose {' '.join(args)} failed (exit {result.returncode})")
+
+
+def _backend_file(state: Path) -> Path:
+    return state / "backend"
+
+
+def _simulator_pid_file(state: Path) -> Path:
+    return state / "run" / "simulator.pid"
