@@ -1,0 +1,90 @@
+"""The embedded stack, started once per test run on a free port with its own state folder."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from bootstrap.clients import client_factory
+from bootstrap.config import StackConfig
+from bootstrap.deploy import Deployer
+from bootstrap.outputs import outputs
+from bootstrap.stack import declare
+from emulator.lifecycle import start, stop
+from emulator.settings import EmulatorSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningStack:
+    outputs: dict
+    endpoint: str
+    config: StackConfig
+
+    def client(self, service: str):
+        return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1").client(
+            service, endpoint_url=self.endpoint, config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32))
+
+
+@pytest.fixture(scope="session")
+def embedded_backend(tmp_path_factory):
+    state_root = tmp_path_factory.mktemp("state")
+    settings = EmulatorSettings(port=_free_port(), state_dir=str(state_root / "embedded"), ttl_sweep_seconds=0.5)
+    start(settings, progress=lambda _line: None)
+    yield settings
+    stop(settings, progress=lambda _line: None)
+
+
+@pytest.fixture(scope="session")
+def deploy_stack(embedded_backend, tmp_path_factory):
+    """deploy_stack(env, **settings) -> RunningStack: a stack of its own in the shared emulator."""
+    deployed: dict[str, RunningStack] = {}
+
+    def deploy(env: str, **overrides: str) -> RunningStack:
+        if env in deployed:
+            return deployed[env]
+        environment = {
+            "STACK_ENV": env, "AWS_ENDPOINT_URL": embedded_backend.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+            "STATE_DIR": str(tmp_path_factory.mktemp(f"stack-{env}")), "FUNCTION_TIMEOUT_SECONDS": "5",
+            "HISTORY_BUFFER_SECONDS": "1", **overrides,
+        }
+        config = StackConfig.from_env("local", environment)
+        client = client_factory(config)
+        stack = declare(config, client("sts").get_caller_identity()["Account"])
+        deployer = Deployer(client)
+        deployer.deploy(stack)
+        deployed[env] = RunningStack(outputs(stack, deployer.queue_url), embedded_backend.endpoint, config)
+        return deployed[env]
+
+    return deploy
+
+
+@pytest.fixture(scope="session")
+def stack(deploy_stack):
+    return deploy_stack("it")
+
+
+def wait_for(condition, timeout: float = 30, interval: float = 0.2, message: str = "condition"):
+    """Poll until `condition()` returns something truthy; fail with `message` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}; last value: {last!r}")
