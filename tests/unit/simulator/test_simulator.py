@@ -1,0 +1,91 @@
+import base64
+import json
+import random
+
+from handlers.core.ingest_rules import IngestRules, RejectedMessage, message_items
+from handlers.core.batching import RetryPolicy
+from simulator.fleet import make_fleet
+from simulator.payloads import DEAD_LETTERED, FILTERED, FORMS, STORED, Plan, PlanSettings
+from simulator.sender import send_run
+
+NOW = 1_800_000_000.0
+
+
+def plan(seed=7, **settings):
+    rng = random.Random(seed)
+    return Plan(make_fleet(20, 0.2, rng), PlanSettings(**settings), rng)
+
+
+def run(messages=500, **settings):
+    p = plan(**settings)
+    return [p.next_message(NOW + n * 0.001) for n in range(messages)]
+
+
+def test_the_same_seed_sends_the_same_run():
+    assert [m.body for m in run(seed=3)] == [m.body for m in run(seed=3)]
+    assert [m.body for m in run(seed=3)] != [m.body for m in run(seed=4)]
+
+
+def test_fleet_has_stable_ids_and_a_share_of_staging_devices():
+    devices = make_fleet(20, 0.2, random.Random(1))
+    assert [d.device_id for d in devices][:5] == ["stg-dev-0000", "stg-dev-0001", "stg-dev-0002", "stg-dev-0003", "dev-0004"]
+    assert sum(d.staging for d in devices) == 4
+
+
+def test_every_form_appears_and_each_message_becomes_what_the_ingest_rules_make_of_it():
+    messages = run(2000, bad_ratio=0.1, backdate_ratio=0.1, plain_json_ratio=0.3)
+    assert {m.kind for m in messages} >= set(FORMS)
+    for message in messages:
+        try:
+            result = message_items(message.body, IngestRules())
+        except RejectedMessage as rejected:
+            assert message.fate == DEAD_LETTERED and message.kind == f"malformed:{rejected.code}"
+            continue
+        if result.filtered_client_id is not None:
+            assert message.fate == FILTERED
+        else:
+            assert message.fate == STORED
+            assert {(i["deviceID"], int(i["createdAt"])) for i in result.items} == set(message.keys)
+
+
+def test_no_two_readings_share_a_table_key():
+    keys = [key for message in run(3000, backdate_ratio=0.2) for key in message.keys]
+    assert len(keys) == len(set(keys))
+
+
+def test_backdated_readings_are_already_past_their_ttl():
+    for message in run(1000, backdate_ratio=0.5, ttl_seconds=3600):
+        items = message_items(message.body, IngestRules(ttl_seconds=3600)).items if message.fate == STORED else []
+        for item in items:
+            assert (item["expiredAt"] <= NOW) == message.expired
+
+
+def test_both_encodings_are_sent():
+    bodies = [m.body for m in run(400, plain_json_ratio=0.5) if m.fate != DEAD_LETTERED]
+    plain = [b for b in bodies if b.startswith("{")]
+    assert plain and len(plain) < len(bodies)
+    assert json.loads(base64.b64decode(next(b for b in bodies if not b.startswith("{"))))
+
+
+class FakeSqs:
+    """Fails the first entry of every third call once, as SQS's partial failures do."""
+
+    def __init__(self):
+        self.calls = []
+        self.received = []
+
+    def send_message_batch(self, QueueUrl, Entries):
+        self.calls.append([e["Id"] for e in Entries])
+        failed = [Entries[0]] if len(self.calls) % 3 == 0 else []
+        self.received += [e["MessageBody"] for e in Entries if e not in failed]
+        return {"Successful": [], "Failed": [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in failed]}
+
+
+def test_partially_failed_batches_are_sent_again_until_everything_is_delivered():
+    messages = run(95)
+    batches = [messages[i:i + 10] for i in range(0, 95, 10)]
+    sqs = FakeSqs()
+    tally = send_run(sqs, "q", iter(batches), rate=100000, senders=1, retry=RetryPolicy(attempts=3, base_delay=0))
+    assert tally.total == 95 and tally.failed == 0
+    assert sorted(sqs.received) == sorted(m.body for m in messages)
+    assert any(len(call) == 1 for call in sqs.calls), "only the failed entry is sent again"
