@@ -1,9 +1,12 @@
 """The data-plane process: event source mappings, until SIGTERM (then a clean checkpointed stop)."""
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,13 +23,22 @@ def run(settings: EmulatorSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     engine = Engine(AwsClients(settings.endpoint, settings.region), Path(settings.state_dir))
-    ready_file = Paths(Path(settings.state_dir)).ready_file("dataplane")
+    paths = Paths(Path(settings.state_dir))
+    refreshes = 0
     while not stop.is_set():
         try:
             engine.refresh()
+            refreshes += 1
         except (ClientError, BotoCoreError) as error:
             logger.warning("could not read the event source mappings: %s", error)
-        if not ready_file.exists():
-            ready_file.write_text("ready")
+        _write_status(paths.status_file("dataplane"), {"refreshes": refreshes, "running_mappings": sorted(engine.workers), "at": time.time()})
+        if not paths.ready_file("dataplane").exists():
+            paths.ready_file("dataplane").write_text("ready")
         stop.wait(REFRESH_SECONDS)
     engine.stop()
+
+
+def _write_status(path: Path, status: dict) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(status))
+    os.replace(temporary, path)

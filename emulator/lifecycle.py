@@ -5,6 +5,7 @@ event source mappings. Each is a detached process with a pid file and a log in t
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -39,6 +40,10 @@ class Paths:
     def ready_file(self, component: str) -> Path:
         return self.root / "run" / f"{component}.ready"
 
+    def status_file(self, component: str) -> Path:
+        """What a running component reports about itself (the data plane: refreshes, mappings)."""
+        return self.root / "run" / f"{component}.status.json"
+
 
 def start(settings: EmulatorSettings, progress=print) -> None:
     paths = Paths(Path(settings.state_dir))
@@ -69,6 +74,7 @@ def stop(settings: EmulatorSettings, progress=print) -> None:
             stopped.append(f"{component} (pid {pid})")
         paths.pid_file(component).unlink(missing_ok=True)
         paths.ready_file(component).unlink(missing_ok=True)
+        paths.status_file(component).unlink(missing_ok=True)
     progress(f"stopped {', '.join(stopped)}" if stopped else "embedded backend was not running")
 
 
@@ -78,8 +84,16 @@ def status(settings: EmulatorSettings) -> dict:
         "endpoint": settings.endpoint,
         "answers": _answers(settings),
         "processes": {component: _pid(paths, component) if _alive(_pid(paths, component)) else None for component in COMPONENTS},
+        "dataplane": dataplane_status(settings),
         "state_dir": str(paths.root),
     }
+
+
+def dataplane_status(settings: EmulatorSettings) -> dict:
+    try:
+        return json.loads(Paths(Path(settings.state_dir)).status_file("dataplane").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _spawn(paths: Paths, component: str, settings: EmulatorSettings) -> None:
