@@ -21,6 +21,7 @@ def serve(settings: EmulatorSettings) -> None:
     from emulator import ministack_patches
 
     app = ministack_patches.import_ministack()
+    ministack_patches.persist_stream_records()
     firehose = ministack_patches.buffer_firehose_deliveries()
     stopping = threading.Event()
     _every(settings.ttl_sweep_seconds, ministack_patches.sweep_expired_items, stopping, "ttl-sweeper")

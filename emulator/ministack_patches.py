@@ -5,7 +5,9 @@ place to check (tests/unit/emulator exercise each hook against the pinned versio
 - its TTL reaper thread is never started: it deletes every 60 s, writes no stream record and
   also expires String values; `sweep_expired_items` replaces it;
 - its event source mapping poller is switched off: `emulator.esm` runs the mappings instead;
-- Firehose's per-record S3 delivery goes through `FirehoseBuffers`.
+- Firehose's per-record S3 delivery goes through `FirehoseBuffers`;
+- DynamoDB stream records are saved and restored with the tables (MiniStack keeps only the
+  items), so records not yet processed at a stop are still there after the next start.
 """
 from __future__ import annotations
 
@@ -46,6 +48,29 @@ def import_ministack():
         raise RuntimeError("this MiniStack version lacks the hooks the embedded backend needs")
     lambda_svc._ensure_poller = lambda: None
     return app
+
+
+def persist_stream_records() -> None:
+    dynamodb = importlib.import_module("ministack.services.dynamodb")
+    save_tables, load_tables = dynamodb.get_state, dynamodb.load_persisted_state
+
+    def get_state() -> dict:
+        state = save_tables()
+        with dynamodb._lock:
+            state["emulator_stream_records"] = [
+                [account_id, region, table_name, list(records)]
+                for (account_id, region, table_name), records in dynamodb._stream_records.all_items()
+            ]
+        return state
+
+    def load_persisted_state(data: dict):
+        result = load_tables(data)
+        for account_id, region, table_name, records in (data or {}).get("emulator_stream_records", []):
+            dynamodb._stream_records.set_scoped(account_id, region, table_name, records)
+        return result
+
+    dynamodb.get_state = get_state
+    dynamodb.load_persisted_state = load_persisted_state
 
 
 def buffer_firehose_deliveries() -> FirehoseBuffers:

@@ -184,6 +184,7 @@ class StreamWorker(Worker):
         self.config = StreamMappingConfig.from_mapping(self.mapping)
         self.patterns = parse_filter_criteria(self.mapping.get("FilterCriteria"))
         self.checkpoints = Checkpoints(self.state_dir / "checkpoints" / f"{self.mapping['UUID']}.json")
+        self.skip_through: dict[str, int] = {}
         on_failure = ((self.mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         self.on_failure_url = self.clients.queue_url(on_failure) if on_failure else None
         self._spawn(self._watch_shards, f"stream-{self.mapping['UUID'][:8]}")
@@ -213,7 +214,7 @@ class StreamWorker(Worker):
                         raise
                     iterator = self._iterator(shard_id)
                     continue
-                records += response.get("Records", [])
+                records += [r for r in response.get("Records", []) if int(r["dynamodb"]["SequenceNumber"]) > self.skip_through.get(shard_id, -1)]
                 iterator = response.get("NextShardIterator")
                 if not response.get("Records") and (records or time.monotonic() >= deadline):
                     break
@@ -230,11 +231,21 @@ class StreamWorker(Worker):
 
     def _iterator(self, shard_id: str) -> str:
         checkpoint = self.checkpoints.get(shard_id)
-        if checkpoint:
-            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": checkpoint}
-        else:
-            position = {"ShardIteratorType": self.mapping.get("StartingPosition") or "TRIM_HORIZON"}
-        return self.clients.streams.get_shard_iterator(StreamArn=self.config.stream_arn, ShardId=shard_id, **position)["ShardIterator"]
+        streams = self.clients.streams
+        if not checkpoint:
+            position = self.mapping.get("StartingPosition") or "TRIM_HORIZON"
+            return streams.get_shard_iterator(StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType=position)["ShardIterator"]
+        try:
+            return streams.get_shard_iterator(StreamArn=self.config.stream_arn, ShardId=shard_id,
+                                              ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=checkpoint)["ShardIterator"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TrimmedDataAccessException":
+                raise
+        # As Lambda does when its position has aged out: go on from the oldest record still there.
+        # Records up to the checkpoint are skipped where they remain (sequence numbers only grow).
+        logger.warning("checkpoint %s of shard %s is no longer in the stream; resuming from the oldest record", checkpoint, shard_id)
+        self.skip_through[shard_id] = int(checkpoint)
+        return streams.get_shard_iterator(StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
 
     def _invoke(self, records: list[dict]) -> InvokeResult:
         return self.clients.invoke(self.config.function_arn, {"Records": records})
