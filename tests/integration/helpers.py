@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import time
+from pathlib import Path
 
 from botocore.exceptions import ClientError
 
@@ -21,19 +23,34 @@ def history_lines(stack) -> list[dict]:
 
 
 def archive_entries(stack) -> list[tuple[str, str, dict]]:
-    """(key, storage class, entry) for every archived item, restoring Glacier objects first."""
-    s3 = stack.client("s3")
+    """(key, storage class, entry) for every archived item. Glacier objects are restored first,
+    all restores requested before waiting on any, as one would on S3."""
+    s3, bucket = stack.client("s3"), stack.outputs["archive_bucket"]
+    objects = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=stack.outputs["archive_prefix"]):
+        for listed in page.get("Contents", []):
+            head = s3.head_object(Bucket=bucket, Key=listed["Key"])
+            objects.append((listed["Key"], head.get("StorageClass", "STANDARD"), head))
+    for key, storage_class, head in objects:
+        if storage_class in ("GLACIER", "DEEP_ARCHIVE"):
+            request_restore(s3, bucket, key, head)
     entries = []
+    for key, storage_class, _ in objects:
+        if storage_class in ("GLACIER", "DEEP_ARCHIVE"):
+            wait_restored(s3, bucket, key)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        text = gzip.decompress(body).decode() if key.endswith(".gz") else body.decode()
+        entries += [(key, storage_class, json.loads(line)) for line in text.splitlines()]
+    return entries
+
+
+def archived_item_count(stack) -> int:
+    """Items archived so far, from each object's item-count metadata (no Glacier restore needed)."""
+    s3, count = stack.client("s3"), 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.outputs["archive_bucket"], Prefix=stack.outputs["archive_prefix"]):
         for listed in page.get("Contents", []):
-            head = s3.head_object(Bucket=stack.outputs["archive_bucket"], Key=listed["Key"])
-            storage_class = head.get("StorageClass", "STANDARD")
-            if storage_class in ("GLACIER", "DEEP_ARCHIVE"):
-                restore(s3, stack.outputs["archive_bucket"], listed["Key"], head)
-            body = s3.get_object(Bucket=stack.outputs["archive_bucket"], Key=listed["Key"])["Body"].read()
-            text = gzip.decompress(body).decode() if listed["Key"].endswith(".gz") else body.decode()
-            entries += [(listed["Key"], storage_class, json.loads(line)) for line in text.splitlines()]
-    return entries
+            count += int(s3.head_object(Bucket=stack.outputs["archive_bucket"], Key=listed["Key"])["Metadata"]["item-count"])
+    return count
 
 
 def drain(stack, queue_url: str) -> list[dict]:
@@ -58,17 +75,33 @@ def table_items(stack, device_prefix: str = "") -> list[dict]:
     return items
 
 
-def restore(s3, bucket: str, key: str, head: dict) -> None:
-    """Ask for a Glacier restore (unless one is done or under way) and wait until it is done."""
-    if 'ongoing-request="false"' in head.get("Restore", ""):
+def request_restore(s3, bucket: str, key: str, head: dict) -> None:
+    """Ask for a Glacier restore unless one is done or under way."""
+    if head.get("Restore"):
         return
     try:
         s3.restore_object(Bucket=bucket, Key=key, RestoreRequest={"Days": 1})
     except ClientError as error:
         if error.response["Error"]["Code"] != "RestoreAlreadyInProgress":
             raise
+
+
+def wait_restored(s3, bucket: str, key: str) -> None:
     deadline = time.monotonic() + RESTORE_DEADLINE_SECONDS
     while 'ongoing-request="false"' not in s3.head_object(Bucket=bucket, Key=key).get("Restore", ""):
         if time.monotonic() > deadline:
             raise AssertionError(f"the restore of s3://{bucket}/{key} did not finish in {RESTORE_DEADLINE_SECONDS} s")
         time.sleep(0.2)
+
+
+def end_process(settings, signum) -> None:
+    """Signal only the data plane, and wait until it is gone."""
+    from emulator.lifecycle import Paths
+
+    pid = int(Paths(Path(settings.state_dir)).pid_file("dataplane").read_text())
+    os.kill(pid, signum)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() or ["?"])[0] != "Z":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"data plane {pid} did not exit")
+        time.sleep(0.05)

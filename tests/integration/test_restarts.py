@@ -1,16 +1,14 @@
 """Checkpoints and state across restarts, on a backend of its own (stopping it must not disturb
 the other tests): none repeated after a clean stop, none skipped after the data plane is killed."""
 import json
-import os
 import signal
-from pathlib import Path
 
 import pytest
 
-from emulator.lifecycle import Paths, start, stop
+from emulator.lifecycle import start, stop
 from emulator.settings import EmulatorSettings
 from tests.integration.conftest import RunningStack, _free_port, wait_for
-from tests.integration.helpers import drain
+from tests.integration.helpers import drain, end_process
 from tests.integration.test_event_source_mappings import recorder_zip
 
 pytestmark = pytest.mark.integration
@@ -69,11 +67,3 @@ def test_checkpoints_survive_a_clean_stop_and_a_killed_data_plane(own_backend):
     after_crash = collect(stack, seen_url, 10, "the 10 records written while the data plane was dead")
     assert set(after_crash) >= {f"r{n:03d}" for n in range(40, 50)}, "none skipped after a crash"
     assert set(after_crash) <= {f"r{n:03d}" for n in range(35, 50)}, "at most the last batch again"
-
-
-def end_process(settings, signum):
-    """Stop only the data plane, and wait until it is gone."""
-    pid = int(Paths(Path(settings.state_dir)).pid_file("dataplane").read_text())
-    os.kill(pid, signum)
-    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:1],
-             message=f"data plane {pid} to exit")
