@@ -10,7 +10,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from handlers.aws import client, is_transient
-from handlers.core.batching import Failure, chunks, error_code, send_with_retries
+from handlers.core.batching import Failure, chunks, error_code, send_with_retries, sqs_batch_failures
 from handlers.core.ingest_rules import (
     HASH_KEY,
     RANGE_KEY,
@@ -144,7 +144,8 @@ def _park(rejections: list[Rejection], settings: IngestSettings, function_name: 
     failed: dict[str, Failure] = {}
     for group in chunks(entries, SEND_BATCH_LIMIT, SEND_BATCH_BYTES, size_of=lambda e: len(e["MessageBody"].encode())):
         for failure in send_with_retries(
-            lambda batch: _send_batch(sqs, settings.dlq_url, batch), group, settings.retry, is_transient
+            lambda batch: sqs_batch_failures(batch, sqs.send_message_batch(QueueUrl=settings.dlq_url, Entries=batch)),
+            group, settings.retry, is_transient,
         ):
             failed[failure.entry["Id"]] = failure
     for entry, rejection in zip(entries, rejections):
@@ -175,15 +176,6 @@ def _dlq_entry(entry_id: str, rejection: Rejection, function_name: str) -> dict:
         "MessageBody": rejection.record["body"],
         "MessageAttributes": {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()},
     }
-
-
-def _send_batch(sqs, queue_url: str, entries: list[dict]) -> list[Failure]:
-    response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-    by_id = {entry["Id"]: entry for entry in entries}
-    return [
-        Failure(by_id[failed["Id"]], failed.get("Code", ""), failed.get("Message", ""), retryable=not failed.get("SenderFault"))
-        for failed in response.get("Failed", [])
-    ]
 
 
 def _typed_key(typed_item: dict) -> tuple:

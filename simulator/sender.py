@@ -13,11 +13,11 @@ from typing import Callable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers.core.batching import Failure, RetryPolicy, send_with_retries
+from handlers.aws import is_transient
+from handlers.core.batching import Failure, RetryPolicy, send_with_retries, sqs_batch_failures
 from simulator.payloads import Outgoing
 
 BATCH = 10
-TRANSIENT_SQS = {"RequestThrottled", "AWS.SimpleQueueService.RequestThrottled", "ThrottlingException", "InternalError", "ServiceUnavailable"}
 
 
 @dataclass
@@ -60,7 +60,10 @@ def send_run(
         while (messages := work.get()) is not None:
             entries = [{"Id": str(index), "MessageBody": message.body} for index, message in enumerate(messages)]
             try:
-                failures = send_with_retries(lambda batch: _send(sqs, queue_url, batch), entries, retry, _transient)
+                failures = send_with_retries(
+                    lambda batch: sqs_batch_failures(batch, sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)),
+                    entries, retry, is_transient,
+                )
             except (ClientError, BotoCoreError) as error:
                 failures = [Failure(entry, type(error).__name__, str(error), retryable=False) for entry in entries]
             tally.record(messages, failures)
@@ -88,16 +91,3 @@ def send_run(
     return tally
 
 
-def _send(sqs, queue_url: str, entries: list[dict]) -> list[Failure]:
-    response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-    by_id = {entry["Id"]: entry for entry in entries}
-    return [
-        Failure(by_id[failed["Id"]], failed.get("Code", ""), failed.get("Message", ""), retryable=not failed.get("SenderFault"))
-        for failed in response.get("Failed", [])
-    ]
-
-
-def _transient(error: BaseException) -> bool:
-    if isinstance(error, ClientError):
-        return error.response.get("Error", {}).get("Code") in TRANSIENT_SQS or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-    return isinstance(error, BotoCoreError)

@@ -25,7 +25,8 @@ from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, re
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
 from emulator.esm.stream_delivery import InvokeResult, StreamMappingConfig, deliver_stream_batch
 from emulator.esm.stream_events import lambda_stream_record
-from handlers.core.batching import Failure, RetryPolicy, chunks, send_with_retries
+from handlers.aws import is_transient
+from handlers.core.batching import Failure, RetryPolicy, chunks, send_with_retries, sqs_batch_failures
 
 logger = logging.getLogger("emulator.esm")
 
@@ -168,13 +169,10 @@ class SqsWorker(Worker):
         entries = [{"Id": str(index), "ReceiptHandle": record["receiptHandle"]} for index, record in enumerate(records)]
 
         def delete(batch: list[dict]) -> list[Failure]:
-            response = self.clients.sqs.delete_message_batch(QueueUrl=queue_url, Entries=batch)
-            by_id = {entry["Id"]: entry for entry in batch}
-            return [Failure(by_id[f["Id"]], f.get("Code", ""), f.get("Message", ""), retryable=not f.get("SenderFault"))
-                    for f in response.get("Failed", [])]
+            return sqs_batch_failures(batch, self.clients.sqs.delete_message_batch(QueueUrl=queue_url, Entries=batch))
 
         for group in chunks(entries, 10):
-            for failure in send_with_retries(delete, group, RetryPolicy(), _transient):
+            for failure in send_with_retries(delete, group, RetryPolicy(), is_transient):
                 # Not deleted: SQS delivers the message again after its visibility timeout.
                 logger.warning("could not delete message %s: %s %s", failure.entry["Id"], failure.code, failure.message)
 
@@ -302,7 +300,3 @@ class Engine:
 def _settings(mapping: dict) -> dict:
     ignored = {"State", "StateTransitionReason", "LastModified", "LastProcessingResult"}
     return {key: value for key, value in mapping.items() if key not in ignored}
-
-
-def _transient(error: BaseException) -> bool:
-    return isinstance(error, (BotoCoreError, ClientError))

@@ -91,3 +91,13 @@ def error_code(error: BaseException) -> str:
     if isinstance(response, dict) and response.get("Error", {}).get("Code"):
         return response["Error"]["Code"]
     return type(error).__name__
+
+
+def sqs_batch_failures(entries: list[dict], response: dict) -> list[Failure]:
+    """The entries an SQS *Batch call (SendMessageBatch, DeleteMessageBatch) reported as failed.
+    SQS marks the caller's mistakes with SenderFault; trying those again cannot help."""
+    by_id = {entry["Id"]: entry for entry in entries}
+    return [
+        Failure(by_id[failed["Id"]], failed.get("Code", ""), failed.get("Message", ""), retryable=not failed.get("SenderFault"))
+        for failed in response.get("Failed", [])
+    ]

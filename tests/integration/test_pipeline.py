@@ -19,6 +19,16 @@ def send(stack, *messages, encode=True):
         sqs.send_message(QueueUrl=stack.outputs["queue_url"], MessageBody=body)
 
 
+def ingest_and_wait(stack, device_id, now=None):
+    """Send one reading (temperature 20) and return its table key once the item is stored."""
+    now = now or int(time.time())
+    send(stack, {"things_name": device_id, "timestamp": now, "data": {"temperature": 20}})
+    key = {"deviceID": {"S": device_id}, "createdAt": {"N": str(now * 1000)}}
+    dynamodb = stack.client("dynamodb")
+    wait_for(lambda: dynamodb.get_item(TableName=stack.outputs["table"], Key=key).get("Item"), message=f"the item of {device_id}")
+    return key
+
+
 def _when(value, holds):
     return value if holds(value) else None
 
@@ -42,11 +52,8 @@ def test_every_payload_form_lands_in_the_table_with_the_ingest_attributes(stack)
 
 
 def test_history_has_one_line_per_change_in_order_including_modify_and_remove(stack):
-    now = int(time.time())
-    send(stack, {"things_name": "e2e-history", "timestamp": now, "data": {"temperature": 20}})
-    key = {"deviceID": {"S": "e2e-history"}, "createdAt": {"N": str(now * 1000)}}
+    key = ingest_and_wait(stack, "e2e-history")
     dynamodb = stack.client("dynamodb")
-    wait_for(lambda: dynamodb.get_item(TableName=stack.outputs["table"], Key=key).get("Item"), message="the item")
     dynamodb.update_item(TableName=stack.outputs["table"], Key=key, UpdateExpression="SET temperature = :t", ExpressionAttributeValues={":t": {"N": "25"}})
     dynamodb.delete_item(TableName=stack.outputs["table"], Key=key)
 
@@ -110,10 +117,8 @@ def test_archived_entry_restores_the_original_item(stack):
 
 def test_manual_deletes_are_not_archived(stack):
     now = int(time.time())
-    send(stack, {"things_name": "e2e-manual", "timestamp": now, "data": {"temperature": 20}})
-    key = {"deviceID": {"S": "e2e-manual"}, "createdAt": {"N": str(now * 1000)}}
+    key = ingest_and_wait(stack, "e2e-manual", now)
     dynamodb = stack.client("dynamodb")
-    wait_for(lambda: dynamodb.get_item(TableName=stack.outputs["table"], Key=key).get("Item"), message="the item")
     dynamodb.delete_item(TableName=stack.outputs["table"], Key=key)
     # A TTL expiry written after the manual delete: the archive mapping reads the stream in order,
     # so once the marker is archived, the manual REMOVE before it has been seen (and skipped).
