@@ -153,12 +153,15 @@ class SqsWorker(Worker):
             remaining = deadline - time.monotonic()
             if messages and remaining <= 0:
                 break
+            # SQS long-polls in whole seconds; the last part of a window is short polls with pauses.
             wait = 1 if not messages else max(0, min(1, int(remaining)))
             received = self.clients.sqs.receive_message(
                 QueueUrl=queue_url, MaxNumberOfMessages=min(10, batch_size - len(messages)),
                 WaitTimeSeconds=wait, AttributeNames=["All"], MessageAttributeNames=["All"],
             ).get("Messages", [])
             messages += received
+            if messages and not received and wait == 0 and window > 0:
+                self.stopping.wait(min(0.05, max(0.0, remaining)))
             if messages and not received and window <= 0:
                 break
             if messages and window <= 0 and len(received) < 10:

@@ -70,7 +70,7 @@ def test_a_simulated_run_balances_exactly(deploy_stack, monkeypatch, tmp_path):
 def test_the_books_still_balance_when_the_data_plane_is_killed_mid_run(deploy_stack, embedded_backend, monkeypatch, tmp_path):
     # A short function timeout keeps the queue's visibility timeout (6x) short, so messages the
     # killed data plane had taken come back within seconds.
-    stack = deploy_stack("crash", FUNCTION_TIMEOUT_SECONDS="2")
+    stack = deploy_stack("crash", FUNCTION_TIMEOUT_SECONDS="1")
     killer = threading.Timer(1.0, end_process, args=(embedded_backend, signal.SIGKILL))
     killer.start()
     report = run_simulator(stack, monkeypatch, tmp_path, "--count", "600", "--rate", "200", "--devices", "30",

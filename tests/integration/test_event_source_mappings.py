@@ -18,7 +18,7 @@ from tests.integration.helpers import drain
 pytestmark = pytest.mark.integration
 
 RECORDER = '''
-import json, os, boto3
+import json, os, time, boto3
 sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 
 def stream_handler(event, context):
@@ -28,7 +28,7 @@ def stream_handler(event, context):
     return {"batchItemFailures": []}
 
 def sqs_handler(event, context):
-    sqs.send_message(QueueUrl=os.environ["SEEN_QUEUE_URL"], MessageBody=json.dumps(event))
+    sqs.send_message(QueueUrl=os.environ["SEEN_QUEUE_URL"], MessageBody=json.dumps({**event, "invokedAt": time.time()}))
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "fail"]}
 '''
 
@@ -193,3 +193,40 @@ def test_a_disabled_mapping_stops_delivering_until_enabled_again(stack, harness,
     lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
     events = seen_events(stack, seen_url, 1, "delivery after enabling")
     assert [r["body"] for e in events for r in e["Records"]] == ["while disabled"]
+
+
+def test_sqs_batching_window_holds_records_until_it_closes(stack, harness, embedded_backend):
+    window = 2
+    seen_url, _ = harness["queue"]("esm-window-seen")
+    source_url, source_arn = harness["queue"]("esm-window-source")
+    harness["function"]("esm-window", "recorder.sqs_handler", seen_url)
+    mapping = stack.client("lambda").create_event_source_mapping(FunctionName="esm-window", EventSourceArn=source_arn,
+                                                                 BatchSize=10, MaximumBatchingWindowInSeconds=window)
+    wait_for(lambda: mapping["UUID"] in dataplane_status(embedded_backend).get("running_mappings", []), message="the mapping to run")
+    for body in ("first", "second", "third"):
+        stack.client("sqs").send_message(QueueUrl=source_url, MessageBody=body)
+    events = seen_events(stack, seen_url, 1, "the invocations")
+    wait_for(lambda: events.extend(json.loads(m["Body"]) for m in drain(stack, seen_url)) or
+             sorted(r["body"] for e in events for r in e["Records"]) == ["first", "second", "third"], message="all three records")
+    for event in events:
+        first_sent = min(int(r["attributes"]["SentTimestamp"]) for r in event["Records"]) / 1000
+        # Lambda waits out the window (the batch is not full); the timestamps come from two clocks on this machine.
+        assert event["invokedAt"] - first_sent >= window - 0.25, event
+
+
+def test_latest_starting_position_skips_what_was_written_before(stack, harness):
+    seen_url, _ = harness["queue"]("esm-latest-seen")
+    stream_arn = harness["table"]("esm_latest")
+    harness["function"]("esm-latest", "recorder.stream_handler", seen_url)
+    dynamodb = stack.client("dynamodb")
+    dynamodb.put_item(TableName="esm_latest", Item={"id": {"S": "before"}})
+    stack.client("lambda").create_event_source_mapping(FunctionName="esm-latest", EventSourceArn=stream_arn, StartingPosition="LATEST", BatchSize=10)
+    seen, written = [], iter(range(1000))
+
+    def an_item_written_after_is_delivered():
+        dynamodb.put_item(TableName="esm_latest", Item={"id": {"S": f"after-{next(written)}"}})
+        seen.extend(r["dynamodb"]["Keys"]["id"]["S"] for m in drain(stack, seen_url) for r in json.loads(m["Body"])["Records"])
+        return seen
+
+    wait_for(an_item_written_after_is_delivered, interval=0.5, message="a record written after the mapping")
+    assert "before" not in seen and all(key.startswith("after-") for key in seen)
