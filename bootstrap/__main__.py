@@ -16,6 +16,7 @@ from bootstrap.local_stack import StackError, clean, down, simulator_pid, up
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
 from bootstrap.stack import declare
+from emulator.lifecycle import EmulatorError
 
 COMMANDS = ["deploy", "teardown", "outputs", "status", "up", "down", "clean", "logs"]
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(report, indent=2))
             else:
                 _follow_logs(client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since)
-    except (ConfigError, PackagingError, StackError) as error:
+    except (ConfigError, PackagingError, StackError, EmulatorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError, TimeoutError, OSError) as error:

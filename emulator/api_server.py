@@ -11,6 +11,7 @@ import signal
 import threading
 from pathlib import Path
 
+from emulator.call_counter import CallCounter
 from emulator.settings import EmulatorSettings
 
 logger = logging.getLogger("emulator.api")
@@ -22,6 +23,8 @@ def serve(settings: EmulatorSettings) -> None:
 
     app = ministack_patches.import_ministack()
     ministack_patches.persist_stream_records()
+    ministack_patches.mark_invocation_ends()
+    ministack_patches.delete_message_batches_in_one_pass()
     firehose = ministack_patches.buffer_firehose_deliveries()
     stopping = threading.Event()
     _every(settings.ttl_sweep_seconds, ministack_patches.sweep_expired_items, stopping, "ttl-sweeper")
@@ -48,7 +51,7 @@ def serve(settings: EmulatorSettings) -> None:
             # Buffered Firehose records reach S3 before MiniStack saves its state.
             await loop.run_in_executor(None, firehose.flush_all)
 
-        await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger)
+        await hypercorn_serve(CallCounter(app), config, shutdown_trigger=shutdown_trigger)
 
     asyncio.run(main())
 

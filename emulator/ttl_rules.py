@@ -1,7 +1,6 @@
 """DynamoDB's documented rules for which items TTL deletes."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 # DynamoDB does not delete items whose TTL value is more than five years in the past.
@@ -19,10 +18,11 @@ def is_expired(ttl_attribute_value: Any, now: float) -> bool:
     expires, and neither does a value more than five years old. A value in milliseconds reads as
     a date tens of thousands of years ahead, so it never expires either, as on AWS.
     """
-    if not isinstance(ttl_attribute_value, dict) or set(ttl_attribute_value) != {"N"}:
+    # Called for every item on every sweep: a float comparison is exact enough for epoch seconds.
+    if not isinstance(ttl_attribute_value, dict) or len(ttl_attribute_value) != 1 or "N" not in ttl_attribute_value:
         return False
     try:
-        expires_at = Decimal(ttl_attribute_value["N"])
-    except (InvalidOperation, TypeError):
+        expires_at = float(ttl_attribute_value["N"])
+    except (TypeError, ValueError):
         return False
-    return now - FIVE_YEARS_SECONDS <= expires_at <= Decimal(str(now))
+    return now - FIVE_YEARS_SECONDS <= expires_at <= now

@@ -147,25 +147,28 @@ class SqsWorker(Worker):
             self._delete(queue_url, consumed)
 
     def _gather(self, queue_url: str, batch_size: int, window: float) -> list[dict]:
+        """Up to `batch_size` messages: with a window, as many as arrive before it closes; without
+        one, what is there now (receives continue while they come back full)."""
         messages: list[dict] = []
-        deadline = time.monotonic() + window
+        deadline = None
         while len(messages) < batch_size and not self.stopping.is_set():
-            remaining = deadline - time.monotonic()
-            if messages and remaining <= 0:
+            remaining = (deadline - time.monotonic()) if deadline else window
+            if messages and window > 0 and remaining <= 0:
                 break
             # SQS long-polls in whole seconds; the last part of a window is short polls with pauses.
             wait = 1 if not messages else max(0, min(1, int(remaining)))
+            asked = min(10, batch_size - len(messages))
             received = self.clients.sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=min(10, batch_size - len(messages)),
-                WaitTimeSeconds=wait, AttributeNames=["All"], MessageAttributeNames=["All"],
+                QueueUrl=queue_url, MaxNumberOfMessages=asked, WaitTimeSeconds=wait,
+                AttributeNames=["All"], MessageAttributeNames=["All"],
             ).get("Messages", [])
+            if received and deadline is None:
+                deadline = time.monotonic() + window
             messages += received
-            if messages and not received and wait == 0 and window > 0:
+            if messages and window <= 0 and len(received) < asked:
+                break
+            if messages and not received and wait == 0:
                 self.stopping.wait(min(0.05, max(0.0, remaining)))
-            if messages and not received and window <= 0:
-                break
-            if messages and window <= 0 and len(received) < 10:
-                break
         return messages
 
     def _delete(self, queue_url: str, records: list[dict]) -> None:

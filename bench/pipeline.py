@@ -1,0 +1,461 @@
+"""make bench: how fast the pipeline runs on this machine, what each reading costs in AWS calls,
+and how close it gets to the emulator's own limit. Not a test: it measures and writes results.
+
+    .venv/bin/python bench/pipeline.py [--rates 100,250,500,1000,2000] [--step-seconds 60] [--backlog 50000]
+
+Phases, on a freshly started embedded stack of its own (free port, temporary state):
+1. raw capacity of the emulator: SendMessageBatch, BatchWriteItem, GetRecords and PutRecordBatch
+   loops, each with the concurrency the pipeline uses;
+2. a ladder of offered rates from the simulator: per step, throughput, queue backlog each second,
+   latency percentiles per stage from probe messages, CPU and peak memory per process, and AWS
+   calls per 1,000 readings by operation; the ladder stops at the first rate whose backlog grows;
+3. a backlog drain: the ingest mapping is paused, the backlog is sent, the mapping resumed.
+Results: bench/results/latest.{json,md,png} (and a timestamped copy of the JSON).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bootstrap.clients import client_factory  # noqa: E402
+from bootstrap.config import StackConfig  # noqa: E402
+from bootstrap.deploy import Deployer  # noqa: E402
+from bootstrap.outputs import outputs  # noqa: E402
+from bootstrap.stack import declare  # noqa: E402
+from emulator.call_counter import COUNTS_PATH  # noqa: E402
+from emulator.lifecycle import Paths, start, stop  # noqa: E402
+from emulator.settings import EmulatorSettings  # noqa: E402
+from simulator.fleet import make_fleet  # noqa: E402
+from simulator.payloads import Plan, PlanSettings  # noqa: E402
+from simulator.sender import BATCH, send_run  # noqa: E402
+
+RAW_SECONDS = 5
+PROBE_INTERVAL = 0.5
+ARCHIVE_PROBE_INTERVAL = 2.0
+STAGE_OPERATIONS = ("sqs.ReceiveMessage", "sqs.DeleteMessageBatch", "lambda.Invoke", "dynamodb.BatchWriteItem",
+                    "dynamodbstreams.GetRecords", "firehose.PutRecordBatch", "s3.PutObject")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="100,250,500,1000,2000")
+    parser.add_argument("--step-seconds", type=float, default=60)
+    parser.add_argument("--backlog", type=int, default=50_000)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="bench-"))
+    settings = EmulatorSettings(port=_free_port(), state_dir=str(state / "embedded"))
+    started = time.monotonic()
+    start(settings, progress=print)
+    startup_seconds = time.monotonic() - started
+    try:
+        bench = Bench(settings, state)
+        result = {
+            "machine": _machine(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "emulator_start_seconds": round(startup_seconds, 2),
+            "raw_capacity": bench.raw_capacity(),
+            "steps": [],
+        }
+        for rate in [float(r) for r in args.rates.split(",")]:
+            step = bench.ladder_step(rate, args.step_seconds)
+            result["steps"].append(step)
+            print(json.dumps({k: step[k] for k in ("offered_msgs_per_s", "consumed_msgs_per_s", "readings_per_s", "sustained", "latency_ms")}), flush=True)
+            if not step["sustained"]:
+                break
+        sustained = [s for s in result["steps"] if s["sustained"]]
+        result["sustained_msgs_per_s"] = max((s["offered_msgs_per_s"] for s in sustained), default=0)
+        result["sustained_readings_per_s"] = max((s["readings_per_s"] for s in sustained), default=0)
+        short_queue_rate = max((s["consumed_msgs_per_s"] for s in result["steps"]), default=0)
+        result["backlog_drain"] = bench.drain(args.backlog, short_queue_rate)
+        print(json.dumps(result["backlog_drain"]), flush=True)
+    finally:
+        stop(settings, progress=print)
+        shutil.rmtree(state, ignore_errors=True)
+    write_results(result, Path(args.out))
+    return 0
+
+
+class Bench:
+    def __init__(self, settings: EmulatorSettings, state: Path):
+        self.settings = settings
+        environment = {"AWS_ENDPOINT_URL": settings.endpoint, "STACK_ENV": "bench", "STATE_DIR": str(state), "HISTORY_BUFFER_SECONDS": "1"}
+        config = StackConfig.from_env("local", environment)
+        self.client = client_factory(config)
+        stack = declare(config, self.client("sts").get_caller_identity()["Account"])
+        deployer = Deployer(self.client)
+        deployer.deploy(stack)
+        self.outputs = outputs(stack, deployer.queue_url)
+        self.stack = stack
+        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+        config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
+        self.sqs, self.dynamodb, self.s3 = (session.client(n, endpoint_url=settings.endpoint, config=config) for n in ("sqs", "dynamodb", "s3"))
+        self.session, self.config = session, config
+        self.rng = random.Random(42)
+        self.plan = Plan(make_fleet(200, 0.0, self.rng), PlanSettings(plain_json_ratio=0.2), self.rng)
+        self.probe_count = 0
+
+    # -- phase 1 ---------------------------------------------------------------------------------------
+
+    def raw_capacity(self) -> dict:
+        client = lambda name: self.session.client(name, endpoint_url=self.settings.endpoint, config=self.config)  # noqa: E731
+        sqs, dynamodb, streams, firehose = client("sqs"), client("dynamodb"), client("dynamodbstreams"), client("firehose")
+        queue = sqs.create_queue(QueueName="bench_raw")["QueueUrl"]
+        dynamodb.create_table(TableName="bench_raw", KeySchema=[{"AttributeName": "d", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
+                              AttributeDefinitions=[{"AttributeName": "d", "AttributeType": "S"}, {"AttributeName": "c", "AttributeType": "N"}],
+                              BillingMode="PAY_PER_REQUEST", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        counter = iter(range(10**9))
+        lock = threading.Lock()
+
+        def next_id():
+            with lock:
+                return next(counter)
+
+        def send():
+            sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(n), "MessageBody": "x" * 150} for n in range(10)])
+            return 10
+
+        def write():
+            base = next_id() * 25
+            dynamodb.batch_write_item(RequestItems={"bench_raw": [{"PutRequest": {"Item": {"d": {"S": f"d{base % 97}"}, "c": {"N": str(base + n)}, "t": {"N": "21.5"}}}} for n in range(25)]})
+            return 25
+
+        def put_history():
+            firehose.put_record_batch(DeliveryStreamName=self.outputs["delivery_stream"], Records=[{"Data": b'{"bench": true}\n'} for _ in range(100)])
+            return 100
+
+        figures = {
+            "send_message_batch_msgs_per_s": _loop(send, threads=4),
+            "batch_write_item_items_per_s": _loop(write, threads=2),
+            "put_record_batch_records_per_s": _loop(put_history, threads=1),
+        }
+        stream_arn = dynamodb.describe_table(TableName="bench_raw")["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        read, begun = 0, time.perf_counter()
+        while iterator and time.perf_counter() - begun < RAW_SECONDS:
+            response = streams.get_records(ShardIterator=iterator, Limit=100)
+            read += len(response["Records"])
+            if not response["Records"]:
+                break
+            iterator = response.get("NextShardIterator")
+        figures["get_records_records_per_s"] = round(read / (time.perf_counter() - begun))
+        dynamodb.delete_table(TableName="bench_raw")
+        sqs.delete_queue(QueueUrl=queue)
+        return figures
+
+    # -- phase 2 ---------------------------------------------------------------------------------------
+
+    def ladder_step(self, rate: float, seconds: float) -> dict:
+        backlog_limit = max(rate * 2, 200)
+        items_before, calls_before, cpu_before = self.item_count(), self.calls(), self.cpu()
+        samples, latencies = [], {"send_to_table": [], "table_to_history": [], "expired_to_archive": []}
+        stop_probes = threading.Event()
+        probes = threading.Thread(target=self.probe, args=(latencies, stop_probes), daemon=True)
+        probes.start()
+        sender = threading.Thread(target=self.send, args=(rate, int(rate * seconds)), daemon=True)
+        begun = time.monotonic()
+        sender.start()
+        while sender.is_alive():
+            samples.append({"t": round(time.monotonic() - begun, 1), "backlog": self.backlog()})
+            sender.join(timeout=1)
+        duration = time.monotonic() - begun
+        end_backlog = self.backlog()
+        # The step is sustained when what was offered is consumed: the backlog stays bounded.
+        sustained = end_backlog <= backlog_limit
+        drained_at = _wait(lambda: self.backlog() == 0, timeout=60 if sustained else 5)
+        stop_probes.set()
+        probes.join(timeout=30)
+        items = self.item_count() - items_before
+        offered = int(rate * seconds)
+        # Sustained: everything offered was consumed, the tail after the last send included.
+        # Not sustained: what was consumed while sending.
+        consumed_messages = offered if drained_at is not None else offered - end_backlog
+        elapsed = duration + drained_at if drained_at is not None else duration
+        calls = {op: self.calls().get(op, 0) - calls_before.get(op, 0) for op in STAGE_OPERATIONS}
+        return {
+            "offered_msgs_per_s": rate,
+            "seconds": round(duration, 1),
+            "consumed_msgs_per_s": round(consumed_messages / max(elapsed, 1e-9), 1),
+            "readings_per_s": round(items / max(elapsed, 1e-9), 1),
+            "sustained": sustained,
+            "backlog_at_end": end_backlog,
+            "backlog": samples,
+            "latency_ms": {stage: _percentiles(values) for stage, values in latencies.items()},
+            "cpu_percent": {name: round(100 * (seconds_used - cpu_before.get(name, 0)) / duration, 1) for name, seconds_used in self.cpu().items()},
+            "peak_rss_mb": self.peak_memory(),
+            "calls_per_1000_readings": {op: round(1000 * count / max(items, 1), 2) for op, count in calls.items()},
+            "history_objects": self.history_objects(),
+        }
+
+    def send(self, rate: float, count: int) -> None:
+        def batches():
+            for start_at in range(0, count, BATCH):
+                now = time.time()
+                yield [self.plan.next_message(now) for _ in range(min(BATCH, count - start_at))]
+
+        send_run(self.sqs, self.outputs["queue_url"], batches(), rate, senders=max(2, min(32, int(rate // 150) + 2)))
+
+    def probe(self, latencies: dict, stop_probes: threading.Event) -> None:
+        """Probe readings through the pipeline: send -> item in the table -> line in the history;
+        and backdated probes: send -> archived (TTL sweep, stream, archive function)."""
+        pending_history: dict[str, float] = {}
+        seen_objects: set[str] = set()
+        archived_target, archive_sent = self.archived_count(), []
+        next_archive_probe = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            while not stop_probes.is_set() or pending_history:
+                if not stop_probes.is_set():
+                    pool.submit(self.table_probe, latencies, pending_history)
+                    if time.monotonic() >= next_archive_probe:
+                        archive_sent.append(self.send_probe(backdated=True)[1])
+                        next_archive_probe = time.monotonic() + ARCHIVE_PROBE_INTERVAL
+                self.find_history_lines(pending_history, seen_objects, latencies)
+                archived_now = self.archived_count() - archived_target
+                while archive_sent and archived_now >= len(latencies["expired_to_archive"]) + 1:
+                    latencies["expired_to_archive"].append(1000 * (time.monotonic() - archive_sent.pop(0)))
+                if stop_probes.is_set() and pending_history and min(pending_history.values()) < time.monotonic() - 30:
+                    break
+                time.sleep(PROBE_INTERVAL)
+
+    def send_probe(self, backdated: bool = False) -> tuple[dict, float]:
+        self.probe_count += 1
+        created = int(time.time() * 1000) - (31_536_000 + 3600) * 1000 * backdated
+        device = f"probe-{'x' if backdated else 'p'}-{self.probe_count}"
+        self.sqs.send_message(QueueUrl=self.outputs["queue_url"], MessageBody=json.dumps({"things_name": device, "timestamp": created, "data": {"probe": 1}}))
+        return {"deviceID": {"S": device}, "createdAt": {"N": str(created)}}, time.monotonic()
+
+    def table_probe(self, latencies: dict, pending_history: dict) -> None:
+        key, sent = self.send_probe()
+        deadline = sent + 60
+        while time.monotonic() < deadline:
+            if self.dynamodb.get_item(TableName=self.outputs["table"], Key=key).get("Item"):
+                now = time.monotonic()
+                latencies["send_to_table"].append(1000 * (now - sent))
+                pending_history[key["deviceID"]["S"]] = now
+                return
+            time.sleep(0.01)
+
+    def find_history_lines(self, pending: dict, seen_objects: set, latencies: dict) -> None:
+        if not pending:
+            return
+        listed = self.s3.list_objects_v2(Bucket=self.outputs["history_bucket"], Prefix=self.outputs["history_prefix"],
+                                         StartAfter=max(seen_objects) if seen_objects else "").get("Contents", [])
+        for entry in listed:
+            if entry["Key"] in seen_objects:
+                continue
+            seen_objects.add(entry["Key"])
+            body = self.s3.get_object(Bucket=self.outputs["history_bucket"], Key=entry["Key"])["Body"].read()
+            now = time.monotonic()
+            for device in [d for d in pending if f'"deviceID": "{d}"'.encode() in body]:
+                latencies["table_to_history"].append(1000 * (now - pending.pop(device)))
+
+    # -- phase 3 ---------------------------------------------------------------------------------------
+
+    def drain(self, backlog: int, short_queue_rate: float) -> dict:
+        lambda_ = self.client("lambda")
+        mapping = lambda_.list_event_source_mappings(FunctionName=self.outputs["functions"]["ingest"])["EventSourceMappings"][0]
+        lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+        status = Paths(Path(self.settings.state_dir)).status_file("dataplane")
+        _wait(lambda: mapping["UUID"] not in json.loads(status.read_text()).get("running_mappings", []), timeout=30)
+        self.send(rate=100_000, count=backlog)
+        filled = self.backlog()
+        begun = time.monotonic()
+        lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+        drained = _wait(lambda: self.backlog() == 0, timeout=1800, interval=1)
+        seconds = drained or (time.monotonic() - begun)
+        rate = filled / seconds
+        return {"messages": filled, "seconds": round(seconds, 1), "drain_msgs_per_s": round(rate, 1),
+                "short_queue_msgs_per_s": short_queue_rate, "ratio": round(rate / short_queue_rate, 2) if short_queue_rate else None,
+                "completed": bool(drained)}
+
+    # -- observations ----------------------------------------------------------------------------------
+
+    def backlog(self) -> int:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.outputs["queue_url"], AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def item_count(self) -> int:
+        return self.dynamodb.describe_table(TableName=self.outputs["table"])["Table"]["ItemCount"]
+
+    def archived_count(self) -> int:
+        count = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.outputs["archive_bucket"]):
+            count += sum(int(self.s3.head_object(Bucket=self.outputs["archive_bucket"], Key=e["Key"])["Metadata"].get("item-count", 1)) for e in page.get("Contents", []))
+        return count
+
+    def history_objects(self) -> int:
+        return sum(page.get("KeyCount", 0) for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.outputs["history_bucket"]))
+
+    def calls(self) -> dict:
+        with urllib.request.urlopen(self.settings.endpoint + COUNTS_PATH, timeout=5) as response:
+            return json.loads(response.read())
+
+    def processes(self) -> dict[str, list[int]]:
+        paths = Paths(Path(self.settings.state_dir))
+        api, dataplane = (int(paths.pid_file(name).read_text()) for name in ("api", "dataplane"))
+        workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(int(p.name)) == api]
+        return {"api": [api], "dataplane": [dataplane], "function_workers": workers, "bench_and_simulator": [os.getpid()]}
+
+    def cpu(self) -> dict[str, float]:
+        ticks = os.sysconf("SC_CLK_TCK")
+        return {name: sum(_cpu_ticks(pid) for pid in pids) / ticks for name, pids in self.processes().items()}
+
+    def peak_memory(self) -> dict[str, float]:
+        return {name: round(max((_peak_rss_kb(pid) for pid in pids), default=0) / 1024, 1) for name, pids in self.processes().items()}
+
+
+def write_results(result: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2)
+    (out / "latest.json").write_text(text + "\n")
+    (out / f"{result['started_at'].replace(':', '')}.json").write_text(text + "\n")
+    (out / "latest.md").write_text(markdown(result))
+    chart(result, out / "latest.png")
+    print(f"results: {out / 'latest.md'}")
+
+
+def markdown(result: dict) -> str:
+    raw, drain = result["raw_capacity"], result["backlog_drain"]
+    lines = [
+        f"# Pipeline benchmark, {result['started_at']}", "", f"Machine: {result['machine']}", "",
+        f"Sustained: **{result['sustained_msgs_per_s']:g} msg/s offered, {result['sustained_readings_per_s']:g} readings/s** end to end with a bounded backlog.", "",
+        "| offered msg/s | consumed msg/s | readings/s | sustained | backlog at end | send→table p50/p95/p99 ms | table→history p50/p99 ms | expired→archive p50/p99 ms | CPU % api / dataplane / functions / bench |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for step in result["steps"]:
+        table, history, archive = (step["latency_ms"][k] for k in ("send_to_table", "table_to_history", "expired_to_archive"))
+        cpu = step["cpu_percent"]
+        lines.append(f"| {step['offered_msgs_per_s']:g} | {step['consumed_msgs_per_s']} | {step['readings_per_s']} | {'yes' if step['sustained'] else 'no'} | {step['backlog_at_end']} | "
+                     f"{table.get('p50')}/{table.get('p95')}/{table.get('p99')} | {history.get('p50')}/{history.get('p99')} | {archive.get('p50')}/{archive.get('p99')} | "
+                     f"{cpu.get('api')}/{cpu.get('dataplane')}/{cpu.get('function_workers')}/{cpu.get('bench_and_simulator')} |")
+    last = result["steps"][-1]
+    lines += ["", "AWS calls per 1,000 readings (last step):", "", "| operation | calls |", "|---|---|"]
+    lines += [f"| {op} | {count} |" for op, count in last["calls_per_1000_readings"].items()]
+    lines += ["", f"Peak memory (MB, last step): {last['peak_rss_mb']}", "",
+              f"Raw emulator capacity: {raw}", "",
+              f"Backlog of {drain['messages']} drained in {drain['seconds']} s: {drain['drain_msgs_per_s']} msg/s, "
+              f"{drain['ratio']} of the short-queue rate ({drain['short_queue_msgs_per_s']} msg/s).", ""]
+    return "\n".join(lines)
+
+
+def chart(result: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no chart (make bench installs it)")
+        return
+    steps = result["steps"]
+    offered = [s["offered_msgs_per_s"] for s in steps]
+    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(11, 4.2))
+    throughput.plot(offered, offered, "k--", label="offered")
+    throughput.plot(offered, [s["consumed_msgs_per_s"] for s in steps], "o-", label="consumed msg/s")
+    throughput.plot(offered, [s["readings_per_s"] for s in steps], "s-", label="readings/s")
+    throughput.set_xlabel("offered msg/s")
+    throughput.set_title("Throughput")
+    throughput.legend()
+    for stage, style in (("send_to_table", "o-"), ("table_to_history", "s-"), ("expired_to_archive", "^-")):
+        latency.plot(offered, [s["latency_ms"][stage].get("p99") or float("nan") for s in steps], style, label=f"{stage} p99")
+    latency.set_xlabel("offered msg/s")
+    latency.set_ylabel("ms")
+    latency.set_yscale("log")
+    latency.set_title("Latency p99")
+    latency.legend()
+    figure.suptitle(f"IoT pipeline on the embedded backend ({result['machine']})", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def _loop(call, threads: int) -> int:
+    deadline = time.monotonic() + RAW_SECONDS
+
+    def worker() -> int:
+        done = 0
+        while time.monotonic() < deadline:
+            done += call()
+        return done
+
+    begun = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: worker(), range(threads)))
+    return round(total / (time.monotonic() - begun))
+
+
+def _percentiles(values: list[float]) -> dict:
+    if len(values) < 2:
+        return {"samples": len(values), **({"p50": round(values[0]), "p95": round(values[0]), "p99": round(values[0])} if values else {})}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"samples": len(values), "p50": round(statistics.median(values)), "p95": round(cuts[94]), "p99": round(cuts[98])}
+
+
+def _wait(condition, timeout: float, interval: float = 0.2) -> float | None:
+    begun = time.monotonic()
+    while time.monotonic() - begun < timeout:
+        if condition():
+            return time.monotonic() - begun
+        time.sleep(interval)
+    return None
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _peak_rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _machine() -> str:
+    import platform
+
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {memory_gb:.0f} GiB, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
