@@ -12,12 +12,14 @@ PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_ARGS ?=
 export STATE_DIR BACKEND SIM_RATE
 export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install compose-parser up down status logs outputs simulate deploy teardown clean test test-unit test-integration clean-venv
+.PHONY: help install bench compose-parser up down status logs outputs simulate deploy teardown clean test test-unit test-integration clean-venv
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +77,13 @@ test-unit: $(STAMP) ## Run only the unit tests
 
 test-integration: $(STAMP) compose-parser ## Run only the end-to-end tests (starts its own embedded stack)
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+$(BENCH_STAMP): $(STAMP)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP) ## Load benchmark on a fresh embedded stack (~10 min): results in bench/results/ (BENCH_ARGS=...)
+	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
 
 clean-venv: ## Remove the virtualenv
 	rm -rf $(VENV)

@@ -25,6 +25,7 @@ def serve(settings: EmulatorSettings) -> None:
     ministack_patches.persist_stream_records()
     ministack_patches.mark_invocation_ends()
     ministack_patches.delete_message_batches_in_one_pass()
+    ministack_patches.receive_without_full_scans()
     firehose = ministack_patches.buffer_firehose_deliveries()
     stopping = threading.Event()
     _every(settings.ttl_sweep_seconds, ministack_patches.sweep_expired_items, stopping, "ttl-sweeper")

@@ -1,5 +1,10 @@
-"""Counts the API calls the emulator serves, by operation, for the load benchmark's
-"AWS calls per 1,000 readings". GET /_emulator/calls returns the counts as JSON."""
+"""Counts the API calls the emulator serves, by operation, and fails chosen calls on request.
+
+GET /_emulator/calls returns the counts as JSON (the load benchmark's "AWS calls per 1,000
+readings"). POST /_emulator/faults with {"operation": "firehose.PutRecordBatch", "count": 3,
+"code": "ServiceUnavailableException", "status": 503} makes the next 3 such calls fail with that
+AWS error, so tests can watch the pipeline ride out a Firehose or S3 outage.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +12,7 @@ import threading
 from collections import Counter
 
 COUNTS_PATH = "/_emulator/calls"
+FAULTS_PATH = "/_emulator/faults"
 _TARGET_PREFIXES = {
     "DynamoDB_20120810": "dynamodb",
     "DynamoDBStreams_20120810": "dynamodbstreams",
@@ -40,6 +46,7 @@ class CallCounter:
     def __init__(self, app):
         self.app = app
         self.counts: Counter = Counter()
+        self.faults: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     async def __call__(self, scope, receive, send):
@@ -47,11 +54,45 @@ class CallCounter:
             return await self.app(scope, receive, send)
         if scope["path"] == COUNTS_PATH:
             with self._lock:
-                body = json.dumps(dict(self.counts)).encode()
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": body})
-            return None
+                counts = dict(self.counts)
+            return await _respond(send, 200, counts)
+        if scope["path"] == FAULTS_PATH and scope["method"] == "POST":
+            return await _respond(send, 200, self._add_fault(await _body(receive)))
         headers = {name.decode().lower(): value.decode(errors="replace") for name, value in scope.get("headers", [])}
+        name = operation(scope["method"], scope["path"], headers)
         with self._lock:
-            self.counts[operation(scope["method"], scope["path"], headers)] += 1
+            self.counts[name] += 1
+            fault = self.faults.get(name)
+            if fault:
+                fault["count"] -= 1
+                if fault["count"] <= 0:
+                    del self.faults[name]
+        if fault:
+            return await _respond(send, fault["status"], {"__type": fault["code"], "message": f"injected {fault['code']}"},
+                                  [(b"x-amzn-errortype", fault["code"].encode())])
         return await self.app(scope, receive, send)
+
+    def _add_fault(self, request: bytes) -> dict:
+        fault = json.loads(request or b"{}")
+        with self._lock:
+            self.faults[fault["operation"]] = {
+                "count": int(fault.get("count", 1)),
+                "code": fault.get("code", "ServiceUnavailableException"),
+                "status": int(fault.get("status", 503)),
+            }
+            return dict(self.faults)
+
+
+async def _body(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send, status: int, document: dict, headers: list | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/x-amz-json-1.1"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": json.dumps(document).encode()})

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     senders = args.senders or max(2, min(32, int(args.rate // 150) + 2))
     try:
-        tally = send_run(_sqs(queue_url), queue_url, batches(), args.rate, senders, progress=_progress_line if sys.stderr.isatty() else None)
+        tally = send_run(_sqs(queue_url), queue_url, batches(), args.rate, senders,
+                         progress=_progress_line if sys.stderr.isatty() else None,
+                         bursts=BurstSchedule(args.burst_every, args.burst_size))
     except (ClientError, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -59,6 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     summary = {key: report[key] for key in ("sent", "failed_to_send", "rate_achieved", "expected")}
     print(json.dumps(summary))
     return 0 if tally.failed == 0 else 1
+
+
+class BurstSchedule:
+    """Every `every` seconds, `size` messages on top of the steady rate, sent at once."""
+
+    def __init__(self, every: float, size: int):
+        self.every, self.batches = every, -(-size // BATCH) if size else 0
+        self.owed, self.next_at = 0, every
+
+    def __call__(self, elapsed: float) -> int:
+        if self.every > 0 and self.batches and elapsed >= self.next_at:
+            self.owed += self.batches
+            self.next_at += self.every
+        if self.owed:
+            self.owed -= 1
+            return self.owed + 1
+        return 0
 
 
 def _report(tally: Tally, args) -> dict:
@@ -121,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backdate-ratio", type=float, default=0.0, help="share of readings old enough that their TTL has passed")
     parser.add_argument("--plain-json-ratio", type=float, default=0.2, help="share of bodies sent as plain JSON instead of base64")
     parser.add_argument("--ttl", type=int, default=31_536_000, help="the pipeline's TTL_SECONDS, to backdate past it")
+    parser.add_argument("--burst-every", type=float, default=0, help="seconds between bursts (default: no bursts)")
+    parser.add_argument("--burst-size", type=int, default=0, help="messages in each burst, sent at once on top of --rate")
     parser.add_argument("--senders", type=int, help="concurrent senders (default: enough for the rate)")
     parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed sends the same run")
     parser.add_argument("--queue-url", help="default: queue_url from the outputs file")

@@ -51,8 +51,12 @@ class Tally:
 def send_run(
     sqs, queue_url: str, batches: Iterator[list[Outgoing]], rate: float, senders: int,
     progress: Callable[[Tally, float], None] | None = None, retry: RetryPolicy = RetryPolicy(attempts=8),
+    bursts: Callable[[float], int] = lambda _elapsed: 0,
 ) -> Tally:
-    """Send every batch, releasing batch n at start + n * 10 / rate; returns what was sent."""
+    """Send every batch, releasing batch n at start + n * 10 / rate; returns what was sent.
+
+    `bursts(elapsed)` says how many batches beyond the schedule are due now (a burst): they are
+    released at once, on top of the steady rate."""
     tally = Tally()
     work: queue.Queue = queue.Queue(maxsize=senders * 4)
 
@@ -73,10 +77,13 @@ def send_run(
         thread.start()
     started = time.monotonic()
     last_report = started
-    for number, messages in enumerate(batches):
-        release_at = started + number * BATCH / rate
-        while (delay := release_at - time.monotonic()) > 0:
-            time.sleep(min(delay, 0.2))
+    scheduled = 0
+    for messages in batches:
+        if bursts(time.monotonic() - started) <= 0:
+            release_at = started + scheduled * BATCH / rate
+            scheduled += 1
+            while (delay := release_at - time.monotonic()) > 0:
+                time.sleep(min(delay, 0.2))
         work.put(messages)
         if progress and time.monotonic() - last_report >= 1:
             last_report = time.monotonic()

@@ -89,3 +89,18 @@ def test_partially_failed_batches_are_sent_again_until_everything_is_delivered()
     assert tally.total == 95 and tally.failed == 0
     assert sorted(sqs.received) == sorted(m.body for m in messages)
     assert any(len(call) == 1 for call in sqs.calls), "only the failed entry is sent again"
+
+
+def test_a_burst_releases_its_batches_at_once_on_top_of_the_schedule():
+    from simulator.__main__ import BurstSchedule
+
+    schedule = BurstSchedule(every=10, size=25)  # three batches of up to ten
+    assert schedule(9.9) == 0
+    assert [schedule(10.0), schedule(10.0), schedule(10.0), schedule(10.0)] == [3, 2, 1, 0]
+    assert schedule(19.0) == 0 and schedule(20.0) == 3
+
+
+def test_no_bursts_by_default():
+    from simulator.__main__ import BurstSchedule
+
+    assert all(BurstSchedule(0, 0)(t) == 0 for t in (0, 10, 100))

@@ -1,0 +1,61 @@
+"""Faults injected into the emulator's APIs (POST /_emulator/faults): the pipeline rides out a
+Firehose outage, and an S3 outage during archiving loses nothing without saying so."""
+import base64
+import json
+import time
+import urllib.request
+
+import pytest
+
+from emulator.call_counter import COUNTS_PATH, FAULTS_PATH
+from tests.integration.conftest import wait_for
+from tests.integration.helpers import archived_item_count, drain, history_lines
+
+pytestmark = pytest.mark.integration
+
+
+def inject(stack, operation, count, code="ServiceUnavailableException", status=503):
+    request = urllib.request.Request(stack.endpoint + FAULTS_PATH, method="POST",
+                                     data=json.dumps({"operation": operation, "count": count, "code": code, "status": status}).encode())
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert operation in json.loads(response.read())
+
+
+def calls(stack, operation):
+    with urllib.request.urlopen(stack.endpoint + COUNTS_PATH, timeout=5) as response:
+        return json.loads(response.read()).get(operation, 0)
+
+
+def send_readings(stack, device_prefix, count, timestamp):
+    sqs = stack.client("sqs")
+    for n in range(count):
+        body = json.dumps({"things_name": f"{device_prefix}{n}", "timestamp": timestamp, "data": {"n": n}})
+        sqs.send_message(QueueUrl=stack.outputs["queue_url"], MessageBody=base64.b64encode(body.encode()).decode())
+
+
+def test_a_firehose_outage_is_ridden_out_and_every_change_reaches_the_history(stack):
+    before = calls(stack, "firehose.PutRecordBatch")
+    inject(stack, "firehose.PutRecordBatch", count=4)
+    send_readings(stack, "fault-fh-", 5, int(time.time()))
+    wait_for(lambda: len({l["event_id"] for l in history_lines(stack) if l["keys"]["deviceID"].startswith("fault-fh-")}) == 5,
+             timeout=60, message="the five history lines")
+    assert calls(stack, "firehose.PutRecordBatch") - before >= 5, "the failed calls were retried"
+    assert drain(stack, stack.outputs["failures_queue_url"]) == []
+
+
+def test_an_s3_outage_while_archiving_ends_each_expiry_archived_or_reported(deploy_stack):
+    stack = deploy_stack("s3fault", STREAM_RETRY_ATTEMPTS="1")
+    expired = 6
+    inject(stack, "s3.PutObject", count=40, code="SlowDown")
+    send_readings(stack, "fault-s3-", expired, int(time.time()) - 31_536_000 - 600)
+    reported = []
+
+    def accounted():
+        reported.extend(json.loads(m["Body"]) for m in drain(stack, stack.outputs["failures_queue_url"]))
+        discarded = sum(r["DDBStreamBatchInfo"]["batchSize"] for r in reported)
+        return archived_item_count(stack) + discarded == expired
+
+    wait_for(accounted, timeout=90, message=f"{expired} expiries archived or reported")
+    assert reported, "the outage outlasted the retries, so some batches must have been reported"
+    assert all(r["requestContext"]["condition"] == "RetryAttemptsExhausted" for r in reported)
+    assert all(r["requestContext"]["functionArn"].endswith(stack.outputs["functions"]["archive"]) for r in reported)
