@@ -189,13 +189,14 @@ class Bench:
             samples.append({"t": round(time.monotonic() - begun, 1), "backlog": self.backlog()})
             sender.join(timeout=1)
         duration = time.monotonic() - begun
-        end_backlog = self.backlog()
+        end_backlog, items_at_end = self.backlog(), self.item_count()
         # The step is sustained when what was offered is consumed: the backlog stays bounded.
         sustained = end_backlog <= backlog_limit
         drained_at = _wait(lambda: self.backlog() == 0, timeout=60 if sustained else 5)
         stop_probes.set()
         probes.join(timeout=30)
-        items = self.item_count() - items_before
+        # Readings over the same span as the messages: to the drain's end, or to the end of sending.
+        items = (self.item_count() if drained_at is not None else items_at_end) - items_before
         offered = int(rate * seconds)
         # Sustained: everything offered was consumed, the tail after the last send included.
         # Not sustained: what was consumed while sending.

@@ -13,6 +13,7 @@
 | HISTORY_BUFFER_SECONDS        | 2 / 60                       | Firehose buffering interval                     |
 | HISTORY_BUFFER_MB             | 1 / 50                       | Firehose buffering size                         |
 | STREAM_RETRY_ATTEMPTS         | 3                            | MaximumRetryAttempts of the stream mappings     |
+| STREAM_BATCH_WINDOW_SECONDS   | 1                            | batching window of the stream mappings          |
 | TTL_SECONDS                   | 31536000                     | passed to the ingest function                   |
 | APP_ENV                       | (none)                       | passed to the ingest function (`Staging`)       |
 | ARCHIVE_LAYOUT                | batch                        | passed to the archive function                  |
@@ -50,6 +51,7 @@ class StackConfig:
     history_buffer_seconds: int
     history_buffer_mb: int
     stream_retry_attempts: int
+    stream_batch_window: int
     ttl_seconds: int
     app_env: str
     archive_layout: str
@@ -90,6 +92,7 @@ class StackConfig:
             history_buffer_seconds=_int(env, "HISTORY_BUFFER_SECONDS", 2 if local else 60),
             history_buffer_mb=_int(env, "HISTORY_BUFFER_MB", 1 if local else 50),
             stream_retry_attempts=_int(env, "STREAM_RETRY_ATTEMPTS", 3),
+            stream_batch_window=_int(env, "STREAM_BATCH_WINDOW_SECONDS", 1),
             ttl_seconds=_int(env, "TTL_SECONDS", 31_536_000),
             app_env=env.get("APP_ENV", ""),
             archive_layout=env.get("ARCHIVE_LAYOUT") or "batch",

@@ -200,9 +200,11 @@ def declare(config: StackConfig, account_id: str) -> Stack:
                               ("ARCHIVE_LAYOUT", config.archive_layout)) + ttl_environment, **function_settings),
     )
 
+    # A short window fills the batches (one Firehose call per up to 100 changes, one archive object
+    # per up to 100 expiries) at the cost of at most a second before Firehose's own buffering.
     stream_mapping = dict(
-        source_table=table.name, batch_size=100, starting_position="TRIM_HORIZON", bisect_on_error=True,
-        retry_attempts=config.stream_retry_attempts, on_failure_queue=failures,
+        source_table=table.name, batch_size=100, batching_window=config.stream_batch_window, starting_position="TRIM_HORIZON",
+        bisect_on_error=True, retry_attempts=config.stream_retry_attempts, on_failure_queue=failures,
     )
     mappings = (
         EventSourceMapping(names["ingest"], source_queue=ingest_queue, batch_size=20,

@@ -172,7 +172,8 @@ class SqsWorker(Worker):
         return messages
 
     def _delete(self, queue_url: str, records: list[dict]) -> None:
-        entries = [{"Id": str(index), "ReceiptHandle": record["receiptHandle"]} for index, record in enumerate(records)]
+        # A message id is a valid batch entry Id (hex and hyphens), and names the message in the log below.
+        entries = [{"Id": record["messageId"], "ReceiptHandle": record["receiptHandle"]} for record in records]
 
         def delete(batch: list[dict]) -> list[Failure]:
             return sqs_batch_failures(batch, self.clients.sqs.delete_message_batch(QueueUrl=queue_url, Entries=batch))
@@ -208,30 +209,40 @@ class StreamWorker(Worker):
         window = float(self.mapping.get("MaximumBatchingWindowInSeconds") or 0)
         iterator = self._iterator(shard_id)
         while not self.stopping.is_set() and iterator:
-            records: list[dict] = []
-            deadline = time.monotonic() + window
-            while len(records) < batch_size and iterator and not self.stopping.is_set():
-                try:
-                    response = self.clients.streams.get_records(ShardIterator=iterator, Limit=batch_size - len(records))
-                except ClientError as error:
-                    if error.response["Error"]["Code"] not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
-                        raise
-                    iterator = self._iterator(shard_id)
-                    continue
-                records += [r for r in response.get("Records", []) if int(r["dynamodb"]["SequenceNumber"]) > self.skip_through.get(shard_id, -1)]
-                iterator = response.get("NextShardIterator")
-                if not response.get("Records") and (records or time.monotonic() >= deadline):
-                    break
-                if records and time.monotonic() >= deadline:
-                    break
+            records, iterator = self._gather(shard_id, iterator, batch_size, window)
             if not records:
-                self.stopping.wait(STREAM_POLL_SECONDS)
                 continue
             events = [lambda_stream_record(record, self.config.stream_arn, self.clients.region) for record in records]
             selected = [event for event in events if record_matches(self.patterns, event)]
             if selected:
                 deliver_stream_batch(selected, shard_id, self.config, self._invoke, self._send_failure)
             self.checkpoints.save(shard_id, events[-1]["dynamodb"]["SequenceNumber"])
+
+    def _gather(self, shard_id: str, iterator: str, batch_size: int, window: float) -> tuple[list[dict], str | None]:
+        """Up to `batch_size` records: the window starts at the first record; until then, and while
+        the window is open, the shard is polled four times a second as Lambda does."""
+        records: list[dict] = []
+        deadline = None
+        while iterator and not self.stopping.is_set():
+            try:
+                response = self.clients.streams.get_records(ShardIterator=iterator, Limit=batch_size - len(records))
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                    raise
+                # Nothing gathered has been delivered yet: read it again from the checkpoint.
+                return [], self._iterator(shard_id)
+            skip_through = self.skip_through.get(shard_id, -1)
+            received = [r for r in response.get("Records", []) if int(r["dynamodb"]["SequenceNumber"]) > skip_through]
+            records += received
+            iterator = response.get("NextShardIterator")
+            if records and deadline is None:
+                deadline = time.monotonic() + window
+            if len(records) >= batch_size or (records and time.monotonic() >= deadline):
+                break
+            if not received:
+                pause = STREAM_POLL_SECONDS if deadline is None else min(STREAM_POLL_SECONDS, max(0.0, deadline - time.monotonic()))
+                self.stopping.wait(pause)
+        return records, iterator
 
     def _iterator(self, shard_id: str) -> str:
         checkpoint = self.checkpoints.get(shard_id)

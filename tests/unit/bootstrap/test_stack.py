@@ -74,7 +74,7 @@ def test_stream_mappings_bisect_retry_a_bounded_number_of_times_and_report_to_th
     history, archive = stack.mappings[1], stack.mappings[2]
     for mapping in (history, archive):
         assert mapping.bisect_on_error and mapping.retry_attempts == 3 and mapping.on_failure_queue == "dev_stream_failures"
-        assert mapping.starting_position == "TRIM_HORIZON" and mapping.batch_size == 100
+        assert mapping.starting_position == "TRIM_HORIZON" and mapping.batch_size == 100 and mapping.batching_window == 1
     assert json.loads(archive.filter_patterns[0]) == {"eventName": ["REMOVE"]}
     assert stack.mappings[0].report_batch_item_failures and stack.mappings[0].batch_size == 20
 
