@@ -60,7 +60,8 @@ def deploy_stack(embedded_backend, tmp_path_factory):
         environment = {
             "STACK_ENV": env, "AWS_ENDPOINT_URL": embedded_backend.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
             "STATE_DIR": str(tmp_path_factory.mktemp(f"stack-{env}")), "FUNCTION_TIMEOUT_SECONDS": "5",
-            "HISTORY_BUFFER_SECONDS": "1", **overrides,
+            # No stream batching window: the tests wait on history and archive, and no test depends on it.
+            "HISTORY_BUFFER_SECONDS": "1", "STREAM_BATCH_WINDOW_SECONDS": "0", **overrides,
         }
         config = StackConfig.from_env("local", environment)
         client = client_factory(config)

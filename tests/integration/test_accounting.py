@@ -60,9 +60,9 @@ def assert_balanced(stack, report):
 
 def test_a_simulated_run_balances_exactly(deploy_stack, monkeypatch, tmp_path):
     stack = deploy_stack("acct")
-    report = run_simulator(stack, monkeypatch, tmp_path, "--count", "600", "--rate", "300", "--devices", "30",
+    report = run_simulator(stack, monkeypatch, tmp_path, "--count", "400", "--rate", "300", "--devices", "30",
                            "--bad-ratio", "0.1", "--backdate-ratio", "0.1", "--seed", "11")
-    assert report["sent"] == 600 and report["failed_to_send"] == 0
+    assert report["sent"] == 400 and report["failed_to_send"] == 0
     assert report["expected"]["filtered_messages"] > 0 and report["expected"]["dead_lettered_messages"] > 0
     assert_balanced(stack, report)
 
@@ -73,7 +73,7 @@ def test_the_books_still_balance_when_the_data_plane_is_killed_mid_run(deploy_st
     stack = deploy_stack("crash", FUNCTION_TIMEOUT_SECONDS="1")
     killer = threading.Timer(1.0, end_process, args=(embedded_backend, signal.SIGKILL))
     killer.start()
-    report = run_simulator(stack, monkeypatch, tmp_path, "--count", "600", "--rate", "200", "--devices", "30",
+    report = run_simulator(stack, monkeypatch, tmp_path, "--count", "400", "--rate", "200", "--devices", "30",
                            "--bad-ratio", "0.05", "--backdate-ratio", "0.1", "--seed", "12")
     killer.join()
     start(embedded_backend, progress=lambda _line: None)

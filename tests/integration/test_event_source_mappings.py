@@ -196,7 +196,7 @@ def test_a_disabled_mapping_stops_delivering_until_enabled_again(stack, harness,
 
 
 def test_sqs_batching_window_holds_records_until_it_closes(stack, harness, embedded_backend):
-    window = 2
+    window = 1
     seen_url, _ = harness["queue"]("esm-window-seen")
     source_url, source_arn = harness["queue"]("esm-window-source")
     harness["function"]("esm-window", "recorder.sqs_handler", seen_url)
