@@ -48,15 +48,17 @@ def up(config: StackConfig, requested_backend: str, simulator_rate: float, deplo
     running = _backend_file(state).read_text().strip() if _backend_file(state).exists() else None
     if running and running != backend:
         raise StackError(f"the {running} backend is running: `make down` first")
-    _backend_file(state).write_text(backend)
     if backend == "localstack":
         _compose("up", "-d", "--wait")
+        _backend_file(state).write_text(backend)
         print("LocalStack, the bootstrap and the simulator run under Docker Compose")
         return backend
     from emulator.lifecycle import start
     from emulator.settings import EmulatorSettings
 
     start(EmulatorSettings.from_env())
+    # Recorded once it runs, so a failed start leaves nothing for `make down` to look for.
+    _backend_file(state).write_text(backend)
     deploy()
     if simulator_rate > 0:
         _start_simulator(state, simulator_rate)

@@ -122,3 +122,17 @@ def test_teardown_removes_the_stack_and_nothing_else(moto_clients):
     assert [b["Name"] for b in moto_clients("s3").list_buckets()["Buckets"]] == ["someone-elses-bucket"]
     assert moto_clients("dynamodb").list_tables()["TableNames"] == []
     assert moto_clients("lambda").list_functions()["Functions"] == []
+
+
+def test_a_failed_start_does_not_record_a_running_backend(tmp_path, monkeypatch):
+    from bootstrap import local_stack
+    from emulator import lifecycle
+
+    def port_taken(settings, progress=print):
+        raise lifecycle.EmulatorError("port 4566 is already in use")
+
+    monkeypatch.setattr(lifecycle, "start", port_taken)
+    cfg = StackConfig.from_env("local", {"STATE_DIR": str(tmp_path)})
+    with pytest.raises(lifecycle.EmulatorError):
+        local_stack.up(cfg, "embedded", simulator_rate=0, deploy=lambda: None)
+    assert not (tmp_path / "backend").exists()
