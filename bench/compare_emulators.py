@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,11 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from emulator.lifecycle import free_port
+
 MESSAGES = 3000
 WRITE_CALLS = 200
 DRAIN_LIMIT_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start(command: list[str], env: dict, port: int, health_path: str) -> subprocess.Popen:

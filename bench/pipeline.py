@@ -40,7 +40,7 @@ from bootstrap.deploy import Deployer  # noqa: E402
 from bootstrap.outputs import outputs  # noqa: E402
 from bootstrap.stack import declare  # noqa: E402
 from emulator.call_counter import COUNTS_PATH  # noqa: E402
-from emulator.lifecycle import Paths, start, stop  # noqa: E402
+from emulator.lifecycle import Paths, free_port, proc_stat, start, stop  # noqa: E402
 from emulator.settings import EmulatorSettings  # noqa: E402
 from simulator.fleet import make_fleet  # noqa: E402
 from simulator.payloads import Plan, PlanSettings  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="bench-"))
-    settings = EmulatorSettings(port=_free_port(), state_dir=str(state / "embedded"))
+    settings = EmulatorSettings(port=free_port(), state_dir=str(state / "embedded"))
     started = time.monotonic()
     start(settings, progress=print)
     startup_seconds = time.monotonic() - started
@@ -437,18 +437,13 @@ def _wait(condition, timeout: float, interval: float = 0.2) -> float | None:
 
 
 def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1
+    fields = proc_stat(pid)
+    return int(fields[1]) if fields else -1
 
 
 def _cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, ValueError, IndexError):
-        return 0
+    fields = proc_stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0
 
 
 def _peak_rss_kb(pid: int) -> int:
@@ -459,14 +454,6 @@ def _peak_rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _machine() -> str:

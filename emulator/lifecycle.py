@@ -47,7 +47,7 @@ class Paths:
 
 def start(settings: EmulatorSettings, progress=print) -> None:
     paths = Paths(Path(settings.state_dir))
-    running = [component for component in COMPONENTS if _alive(_pid(paths, component))]
+    running = [component for component in COMPONENTS if process_alive(_pid(paths, component))]
     if len(running) == len(COMPONENTS) and _answers(settings):
         progress(f"embedded backend already running on {settings.endpoint}")
         return
@@ -69,7 +69,7 @@ def stop(settings: EmulatorSettings, progress=print) -> None:
     # The data plane first, so it checkpoints before the API it reads from goes away.
     for component in reversed(COMPONENTS):
         pid = _pid(paths, component)
-        if _alive(pid):
+        if process_alive(pid):
             _terminate(pid)
             stopped.append(f"{component} (pid {pid})")
         paths.pid_file(component).unlink(missing_ok=True)
@@ -83,7 +83,7 @@ def status(settings: EmulatorSettings) -> dict:
     return {
         "endpoint": settings.endpoint,
         "answers": _answers(settings),
-        "processes": {component: _pid(paths, component) if _alive(_pid(paths, component)) else None for component in COMPONENTS},
+        "processes": {component: _pid(paths, component) if process_alive(_pid(paths, component)) else None for component in COMPONENTS},
         "dataplane": dataplane_status(settings),
         "state_dir": str(paths.root),
     }
@@ -114,7 +114,7 @@ def _wait(paths: Paths, component: str, ready, settings: EmulatorSettings) -> No
     while time.monotonic() < deadline:
         if ready():
             return
-        if not _alive(pid):
+        if not process_alive(pid):
             raise EmulatorError(f"the {component} process exited during start; last lines of {paths.log_file(component)}:\n{_tail(paths.log_file(component))}")
         time.sleep(0.05)
     stop(settings, progress=lambda _message: None)
@@ -171,7 +171,23 @@ def _pid(paths: Paths, component: str) -> int | None:
         return None
 
 
-def _alive(pid: int | None) -> bool:
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a backend of its own (tests, benchmarks)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, pgrp, ..., utime at
+    index 11, stime at 12), or None when the process is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -188,26 +204,21 @@ def _group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
-    return _alive(pgid) or _group_has_live_members(pgid)
+    return process_alive(pgid) or _group_has_live_members(pgid)
 
 
 def _group_has_live_members(pgid: int) -> bool:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z" and int(fields[2]) == pgid:
+            fields = proc_stat(int(entry.name))
+            if fields and fields[0] != "Z" and int(fields[2]) == pgid:
                 return True
     return False
 
 
 def _is_zombie(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
+    fields = proc_stat(pid)
+    return bool(fields) and fields[0] == "Z"
 
 
 def _reap(pid: int) -> None:

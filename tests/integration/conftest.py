@@ -1,12 +1,8 @@
 """The embedded stack, started once per test run on a free port with its own state folder."""
 from __future__ import annotations
 
-import json
-import os
-import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import pytest
@@ -17,16 +13,10 @@ from bootstrap.config import StackConfig
 from bootstrap.deploy import Deployer
 from bootstrap.outputs import outputs
 from bootstrap.stack import declare
-from emulator.lifecycle import start, stop
+from emulator.lifecycle import free_port, start, stop
 from emulator.settings import EmulatorSettings
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -43,7 +33,7 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def embedded_backend(tmp_path_factory):
     state_root = tmp_path_factory.mktemp("state")
-    settings = EmulatorSettings(port=_free_port(), state_dir=str(state_root / "embedded"), ttl_sweep_seconds=0.5)
+    settings = EmulatorSettings(port=free_port(), state_dir=str(state_root / "embedded"), ttl_sweep_seconds=0.5)
     start(settings, progress=lambda _line: None)
     yield settings
     stop(settings, progress=lambda _line: None)

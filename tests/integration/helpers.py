@@ -96,12 +96,12 @@ def wait_restored(s3, bucket: str, key: str) -> None:
 
 def end_process(settings, signum) -> None:
     """Signal only the data plane, and wait until it is gone."""
-    from emulator.lifecycle import Paths
+    from emulator.lifecycle import Paths, process_alive
 
     pid = int(Paths(Path(settings.state_dir)).pid_file("dataplane").read_text())
     os.kill(pid, signum)
     deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() or ["?"])[0] != "Z":
+    while process_alive(pid):
         if time.monotonic() > deadline:
             raise AssertionError(f"data plane {pid} did not exit")
         time.sleep(0.05)

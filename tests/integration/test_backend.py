@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.lifecycle import EmulatorError, start
+from emulator.lifecycle import EmulatorError, free_port, start
 from emulator.settings import EmulatorSettings
 from tests.integration.conftest import wait_for
 
@@ -79,10 +79,8 @@ def test_a_taken_port_is_a_one_line_error(embedded_backend, tmp_path):
 def test_an_unusable_state_folder_is_a_one_line_error(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the state folder should be")
-    from tests.integration.conftest import _free_port
-
     with pytest.raises(EmulatorError, match="is not usable"):
-        start(EmulatorSettings(port=_free_port(), state_dir=str(blocker / "embedded")), progress=lambda _line: None)
+        start(EmulatorSettings(port=free_port(), state_dir=str(blocker / "embedded")), progress=lambda _line: None)
 
 
 def test_ttl_deletes_on_dynamodbs_rules_across_more_than_one_sweep_chunk(stack):

@@ -5,9 +5,9 @@ import signal
 
 import pytest
 
-from emulator.lifecycle import start, stop
+from emulator.lifecycle import free_port, start, stop
 from emulator.settings import EmulatorSettings
-from tests.integration.conftest import RunningStack, _free_port, wait_for
+from tests.integration.conftest import RunningStack, wait_for
 from tests.integration.helpers import drain, end_process
 from tests.integration.test_event_source_mappings import recorder_zip
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def own_backend(tmp_path_factory):
-    settings = EmulatorSettings(port=_free_port(), state_dir=str(tmp_path_factory.mktemp("restart") / "embedded"), ttl_sweep_seconds=0.5)
+    settings = EmulatorSettings(port=free_port(), state_dir=str(tmp_path_factory.mktemp("restart") / "embedded"), ttl_sweep_seconds=0.5)
     start(settings, progress=lambda _line: None)
     yield settings
     stop(settings, progress=lambda _line: None)
