@@ -137,10 +137,11 @@ class SqsWorker(Worker):
             messages = self._gather(queue_url, batch_size, window)
             if not messages:
                 continue
-            records = [lambda_sqs_record(message, queue_arn, clients.region) for message in messages]
-            selected = [record for record in records if record_matches(patterns, record)]
-            # Lambda deletes what the filter drops without invoking the function.
-            consumed = [record for record in records if record not in selected]
+            selected, consumed = [], []
+            for message in messages:
+                record = lambda_sqs_record(message, queue_arn, clients.region)
+                # Lambda deletes what the filter drops without invoking the function.
+                (selected if record_matches(patterns, record) else consumed).append(record)
             if selected:
                 result = clients.invoke(mapping["FunctionArn"], {"Records": selected})
                 consumed += records_to_delete(selected, result, report)
