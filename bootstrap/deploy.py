@@ -77,19 +77,19 @@ class Deployer:
         current_billing = (current.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
         if current_billing != billing["BillingMode"]:
             dynamodb.update_table(TableName=table.name, **billing)
-            action = action if action == CREATED else UPDATED
+            action = _changed(action)
         if current.get("StreamSpecification") != stream:
             dynamodb.update_table(TableName=table.name, StreamSpecification=stream)
-            action = action if action == CREATED else UPDATED
+            action = _changed(action)
         ttl = dynamodb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
         if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING") or ttl.get("AttributeName") != table.ttl_attribute:
             dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute})
-            action = action if action == CREATED else UPDATED
+            action = _changed(action)
         if table.point_in_time_recovery:
             backups = dynamodb.describe_continuous_backups(TableName=table.name)["ContinuousBackupsDescription"]
             if (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") != "ENABLED":
                 dynamodb.update_continuous_backups(TableName=table.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-                action = action if action == CREATED else UPDATED
+                action = _changed(action)
         return self._report("table", table.name, action)
 
     def _ensure_queue(self, stack: Stack, queue: Queue) -> Change:
@@ -146,7 +146,7 @@ class Deployer:
                 current = None
             if _normalised(current) != _normalised(wanted):
                 write(wanted)
-                action = action if action == CREATED else UPDATED
+                action = _changed(action)
         return self._report("bucket", bucket.name, action)
 
     def _ensure_role(self, role: Role) -> Change:
@@ -169,7 +169,7 @@ class Deployer:
             current_policy = None
         if _normalised(current_policy) != _normalised(policy):
             iam.put_role_policy(RoleName=role.name, PolicyName="least-privilege", PolicyDocument=json.dumps(policy))
-            action = action if action == CREATED else UPDATED
+            action = _changed(action)
         return self._report("role", role.name, action)
 
     def _ensure_delivery_stream(self, stack: Stack, delivery: DeliveryStream) -> Change:
@@ -350,6 +350,11 @@ class Deployer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"gave up waiting for {what} after {seconds:.0f} s")
             time.sleep(0.5)
+
+
+def _changed(action: str) -> str:
+    """A setting applied: a resource created in this run is still reported as created."""
+    return action if action == CREATED else UPDATED
 
 
 def _code(error: ClientError) -> str:
