@@ -44,7 +44,7 @@ from emulator.lifecycle import Paths, free_port, proc_stat, start, stop  # noqa:
 from emulator.settings import EmulatorSettings  # noqa: E402
 from simulator.fleet import make_fleet  # noqa: E402
 from simulator.payloads import Plan, PlanSettings  # noqa: E402
-from simulator.sender import BATCH, send_run  # noqa: E402
+from simulator.sender import BATCH, send_run, senders_for  # noqa: E402
 
 RAW_SECONDS = 5
 PROBE_INTERVAL = 0.5
@@ -219,12 +219,7 @@ class Bench:
         }
 
     def send(self, rate: float, count: int) -> None:
-        def batches():
-            for start_at in range(0, count, BATCH):
-                now = time.time()
-                yield [self.plan.next_message(now) for _ in range(min(BATCH, count - start_at))]
-
-        send_run(self.sqs, self.outputs["queue_url"], batches(), rate, senders=max(2, min(32, int(rate // 150) + 2)))
+        send_run(self.sqs, self.outputs["queue_url"], self.plan.batches(count, BATCH), rate, senders=senders_for(rate))
 
     def probe(self, latencies: dict, stop_probes: threading.Event) -> None:
         """Probe readings through the pipeline: send -> item in the table -> line in the history;

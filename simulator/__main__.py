@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from simulator.fleet import make_fleet
 from simulator.payloads import DEAD_LETTERED, FILTERED, Plan, PlanSettings
-from simulator.sender import BATCH, Tally, send_run
+from simulator.sender import BATCH, Tally, send_run, senders_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,17 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         plain_json_ratio=args.plain_json_ratio, staging=os.environ.get("APP_ENV") == "Staging",
     ), rng)
 
-    def batches():
-        remaining = total if total is not None else float("inf")
-        while remaining > 0:
-            size = min(BATCH, remaining)
-            remaining -= size
-            now = time.time()
-            yield [plan.next_message(now) for _ in range(size)]
-
-    senders = args.senders or max(2, min(32, int(args.rate // 150) + 2))
+    senders = args.senders or senders_for(args.rate)
     try:
-        tally = send_run(_sqs(queue_url), queue_url, batches(), args.rate, senders,
+        tally = send_run(_sqs(queue_url), queue_url, plan.batches(total, BATCH), args.rate, senders,
                          progress=_progress_line if sys.stderr.isatty() else None,
                          bursts=BurstSchedule(args.burst_every, args.burst_size))
     except (ClientError, BotoCoreError) as error:

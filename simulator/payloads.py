@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import json
 import random
+import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Callable, Iterator
 
 from simulator.fleet import Device, drift
 from simulator.malformed import CATALOGUE
@@ -43,6 +45,15 @@ class Plan:
         self.devices = devices
         self.settings = settings
         self.rng = rng
+
+    def batches(self, total: int | None, size: int, clock: Callable[[], float] = time.time) -> Iterator[list[Outgoing]]:
+        """`total` messages (None: without end) in batches of `size`, each stamped when it is made."""
+        remaining = total if total is not None else float("inf")
+        while remaining > 0:
+            count = int(min(size, remaining))
+            remaining -= count
+            now = clock()
+            yield [self.next_message(now) for _ in range(count)]
 
     def next_message(self, now: float) -> Outgoing:
         rng, settings = self.rng, self.settings

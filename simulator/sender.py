@@ -48,6 +48,11 @@ class Tally:
         return sum(self.sent.values())
 
 
+def senders_for(rate: float) -> int:
+    """Concurrent senders enough to hold `rate` (a SendMessageBatch takes a few ms here)."""
+    return max(2, min(32, int(rate // 150) + 2))
+
+
 def send_run(
     sqs, queue_url: str, batches: Iterator[list[Outgoing]], rate: float, senders: int,
     progress: Callable[[Tally, float], None] | None = None, retry: RetryPolicy = RetryPolicy(attempts=8),

@@ -104,3 +104,12 @@ def test_no_bursts_by_default():
     from simulator.__main__ import BurstSchedule
 
     assert all(BurstSchedule(0, 0)(t) == 0 for t in (0, 10, 100))
+
+
+def test_a_plan_yields_its_total_in_batches_and_runs_on_without_one():
+    import itertools
+
+    p = plan()
+    assert [len(batch) for batch in p.batches(25, 10, clock=lambda: NOW)] == [10, 10, 5]
+    endless = p.batches(None, 10, clock=lambda: NOW)
+    assert [len(batch) for batch in itertools.islice(endless, 100)] == [10] * 100
