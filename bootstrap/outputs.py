@@ -5,8 +5,6 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from botocore.exceptions import ClientError
-
 from bootstrap.stack import Stack
 
 
@@ -42,6 +40,17 @@ def write_outputs(values: dict, state_dir: str) -> Path:
     return path
 
 
+def archive_counts(s3, bucket: str, prefix: str) -> tuple[int, int]:
+    """(objects, items) in the archive. Each object's item-count metadata is read with HeadObject,
+    which works on Glacier objects without a restore."""
+    objects = items = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            objects += 1
+            items += int(s3.head_object(Bucket=bucket, Key=entry["Key"])["Metadata"]["item-count"])
+    return objects, items
+
+
 def stage_counts(values: dict, client: Callable[[str], object]) -> dict:
     """How many messages, items, history lines and archived items each stage holds now."""
     sqs, dynamodb, s3 = client("sqs"), client("dynamodb"), client("s3")
@@ -60,15 +69,7 @@ def stage_counts(values: dict, client: Callable[[str], object]) -> dict:
             history_objects += 1
             history_lines += s3.get_object(Bucket=values["history_bucket"], Key=entry["Key"])["Body"].read().count(b"\n")
 
-    archive_objects = archived_items = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=values["archive_bucket"], Prefix=values["archive_prefix"]):
-        for entry in page.get("Contents", []):
-            archive_objects += 1
-            try:
-                head = s3.head_object(Bucket=values["archive_bucket"], Key=entry["Key"])
-                archived_items += int(head.get("Metadata", {}).get("item-count", 1))
-            except ClientError:
-                archived_items += 1
+    archive_objects, archived_items = archive_counts(s3, values["archive_bucket"], values["archive_prefix"])
     return {
         "ingest_queue": queue_depth(values["queue_url"]),
         "dead_letter_queue": queue_depth(values["dlq_url"]),

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from bootstrap.outputs import archive_counts
+
 RESTORE_DEADLINE_SECONDS = 30
 
 
@@ -45,12 +47,7 @@ def archive_entries(stack) -> list[tuple[str, str, dict]]:
 
 
 def archived_item_count(stack) -> int:
-    """Items archived so far, from each object's item-count metadata (no Glacier restore needed)."""
-    s3, count = stack.client("s3"), 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.outputs["archive_bucket"], Prefix=stack.outputs["archive_prefix"]):
-        for listed in page.get("Contents", []):
-            count += int(s3.head_object(Bucket=stack.outputs["archive_bucket"], Key=listed["Key"])["Metadata"]["item-count"])
-    return count
+    return archive_counts(stack.client("s3"), stack.outputs["archive_bucket"], stack.outputs["archive_prefix"])[1]
 
 
 def drain(stack, queue_url: str) -> list[dict]:
