@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import base64
-import json
 
-from emulator.esm.stream_delivery import InvokeResult
+from emulator.esm.stream_delivery import InvokeResult, reported_failures
 
 
 def lambda_sqs_record(message: dict, queue_arn: str, region: str) -> dict:
@@ -32,21 +31,10 @@ def records_to_delete(records: list[dict], result: InvokeResult, report_batch_it
         return []
     if not report_batch_item_failures:
         return list(records)
-    try:
-        response = json.loads(result.payload or b"null")
-    except ValueError:
-        return list(records)
-    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
-    if not failures:
-        return list(records)
-    known = {record["messageId"] for record in records}
-    failed = set()
-    for failure in failures:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-        if not identifier or identifier not in known:
-            return []
-        failed.add(identifier)
-    return [record for record in records if record["messageId"] not in failed]
+    reported = reported_failures(result, (record["messageId"] for record in records))
+    if reported is None:
+        return []
+    return [record for record in records if record["messageId"] not in reported]
 
 
 def _camel_attribute(value: dict) -> dict:

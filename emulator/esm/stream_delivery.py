@@ -16,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "MaximumRecordAgeInSecondsExceeded"
@@ -113,21 +113,32 @@ def _first_failed(batch: list[dict], result: InvokeResult, config: StreamMapping
         return 0
     if not config.report_batch_item_failures:
         return None
+    positions = {record["dynamodb"]["SequenceNumber"]: index for index, record in enumerate(batch)}
+    reported = reported_failures(result, positions)
+    if reported is None:
+        return 0
+    return min(positions[identifier] for identifier in reported) if reported else None
+
+
+def reported_failures(result: InvokeResult, known: Iterable[str]) -> set[str] | None:
+    """The identifiers a partial batch response ({"batchItemFailures": [{"itemIdentifier": ...}]})
+    reports as failed; empty when the batch succeeded. None when it names an identifier that is
+    empty or not in the batch, which Lambda treats as the whole batch failing. Used by the SQS
+    and the stream mappings alike."""
     try:
         response = json.loads(result.payload or b"null")
     except ValueError:
-        return None
+        return set()
     failures = response.get("batchItemFailures") if isinstance(response, dict) else None
     if not failures:
-        return None
-    positions = {record["dynamodb"]["SequenceNumber"]: index for index, record in enumerate(batch)}
-    indexes = []
+        return set()
+    known, reported = set(known), set()
     for failure in failures:
         identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-        if identifier not in positions:
-            return 0  # Lambda treats an unreadable response as the whole batch failing.
-        indexes.append(positions[identifier])
-    return min(indexes)
+        if not identifier or identifier not in known:
+            return None
+        reported.add(identifier)
+    return reported
 
 
 def failure_record(
