@@ -19,7 +19,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install bench compose-parser up down status logs outputs simulate deploy teardown clean test test-unit test-integration clean-venv
+.PHONY: help install lint format bench compose-parser up down status logs outputs simulate deploy teardown clean test test-unit test-integration clean-venv
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,7 +69,15 @@ compose-parser:
 	      || echo "could not install docker-compose: the compose-file tests will be skipped"; \
 	  else echo "docker-compose not found: the compose-file tests will be skipped"; fi; }
 
-test: $(STAMP) compose-parser ## Run the whole test suite (unit, then integration on the embedded backend)
+lint: $(STAMP) ## Check style and formatting (ruff): part of make test
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
+
+format: $(STAMP) ## Format the code and apply ruff's safe fixes
+	$(BIN)/ruff format --quiet .
+	$(BIN)/ruff check --fix --quiet .
+
+test: $(STAMP) compose-parser lint ## Run lint, then the whole test suite (unit, then integration on the embedded backend)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Run only the unit tests

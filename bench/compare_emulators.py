@@ -6,6 +6,7 @@ Starts moto's server and MiniStack on free loopback ports, runs SQS send/drain, 
 (1 and 4 threads) and Streams GetRecords loops, and stops them. Figures vary with the machine's
 load: compare the two columns of one run, not runs of different days.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -28,7 +29,9 @@ DRAIN_LIMIT_SECONDS = 30
 
 
 def start(command: list[str], env: dict, port: int, health_path: str) -> subprocess.Popen:
-    process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -41,8 +44,13 @@ def start(command: list[str], env: dict, port: int, health_path: str) -> subproc
 
 
 def measure(endpoint: str) -> dict:
-    options = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
-                   config=Config(max_pool_connections=16, retries={"max_attempts": 1}))
+    options = {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+        "config": Config(max_pool_connections=16, retries={"max_attempts": 1}),
+    }
     sqs, dynamodb, streams = (boto3.client(name, **options) for name in ("sqs", "dynamodb", "dynamodbstreams"))
     figures = {}
     queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
@@ -55,28 +63,55 @@ def measure(endpoint: str) -> dict:
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         if not messages:
             break
-        sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
+        sqs.delete_message_batch(
+            QueueUrl=queue,
+            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+        )
         drained += len(messages)
     figures["sqs_drain_msgs_per_s"] = round(drained / (time.perf_counter() - started))
     dynamodb.create_table(
-        TableName="bench", KeySchema=[{"AttributeName": "d", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "d", "AttributeType": "S"}, {"AttributeName": "c", "AttributeType": "N"}],
-        BillingMode="PAY_PER_REQUEST", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        TableName="bench",
+        KeySchema=[{"AttributeName": "d", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "d", "AttributeType": "S"},
+            {"AttributeName": "c", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
 
     def write(call: int) -> None:
-        dynamodb.batch_write_item(RequestItems={"bench": [
-            {"PutRequest": {"Item": {"d": {"S": f"d{call % 50}"}, "c": {"N": str(call * 25 + n)}, "v": {"N": "21.5"}, "s": {"S": "x" * 100}}}}
-            for n in range(25)]})
+        dynamodb.batch_write_item(
+            RequestItems={
+                "bench": [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "d": {"S": f"d{call % 50}"},
+                                "c": {"N": str(call * 25 + n)},
+                                "v": {"N": "21.5"},
+                                "s": {"S": "x" * 100},
+                            }
+                        }
+                    }
+                    for n in range(25)
+                ]
+            }
+        )
 
     for threads in (1, 4):
         started = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
             list(pool.map(write, range(threads * 1000, threads * 1000 + WRITE_CALLS)))
-        figures[f"batch_write_items_per_s_{threads}_threads"] = round(WRITE_CALLS * 25 / (time.perf_counter() - started))
+        figures[f"batch_write_items_per_s_{threads}_threads"] = round(
+            WRITE_CALLS * 25 / (time.perf_counter() - started)
+        )
     stream_arn = dynamodb.describe_table(TableName="bench")["Table"]["LatestStreamArn"]
     started, read = time.perf_counter(), 0
     for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         while iterator:
             response = streams.get_records(ShardIterator=iterator, Limit=1000)
             read += len(response["Records"])
@@ -93,8 +128,18 @@ def main() -> int:
     moto_port, ministack_port = free_port(), free_port()
     servers = {
         "moto": ([str(bin_dir / "moto_server"), "-p", str(moto_port)], {}, moto_port, "/moto-api/"),
-        "ministack": ([sys.executable, "-m", "ministack"], {"GATEWAY_PORT": str(ministack_port), "BIND_HOST": "127.0.0.1",
-                      "IOT_MTLS_ENABLED": "0", "SFTP_ENABLED": "0", "LOG_LEVEL": "WARNING"}, ministack_port, "/_ministack/health"),
+        "ministack": (
+            [sys.executable, "-m", "ministack"],
+            {
+                "GATEWAY_PORT": str(ministack_port),
+                "BIND_HOST": "127.0.0.1",
+                "IOT_MTLS_ENABLED": "0",
+                "SFTP_ENABLED": "0",
+                "LOG_LEVEL": "WARNING",
+            },
+            ministack_port,
+            "/_ministack/health",
+        ),
     }
     for name, (command, env, port, health) in servers.items():
         process = start(command, env, port, health)

@@ -12,6 +12,7 @@ Phases, on a freshly started embedded stack of its own (free port, temporary sta
 3. a backlog drain: the ingest mapping is paused, the backlog is sent, the mapping resumed.
 Results: bench/results/latest.{json,md,png} (and a timestamped copy of the JSON).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,15 @@ from simulator.sender import BATCH, send_run, senders_for  # noqa: E402
 RAW_SECONDS = 5
 PROBE_INTERVAL = 0.5
 ARCHIVE_PROBE_INTERVAL = 2.0
-STAGE_OPERATIONS = ("sqs.ReceiveMessage", "sqs.DeleteMessageBatch", "lambda.Invoke", "dynamodb.BatchWriteItem",
-                    "dynamodbstreams.GetRecords", "firehose.PutRecordBatch", "s3.PutObject")
+STAGE_OPERATIONS = (
+    "sqs.ReceiveMessage",
+    "sqs.DeleteMessageBatch",
+    "lambda.Invoke",
+    "dynamodb.BatchWriteItem",
+    "dynamodbstreams.GetRecords",
+    "firehose.PutRecordBatch",
+    "s3.PutObject",
+)
 
 
 def main() -> int:
@@ -78,7 +86,21 @@ def main() -> int:
         for rate in [float(r) for r in args.rates.split(",")]:
             step = bench.ladder_step(rate, args.step_seconds)
             result["steps"].append(step)
-            print(json.dumps({k: step[k] for k in ("offered_msgs_per_s", "consumed_msgs_per_s", "readings_per_s", "sustained", "latency_ms")}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        k: step[k]
+                        for k in (
+                            "offered_msgs_per_s",
+                            "consumed_msgs_per_s",
+                            "readings_per_s",
+                            "sustained",
+                            "latency_ms",
+                        )
+                    }
+                ),
+                flush=True,
+            )
             if not step["sustained"]:
                 break
         sustained = [s for s in result["steps"] if s["sustained"]]
@@ -97,7 +119,12 @@ def main() -> int:
 class Bench:
     def __init__(self, settings: EmulatorSettings, state: Path):
         self.settings = settings
-        environment = {"AWS_ENDPOINT_URL": settings.endpoint, "STACK_ENV": "bench", "STATE_DIR": str(state), "HISTORY_BUFFER_SECONDS": "1"}
+        environment = {
+            "AWS_ENDPOINT_URL": settings.endpoint,
+            "STACK_ENV": "bench",
+            "STATE_DIR": str(state),
+            "HISTORY_BUFFER_SECONDS": "1",
+        }
         config = StackConfig.from_env("local", environment)
         self.client = client_factory(config)
         stack = declare(config, self.client("sts").get_caller_identity()["Account"])
@@ -107,7 +134,9 @@ class Bench:
         self.stack = stack
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
         config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
-        self.sqs, self.dynamodb, self.s3 = (session.client(n, endpoint_url=settings.endpoint, config=config) for n in ("sqs", "dynamodb", "s3"))
+        self.sqs, self.dynamodb, self.s3 = (
+            session.client(n, endpoint_url=settings.endpoint, config=config) for n in ("sqs", "dynamodb", "s3")
+        )
         self.session, self.config = session, config
         self.rng = random.Random(42)
         self.plan = Plan(make_fleet(200, 0.0, self.rng), PlanSettings(plain_json_ratio=0.2), self.rng)
@@ -118,11 +147,23 @@ class Bench:
 
     def raw_capacity(self) -> dict:
         client = lambda name: self.session.client(name, endpoint_url=self.settings.endpoint, config=self.config)  # noqa: E731
-        sqs, dynamodb, streams, firehose = client("sqs"), client("dynamodb"), client("dynamodbstreams"), client("firehose")
+        sqs, dynamodb, streams, firehose = (
+            client("sqs"),
+            client("dynamodb"),
+            client("dynamodbstreams"),
+            client("firehose"),
+        )
         queue = sqs.create_queue(QueueName="bench_raw")["QueueUrl"]
-        dynamodb.create_table(TableName="bench_raw", KeySchema=[{"AttributeName": "d", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
-                              AttributeDefinitions=[{"AttributeName": "d", "AttributeType": "S"}, {"AttributeName": "c", "AttributeType": "N"}],
-                              BillingMode="PAY_PER_REQUEST", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        dynamodb.create_table(
+            TableName="bench_raw",
+            KeySchema=[{"AttributeName": "d", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "d", "AttributeType": "S"},
+                {"AttributeName": "c", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
         counter = iter(range(10**9))
         lock = threading.Lock()
 
@@ -131,16 +172,32 @@ class Bench:
                 return next(counter)
 
         def send():
-            sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(n), "MessageBody": "x" * 150} for n in range(10)])
+            sqs.send_message_batch(
+                QueueUrl=queue, Entries=[{"Id": str(n), "MessageBody": "x" * 150} for n in range(10)]
+            )
             return 10
 
         def write():
             base = next_id() * 25
-            dynamodb.batch_write_item(RequestItems={"bench_raw": [{"PutRequest": {"Item": {"d": {"S": f"d{base % 97}"}, "c": {"N": str(base + n)}, "t": {"N": "21.5"}}}} for n in range(25)]})
+            dynamodb.batch_write_item(
+                RequestItems={
+                    "bench_raw": [
+                        {
+                            "PutRequest": {
+                                "Item": {"d": {"S": f"d{base % 97}"}, "c": {"N": str(base + n)}, "t": {"N": "21.5"}}
+                            }
+                        }
+                        for n in range(25)
+                    ]
+                }
+            )
             return 25
 
         def put_history():
-            firehose.put_record_batch(DeliveryStreamName=self.outputs["delivery_stream"], Records=[{"Data": b'{"bench": true}\n'} for _ in range(100)])
+            firehose.put_record_batch(
+                DeliveryStreamName=self.outputs["delivery_stream"],
+                Records=[{"Data": b'{"bench": true}\n'} for _ in range(100)],
+            )
             return 100
 
         figures = {
@@ -150,7 +207,9 @@ class Bench:
         }
         stream_arn = dynamodb.describe_table(TableName="bench_raw")["Table"]["LatestStreamArn"]
         shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
         read, begun = 0, time.perf_counter()
         while iterator and time.perf_counter() - begun < RAW_SECONDS:
             response = streams.get_records(ShardIterator=iterator, Limit=100)
@@ -169,7 +228,11 @@ class Bench:
         """The first reading after deploy pays every function's cold start; the ladder measures the
         warm pipeline, so one reading goes through (and is timed) first, and a short load follows."""
         key, sent = self.send_probe()
-        _wait(lambda: self.dynamodb.get_item(TableName=self.outputs["table"], Key=key).get("Item"), timeout=60, interval=0.01)
+        _wait(
+            lambda: self.dynamodb.get_item(TableName=self.outputs["table"], Key=key).get("Item"),
+            timeout=60,
+            interval=0.01,
+        )
         cold = round(1000 * (time.monotonic() - sent))
         self.send(rate=50, count=200)
         _wait(lambda: self.backlog() == 0, timeout=60)
@@ -212,7 +275,10 @@ class Bench:
             "backlog_at_end": end_backlog,
             "backlog": samples,
             "latency_ms": {stage: _percentiles(values) for stage, values in latencies.items()},
-            "cpu_percent": {name: round(100 * (seconds_used - cpu_before.get(name, 0)) / duration, 1) for name, seconds_used in self.cpu().items()},
+            "cpu_percent": {
+                name: round(100 * (seconds_used - cpu_before.get(name, 0)) / duration, 1)
+                for name, seconds_used in self.cpu().items()
+            },
             "peak_rss_mb": self.peak_memory(),
             "calls_per_1000_readings": {op: round(1000 * count / max(items, 1), 2) for op, count in calls.items()},
             "history_objects": self.history_objects(),
@@ -247,7 +313,10 @@ class Bench:
         self.probe_count += 1
         created = int(time.time() * 1000) - (31_536_000 + 3600) * 1000 * backdated
         device = f"probe-{'x' if backdated else 'p'}-{self.probe_count}"
-        self.sqs.send_message(QueueUrl=self.outputs["queue_url"], MessageBody=json.dumps({"things_name": device, "timestamp": created, "data": {"probe": 1}}))
+        self.sqs.send_message(
+            QueueUrl=self.outputs["queue_url"],
+            MessageBody=json.dumps({"things_name": device, "timestamp": created, "data": {"probe": 1}}),
+        )
         return {"deviceID": {"S": device}, "createdAt": {"N": str(created)}}, time.monotonic()
 
     def table_probe(self, latencies: dict, pending_history: dict) -> None:
@@ -266,8 +335,11 @@ class Bench:
     def find_history_lines(self, pending: dict, seen_objects: set, latencies: dict) -> None:
         if not pending:
             return
-        listed = self.s3.list_objects_v2(Bucket=self.outputs["history_bucket"], Prefix=self.outputs["history_prefix"],
-                                         StartAfter=max(seen_objects) if seen_objects else "").get("Contents", [])
+        listed = self.s3.list_objects_v2(
+            Bucket=self.outputs["history_bucket"],
+            Prefix=self.outputs["history_prefix"],
+            StartAfter=max(seen_objects) if seen_objects else "",
+        ).get("Contents", [])
         for entry in listed:
             if entry["Key"] in seen_objects:
                 continue
@@ -281,7 +353,9 @@ class Bench:
 
     def drain(self, backlog: int, short_queue_rate: float) -> dict:
         lambda_ = self.client("lambda")
-        mapping = lambda_.list_event_source_mappings(FunctionName=self.outputs["functions"]["ingest"])["EventSourceMappings"][0]
+        mapping = lambda_.list_event_source_mappings(FunctionName=self.outputs["functions"]["ingest"])[
+            "EventSourceMappings"
+        ][0]
         lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
         status = Paths(Path(self.settings.state_dir)).status_file("dataplane")
         _wait(lambda: mapping["UUID"] not in json.loads(status.read_text()).get("running_mappings", []), timeout=30)
@@ -292,14 +366,22 @@ class Bench:
         drained = _wait(lambda: self.backlog() == 0, timeout=1800, interval=1)
         seconds = drained or (time.monotonic() - begun)
         rate = filled / seconds
-        return {"messages": filled, "seconds": round(seconds, 1), "drain_msgs_per_s": round(rate, 1),
-                "short_queue_msgs_per_s": short_queue_rate, "ratio": round(rate / short_queue_rate, 2) if short_queue_rate else None,
-                "completed": bool(drained)}
+        return {
+            "messages": filled,
+            "seconds": round(seconds, 1),
+            "drain_msgs_per_s": round(rate, 1),
+            "short_queue_msgs_per_s": short_queue_rate,
+            "ratio": round(rate / short_queue_rate, 2) if short_queue_rate else None,
+            "completed": bool(drained),
+        }
 
     # -- observations ----------------------------------------------------------------------------------
 
     def backlog(self) -> int:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.outputs["queue_url"], AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.outputs["queue_url"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def item_count(self) -> int:
@@ -315,7 +397,10 @@ class Bench:
         return sum(self.archive_counts.values())
 
     def history_objects(self) -> int:
-        return sum(page.get("KeyCount", 0) for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.outputs["history_bucket"]))
+        return sum(
+            page.get("KeyCount", 0)
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.outputs["history_bucket"])
+        )
 
     def calls(self) -> dict:
         with urllib.request.urlopen(self.settings.endpoint + COUNTS_PATH, timeout=5) as response:
@@ -325,14 +410,22 @@ class Bench:
         paths = Paths(Path(self.settings.state_dir))
         api, dataplane = (int(paths.pid_file(name).read_text()) for name in ("api", "dataplane"))
         workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(int(p.name)) == api]
-        return {"api": [api], "dataplane": [dataplane], "function_workers": workers, "bench_and_simulator": [os.getpid()]}
+        return {
+            "api": [api],
+            "dataplane": [dataplane],
+            "function_workers": workers,
+            "bench_and_simulator": [os.getpid()],
+        }
 
     def cpu(self) -> dict[str, float]:
         ticks = os.sysconf("SC_CLK_TCK")
         return {name: sum(_cpu_ticks(pid) for pid in pids) / ticks for name, pids in self.processes().items()}
 
     def peak_memory(self) -> dict[str, float]:
-        return {name: round(max((_peak_rss_kb(pid) for pid in pids), default=0) / 1024, 1) for name, pids in self.processes().items()}
+        return {
+            name: round(max((_peak_rss_kb(pid) for pid in pids), default=0) / 1024, 1)
+            for name, pids in self.processes().items()
+        }
 
 
 def write_results(result: dict, out: Path) -> None:
@@ -348,25 +441,46 @@ def write_results(result: dict, out: Path) -> None:
 def markdown(result: dict) -> str:
     raw, drain = result["raw_capacity"], result["backlog_drain"]
     lines = [
-        f"# Pipeline benchmark, {result['started_at']}", "", f"Machine: {result['machine']}", "",
-        f"Sustained: **{result['sustained_msgs_per_s']:g} msg/s offered, {result['sustained_readings_per_s']:g} readings/s** end to end with a bounded backlog.", "",
-        f"Emulator start: {result['emulator_start_seconds']} s; first reading after deploy (cold functions), send to table: {result['cold_start_send_to_table_ms']} ms.", "",
-        "| offered msg/s | consumed msg/s | readings/s | sustained | backlog at end | send→table p50/p95/p99 ms | table→history p50/p99 ms | expired→archive p50/p99 ms | CPU % api / dataplane / functions / bench |",
+        f"# Pipeline benchmark, {result['started_at']}",
+        "",
+        f"Machine: {result['machine']}",
+        "",
+        f"Sustained: **{result['sustained_msgs_per_s']:g} msg/s offered, "
+        f"{result['sustained_readings_per_s']:g} readings/s** end to end with a bounded backlog.",
+        "",
+        f"Emulator start: {result['emulator_start_seconds']} s; first reading after deploy (cold functions), "
+        f"send to table: {result['cold_start_send_to_table_ms']} ms.",
+        "",
+        "| offered msg/s | consumed msg/s | readings/s | sustained | backlog at end "
+        "| send→table p50/p95/p99 ms | table→history p50/p99 ms | expired→archive p50/p99 ms "
+        "| CPU % api / dataplane / functions / bench |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
-        table, history, archive = (step["latency_ms"][k] for k in ("send_to_table", "table_to_history", "expired_to_archive"))
+        table, history, archive = (
+            step["latency_ms"][k] for k in ("send_to_table", "table_to_history", "expired_to_archive")
+        )
         cpu = step["cpu_percent"]
-        lines.append(f"| {step['offered_msgs_per_s']:g} | {step['consumed_msgs_per_s']} | {step['readings_per_s']} | {'yes' if step['sustained'] else 'no'} | {step['backlog_at_end']} | "
-                     f"{table.get('p50')}/{table.get('p95')}/{table.get('p99')} | {history.get('p50')}/{history.get('p99')} | {archive.get('p50')}/{archive.get('p99')} | "
-                     f"{cpu.get('api')}/{cpu.get('dataplane')}/{cpu.get('function_workers')}/{cpu.get('bench_and_simulator')} |")
+        lines.append(
+            f"| {step['offered_msgs_per_s']:g} | {step['consumed_msgs_per_s']} | {step['readings_per_s']} "
+            f"| {'yes' if step['sustained'] else 'no'} | {step['backlog_at_end']} "
+            f"| {table.get('p50')}/{table.get('p95')}/{table.get('p99')} | {history.get('p50')}/{history.get('p99')} "
+            f"| {archive.get('p50')}/{archive.get('p99')} | "
+            f"{cpu.get('api')}/{cpu.get('dataplane')}/{cpu.get('function_workers')}/{cpu.get('bench_and_simulator')} |"
+        )
     last = result["steps"][-1]
     lines += ["", "AWS calls per 1,000 readings (last step):", "", "| operation | calls |", "|---|---|"]
     lines += [f"| {op} | {count} |" for op, count in last["calls_per_1000_readings"].items()]
-    lines += ["", f"Peak memory (MB, last step): {last['peak_rss_mb']}", "",
-              f"Raw emulator capacity: {raw}", "",
-              f"Backlog of {drain['messages']} drained in {drain['seconds']} s: {drain['drain_msgs_per_s']} msg/s, "
-              f"{drain['ratio']} of the short-queue rate ({drain['short_queue_msgs_per_s']} msg/s).", ""]
+    lines += [
+        "",
+        f"Peak memory (MB, last step): {last['peak_rss_mb']}",
+        "",
+        f"Raw emulator capacity: {raw}",
+        "",
+        f"Backlog of {drain['messages']} drained in {drain['seconds']} s: {drain['drain_msgs_per_s']} msg/s, "
+        f"{drain['ratio']} of the short-queue rate ({drain['short_queue_msgs_per_s']} msg/s).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -389,7 +503,9 @@ def chart(result: dict, path: Path) -> None:
     throughput.set_title("Throughput")
     throughput.legend()
     for stage, style in (("send_to_table", "o-"), ("table_to_history", "s-"), ("expired_to_archive", "^-")):
-        latency.plot(offered, [s["latency_ms"][stage].get("p99") or float("nan") for s in steps], style, label=f"{stage} p99")
+        latency.plot(
+            offered, [s["latency_ms"][stage].get("p99") or float("nan") for s in steps], style, label=f"{stage} p99"
+        )
     latency.set_xlabel("offered msg/s")
     latency.set_ylabel("ms")
     latency.set_yscale("log")
@@ -417,9 +533,17 @@ def _loop(call, threads: int) -> int:
 
 def _percentiles(values: list[float]) -> dict:
     if len(values) < 2:
-        return {"samples": len(values), **({"p50": round(values[0]), "p95": round(values[0]), "p99": round(values[0])} if values else {})}
+        return {
+            "samples": len(values),
+            **({"p50": round(values[0]), "p95": round(values[0]), "p99": round(values[0])} if values else {}),
+        }
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"samples": len(values), "p50": round(statistics.median(values)), "p95": round(cuts[94]), "p99": round(cuts[98])}
+    return {
+        "samples": len(values),
+        "p50": round(statistics.median(values)),
+        "p95": round(cuts[94]),
+        "p99": round(cuts[98]),
+    }
 
 
 def _wait(condition, timeout: float, interval: float = 0.2) -> float | None:
@@ -455,7 +579,8 @@ def _machine() -> str:
     import platform
 
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {memory_gb:.0f} GiB, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.machine()}"
+    return f"{os.cpu_count()} cores, {memory_gb:.0f} GiB, {system}, Python {platform.python_version()}"
 
 
 if __name__ == "__main__":

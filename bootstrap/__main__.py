@@ -1,4 +1,5 @@
 """python -m bootstrap deploy|teardown|outputs|status|up|down|clean|logs [--target local|aws]"""
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,19 @@ COMMANDS = ["deploy", "teardown", "outputs", "status", "up", "down", "clean", "l
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bootstrap", description="Deploy and run the IoT pipeline.")
     parser.add_argument("command", choices=COMMANDS)
-    parser.add_argument("--target", choices=["local", "aws"], default="local",
-                        help="local (default): only loopback or the compose service; aws: a real account, on purpose")
+    parser.add_argument(
+        "--target",
+        choices=["local", "aws"],
+        default="local",
+        help="local (default): only loopback or the compose service; aws: a real account, on purpose",
+    )
     parser.add_argument("--backend", default=os.environ.get("BACKEND", "auto"), help="up: auto, embedded or localstack")
-    parser.add_argument("--simulator-rate", type=float, default=float(os.environ.get("SIM_RATE", 5)),
-                        help="up: messages/s the background simulator sends (0: no simulator)")
+    parser.add_argument(
+        "--simulator-rate",
+        type=float,
+        default=float(os.environ.get("SIM_RATE", "5")),
+        help="up: messages/s the background simulator sends (0: no simulator)",
+    )
     parser.add_argument("--since", type=int, default=300, help="logs: seconds of history to show first")
     args = parser.parse_args(argv)
     try:
@@ -61,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                 report["simulator_running"] = bool(simulator_pid(outputs_path(config.state_dir).parent))
                 print(json.dumps(report, indent=2))
             else:
-                _follow_logs(client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since)
+                _follow_logs(
+                    client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since
+                )
     except (ConfigError, PackagingError, StackError, EmulatorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -90,17 +101,17 @@ def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: floa
     values = json.loads(outputs_path(config.state_dir).read_text())
     simulator = f"sending {rate:g} readings/s to {values['queue_url']}" if rate > 0 else "not started (SIM_RATE=0)"
     print(f"""
-The pipeline is up ({backend} backend, {seconds:.1f} s) on {values['endpoint']}
+The pipeline is up ({backend} backend, {seconds:.1f} s) on {values["endpoint"]}
   simulator   {simulator}
-  table       {values['table']}
-  history     s3://{values['history_bucket']}/{values['history_prefix']}
-  archive     s3://{values['archive_bucket']}/{values['archive_prefix']}
+  table       {values["table"]}
+  history     s3://{values["history_bucket"]}/{values["history_prefix"]}
+  archive     s3://{values["archive_bucket"]}/{values["archive_prefix"]}
 
 Next:
   make status                       what each stage holds now
   make logs                         follow the three functions' logs
   make simulate ARGS="--rate 200 --duration 30 --bad-ratio 0.05"
-  awslocal dynamodb scan --table-name {values['table']} --max-items 3
+  awslocal dynamodb scan --table-name {values["table"]} --max-items 3
   make down                         stop everything (data is kept; make clean wipes it)""")
 
 
@@ -115,7 +126,10 @@ def _follow_logs(logs, groups: list[str], since_seconds: int) -> None:
                 for page in pages:
                     for event in page.get("events", []):
                         # Not every emulator sets eventId; stream, time and text identify an event too.
-                        identity = event.get("eventId") or f"{event.get('logStreamName')}|{event['timestamp']}|{event['message']}"
+                        identity = (
+                            event.get("eventId")
+                            or f"{event.get('logStreamName')}|{event['timestamp']}|{event['message']}"
+                        )
                         if identity not in seen:
                             seen.add(identity)
                             print(f"{group.rsplit('/', 1)[1]:>28} | {event['message'].rstrip()}", flush=True)

@@ -20,12 +20,13 @@
 | ARCHIVE_STORAGE_CLASS         | GLACIER                      | passed to the archive function                  |
 | STATE_DIR                     | .state                       | where outputs.json and build files are written  |
 """
+
 from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import urlparse
 
 LOCAL_ENDPOINT = "http://127.0.0.1:4566"
@@ -63,7 +64,7 @@ class StackConfig:
         return self.target == "local"
 
     @classmethod
-    def from_env(cls, target: str = "local", env: Mapping[str, str] = os.environ) -> "StackConfig":
+    def from_env(cls, target: str = "local", env: Mapping[str, str] = os.environ) -> StackConfig:
         if target not in ("local", "aws"):
             raise ConfigError(f"unknown target {target!r}: use local or aws")
         local = target == "local"

@@ -3,20 +3,35 @@
 Every `_ensure_*` compares the declaration with what the endpoint reports and returns one
 Change per resource, so a second deploy of the same stack reports "no changes".
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from botocore.exceptions import ClientError
 
 from bootstrap.package import build_function_zip, code_sha256
 from bootstrap.stack import (
-    RUNTIME, PROVISIONED_READ, PROVISIONED_WRITE, MAX_RECEIVE_COUNT, Bucket, DeliveryStream,
-    EventSourceMapping, Function, Queue, QueueUrl, Role, Stack, Table,
-    bucket_policy, policy_document, queue_policy, trust_document,
+    MAX_RECEIVE_COUNT,
+    PROVISIONED_READ,
+    PROVISIONED_WRITE,
+    RUNTIME,
+    Bucket,
+    DeliveryStream,
+    EventSourceMapping,
+    Function,
+    Queue,
+    QueueUrl,
+    Role,
+    Stack,
+    Table,
+    bucket_policy,
+    policy_document,
+    queue_policy,
+    trust_document,
 )
 
 CREATED, UPDATED, UNCHANGED, DELETED = "created", "updated", "unchanged", "deleted"
@@ -54,10 +69,17 @@ class Deployer:
 
     def _ensure_table(self, table: Table) -> Change:
         dynamodb = self.client("dynamodb")
-        billing = {"BillingMode": "PAY_PER_REQUEST"} if table.billing == "on-demand" else {
-            "BillingMode": "PROVISIONED",
-            "ProvisionedThroughput": {"ReadCapacityUnits": PROVISIONED_READ, "WriteCapacityUnits": PROVISIONED_WRITE},
-        }
+        billing = (
+            {"BillingMode": "PAY_PER_REQUEST"}
+            if table.billing == "on-demand"
+            else {
+                "BillingMode": "PROVISIONED",
+                "ProvisionedThroughput": {
+                    "ReadCapacityUnits": PROVISIONED_READ,
+                    "WriteCapacityUnits": PROVISIONED_WRITE,
+                },
+            }
+        )
         stream = {"StreamEnabled": True, "StreamViewType": table.stream_view}
         try:
             current = dynamodb.describe_table(TableName=table.name)["Table"]
@@ -67,11 +89,20 @@ class Deployer:
                 raise
             dynamodb.create_table(
                 TableName=table.name,
-                KeySchema=[{"AttributeName": table.hash_key, "KeyType": "HASH"}, {"AttributeName": table.range_key, "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": table.hash_key, "AttributeType": "S"}, {"AttributeName": table.range_key, "AttributeType": "N"}],
-                StreamSpecification=stream, **billing,
+                KeySchema=[
+                    {"AttributeName": table.hash_key, "KeyType": "HASH"},
+                    {"AttributeName": table.range_key, "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": table.hash_key, "AttributeType": "S"},
+                    {"AttributeName": table.range_key, "AttributeType": "N"},
+                ],
+                StreamSpecification=stream,
+                **billing,
             )
-            dynamodb.get_waiter("table_exists").wait(TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            dynamodb.get_waiter("table_exists").wait(
+                TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            )
             current = dynamodb.describe_table(TableName=table.name)["Table"]
             action = CREATED
         current_billing = (current.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
@@ -82,21 +113,33 @@ class Deployer:
             dynamodb.update_table(TableName=table.name, StreamSpecification=stream)
             action = _changed(action)
         ttl = dynamodb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
-        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING") or ttl.get("AttributeName") != table.ttl_attribute:
-            dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute})
+        if (
+            ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING")
+            or ttl.get("AttributeName") != table.ttl_attribute
+        ):
+            dynamodb.update_time_to_live(
+                TableName=table.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute}
+            )
             action = _changed(action)
         if table.point_in_time_recovery:
             backups = dynamodb.describe_continuous_backups(TableName=table.name)["ContinuousBackupsDescription"]
             if (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") != "ENABLED":
-                dynamodb.update_continuous_backups(TableName=table.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+                dynamodb.update_continuous_backups(
+                    TableName=table.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+                )
                 action = _changed(action)
         return self._report("table", table.name, action)
 
     def _ensure_queue(self, stack: Stack, queue: Queue) -> Change:
         sqs = self.client("sqs")
-        wanted = {"VisibilityTimeout": str(queue.visibility_timeout), "MessageRetentionPeriod": str(queue.retention_seconds)}
+        wanted = {
+            "VisibilityTimeout": str(queue.visibility_timeout),
+            "MessageRetentionPeriod": str(queue.retention_seconds),
+        }
         if queue.dead_letter_queue:
-            wanted["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": stack.queue_arn(queue.dead_letter_queue), "maxReceiveCount": MAX_RECEIVE_COUNT})
+            wanted["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": stack.queue_arn(queue.dead_letter_queue), "maxReceiveCount": MAX_RECEIVE_COUNT}
+            )
         policy = queue_policy(stack, queue)
         if policy:
             wanted["Policy"] = json.dumps(policy)
@@ -126,19 +169,39 @@ class Deployer:
             s3.create_bucket(Bucket=bucket.name, **location)
             action = CREATED
         settings = [
-            (lambda: s3.get_public_access_block(Bucket=bucket.name)["PublicAccessBlockConfiguration"],
-             {name: True for name in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")},
-             lambda value: s3.put_public_access_block(Bucket=bucket.name, PublicAccessBlockConfiguration=value)),
-            (lambda: s3.get_bucket_encryption(Bucket=bucket.name)["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"],
-             {"SSEAlgorithm": "AES256"},
-             lambda value: s3.put_bucket_encryption(Bucket=bucket.name, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": value}]})),
-            (lambda: json.loads(s3.get_bucket_policy(Bucket=bucket.name)["Policy"]),
-             bucket_policy(bucket),
-             lambda value: s3.put_bucket_policy(Bucket=bucket.name, Policy=json.dumps(value))),
+            (
+                lambda: s3.get_public_access_block(Bucket=bucket.name)["PublicAccessBlockConfiguration"],
+                dict.fromkeys(
+                    ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+                ),
+                lambda value: s3.put_public_access_block(Bucket=bucket.name, PublicAccessBlockConfiguration=value),
+            ),
+            (
+                lambda: s3.get_bucket_encryption(Bucket=bucket.name)["ServerSideEncryptionConfiguration"]["Rules"][0][
+                    "ApplyServerSideEncryptionByDefault"
+                ],
+                {"SSEAlgorithm": "AES256"},
+                lambda value: s3.put_bucket_encryption(
+                    Bucket=bucket.name,
+                    ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": value}]},
+                ),
+            ),
+            (
+                lambda: json.loads(s3.get_bucket_policy(Bucket=bucket.name)["Policy"]),
+                bucket_policy(bucket),
+                lambda value: s3.put_bucket_policy(Bucket=bucket.name, Policy=json.dumps(value)),
+            ),
         ]
         if bucket.versioned:
-            settings.append((lambda: s3.get_bucket_versioning(Bucket=bucket.name).get("Status"), "Enabled",
-                             lambda value: s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": value})))
+            settings.append(
+                (
+                    lambda: s3.get_bucket_versioning(Bucket=bucket.name).get("Status"),
+                    "Enabled",
+                    lambda value: s3.put_bucket_versioning(
+                        Bucket=bucket.name, VersioningConfiguration={"Status": value}
+                    ),
+                )
+            )
         for read, wanted, write in settings:
             try:
                 current = read()
@@ -164,7 +227,9 @@ class Deployer:
             iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(trust_document(role)))
             action = CREATED
         try:
-            current_policy = _as_dict(iam.get_role_policy(RoleName=role.name, PolicyName="least-privilege")["PolicyDocument"])
+            current_policy = _as_dict(
+                iam.get_role_policy(RoleName=role.name, PolicyName="least-privilege")["PolicyDocument"]
+            )
         except ClientError:
             current_policy = None
         if _normalised(current_policy) != _normalised(policy):
@@ -183,20 +248,35 @@ class Deployer:
             "CompressionFormat": "UNCOMPRESSED",
         }
         try:
-            description = firehose.describe_delivery_stream(DeliveryStreamName=delivery.name)["DeliveryStreamDescription"]
+            description = firehose.describe_delivery_stream(DeliveryStreamName=delivery.name)[
+                "DeliveryStreamDescription"
+            ]
         except ClientError as error:
             if _code(error) != "ResourceNotFoundException":
                 raise
-            firehose.create_delivery_stream(DeliveryStreamName=delivery.name, DeliveryStreamType="DirectPut", ExtendedS3DestinationConfiguration=destination)
-            self._wait(lambda: firehose.describe_delivery_stream(DeliveryStreamName=delivery.name)["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE",
-                       f"delivery stream {delivery.name} to become ACTIVE")
+            firehose.create_delivery_stream(
+                DeliveryStreamName=delivery.name,
+                DeliveryStreamType="DirectPut",
+                ExtendedS3DestinationConfiguration=destination,
+            )
+            self._wait(
+                lambda: (
+                    firehose.describe_delivery_stream(DeliveryStreamName=delivery.name)["DeliveryStreamDescription"][
+                        "DeliveryStreamStatus"
+                    ]
+                    == "ACTIVE"
+                ),
+                f"delivery stream {delivery.name} to become ACTIVE",
+            )
             return self._report("delivery stream", delivery.name, CREATED)
         current = description["Destinations"][0].get("ExtendedS3DestinationDescription") or {}
         if all(_normalised(current.get(key)) == _normalised(value) for key, value in destination.items()):
             return self._report("delivery stream", delivery.name, UNCHANGED)
         firehose.update_destination(
-            DeliveryStreamName=delivery.name, CurrentDeliveryStreamVersionId=description["VersionId"],
-            DestinationId=description["Destinations"][0]["DestinationId"], ExtendedS3DestinationUpdate=destination,
+            DeliveryStreamName=delivery.name,
+            CurrentDeliveryStreamVersionId=description["VersionId"],
+            DestinationId=description["Destinations"][0]["DestinationId"],
+            ExtendedS3DestinationUpdate=destination,
         )
         return self._report("delivery stream", delivery.name, UPDATED)
 
@@ -216,7 +296,9 @@ class Deployer:
             if _code(error) != "ResourceNotFoundException":
                 raise
             # A new role can take seconds to become assumable by Lambda on AWS.
-            self._retry_while_role_propagates(lambda: lambda_.create_function(FunctionName=function.name, Code={"ZipFile": code}, **configuration))
+            self._retry_while_role_propagates(
+                lambda: lambda_.create_function(FunctionName=function.name, Code={"ZipFile": code}, **configuration)
+            )
             self._wait_function_ready(function.name)
             return self._report("function", function.name, CREATED)
         action = UNCHANGED
@@ -224,7 +306,9 @@ class Deployer:
             lambda_.update_function_code(FunctionName=function.name, ZipFile=code)
             self._wait_function_ready(function.name)
             action = UPDATED
-        differing = {key: value for key, value in configuration.items() if _normalised(current.get(key)) != _normalised(value)}
+        differing = {
+            key: value for key, value in configuration.items() if _normalised(current.get(key)) != _normalised(value)
+        }
         if differing:
             lambda_.update_function_configuration(FunctionName=function.name, **differing)
             self._wait_function_ready(function.name)
@@ -244,16 +328,24 @@ class Deployer:
             wanted.update(
                 BisectBatchOnFunctionError=mapping.bisect_on_error,
                 MaximumRetryAttempts=mapping.retry_attempts if mapping.retry_attempts is not None else -1,
-                DestinationConfig={"OnFailure": {"Destination": stack.queue_arn(mapping.on_failure_queue)}} if mapping.on_failure_queue else {"OnFailure": {}},
+                DestinationConfig={"OnFailure": {"Destination": stack.queue_arn(mapping.on_failure_queue)}}
+                if mapping.on_failure_queue
+                else {"OnFailure": {}},
             )
         name = f"{mapping.function} <- {mapping.source_queue or mapping.source_table}"
-        existing = lambda_.list_event_source_mappings(FunctionName=mapping.function, EventSourceArn=source_arn)["EventSourceMappings"]
+        existing = lambda_.list_event_source_mappings(FunctionName=mapping.function, EventSourceArn=source_arn)[
+            "EventSourceMappings"
+        ]
         if not existing:
             extra = {"StartingPosition": mapping.starting_position} if mapping.starting_position else {}
-            lambda_.create_event_source_mapping(FunctionName=mapping.function, EventSourceArn=source_arn, Enabled=True, **extra, **wanted)
+            lambda_.create_event_source_mapping(
+                FunctionName=mapping.function, EventSourceArn=source_arn, Enabled=True, **extra, **wanted
+            )
             return self._report("event source mapping", name, CREATED)
         current = existing[0]
-        differing = {key: value for key, value in wanted.items() if not _same_mapping_setting(key, current.get(key), value)}
+        differing = {
+            key: value for key, value in wanted.items() if not _same_mapping_setting(key, current.get(key), value)
+        }
         if not differing:
             return self._report("event source mapping", name, UNCHANGED)
         lambda_.update_event_source_mapping(UUID=current["UUID"], **differing)
@@ -268,25 +360,37 @@ class Deployer:
         for mapping in stack.mappings:
             try:
                 source_arn = self._source_arn(stack, mapping)
-                found = lambda_.list_event_source_mappings(FunctionName=mapping.function, EventSourceArn=source_arn)["EventSourceMappings"]
+                found = lambda_.list_event_source_mappings(FunctionName=mapping.function, EventSourceArn=source_arn)[
+                    "EventSourceMappings"
+                ]
             except ClientError:
                 found = []
             for existing in found:
                 lambda_.delete_event_source_mapping(UUID=existing["UUID"])
-                changes.append(self._report("event source mapping", f"{mapping.function} <- {source_arn.split(':')[-1]}", DELETED))
+                changes.append(
+                    self._report("event source mapping", f"{mapping.function} <- {source_arn.split(':')[-1]}", DELETED)
+                )
         for function in stack.functions:
-            if self._deleted(lambda: lambda_.delete_function(FunctionName=function.name)):
+            if self._deleted(lambda name=function.name: lambda_.delete_function(FunctionName=name)):
                 changes.append(self._report("function", function.name, DELETED))
-        if self._deleted(lambda: self.client("firehose").delete_delivery_stream(DeliveryStreamName=stack.delivery_stream.name)):
+        if self._deleted(
+            lambda: self.client("firehose").delete_delivery_stream(DeliveryStreamName=stack.delivery_stream.name)
+        ):
             changes.append(self._report("delivery stream", stack.delivery_stream.name, DELETED))
         for role in stack.roles:
-            if self._deleted(lambda: iam.delete_role_policy(RoleName=role.name, PolicyName="least-privilege")) | self._deleted(lambda: iam.delete_role(RoleName=role.name)):
+            if self._deleted(
+                lambda name=role.name: iam.delete_role_policy(RoleName=name, PolicyName="least-privilege")
+            ) | self._deleted(lambda name=role.name: iam.delete_role(RoleName=name)):
                 changes.append(self._report("role", role.name, DELETED))
         for bucket in stack.buckets:
-            if self._deleted(lambda: self._empty_bucket(bucket.name)) and self._deleted(lambda: s3.delete_bucket(Bucket=bucket.name)):
+            if self._deleted(lambda name=bucket.name: self._empty_bucket(name)) and self._deleted(
+                lambda name=bucket.name: s3.delete_bucket(Bucket=name)
+            ):
                 changes.append(self._report("bucket", bucket.name, DELETED))
         for queue in stack.queues:
-            if self._deleted(lambda: sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=queue.name)["QueueUrl"])):
+            if self._deleted(
+                lambda name=queue.name: sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+            ):
                 changes.append(self._report("queue", queue.name, DELETED))
         if self._deleted(lambda: self.client("dynamodb").delete_table(TableName=stack.table.name)):
             changes.append(self._report("table", stack.table.name, DELETED))
@@ -295,9 +399,12 @@ class Deployer:
     def _empty_bucket(self, bucket: str) -> None:
         s3 = self.client("s3")
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
             for start in range(0, len(doomed), 1000):
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start:start + 1000], "Quiet": True})
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True})
 
     @staticmethod
     def _deleted(delete: Callable[[], object]) -> bool:
@@ -327,7 +434,10 @@ class Deployer:
 
         def ready() -> bool:
             current = lambda_.get_function_configuration(FunctionName=name)
-            return current.get("State", "Active") == "Active" and current.get("LastUpdateStatus", "Successful") == "Successful"
+            return (
+                current.get("State", "Active") == "Active"
+                and current.get("LastUpdateStatus", "Successful") == "Successful"
+            )
 
         self._wait(ready, f"function {name} to become Active")
 
@@ -390,11 +500,17 @@ def _same_attribute(current: str | None, wanted: str) -> bool:
 
 def _same_mapping_setting(key: str, current, wanted) -> bool:
     if key == "FilterCriteria":
-        current_patterns = sorted(json.dumps(json.loads(f["Pattern"]), sort_keys=True) for f in (current or {}).get("Filters", []))
-        wanted_patterns = sorted(json.dumps(json.loads(f["Pattern"]), sort_keys=True) for f in wanted.get("Filters", []))
+        current_patterns = sorted(
+            json.dumps(json.loads(f["Pattern"]), sort_keys=True) for f in (current or {}).get("Filters", [])
+        )
+        wanted_patterns = sorted(
+            json.dumps(json.loads(f["Pattern"]), sort_keys=True) for f in wanted.get("Filters", [])
+        )
         return current_patterns == wanted_patterns
     if key == "DestinationConfig":
-        return ((current or {}).get("OnFailure") or {}).get("Destination") == (wanted.get("OnFailure") or {}).get("Destination")
+        return ((current or {}).get("OnFailure") or {}).get("Destination") == (wanted.get("OnFailure") or {}).get(
+            "Destination"
+        )
     if key == "FunctionResponseTypes":
         return sorted(current or []) == sorted(wanted)
     return current == wanted

@@ -3,8 +3,10 @@
 BACKEND=auto picks LocalStack under Docker Compose when a Docker engine answers, else the
 embedded backend; the choice is remembered in the state folder so `down` stops what `up` started.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -26,7 +28,7 @@ def docker_engine_answers() -> bool:
     if not shutil.which("docker"):
         return False
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -98,11 +100,15 @@ def _start_simulator(state: Path, rate: float) -> None:
     if simulator_pid(state):
         return
     (state / "logs").mkdir(parents=True, exist_ok=True)
-    log = open(state / "logs" / "simulator.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--rate", str(rate), "--duration", "0", "--outputs", str(state / "outputs.json")],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    command = [sys.executable, "-m", "simulator", "--rate", str(rate), "--duration", "0"]
+    with open(state / "logs" / "simulator.log", "ab") as log:
+        process = subprocess.Popen(
+            [*command, "--outputs", str(state / "outputs.json")],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     _simulator_pid_file(state).parent.mkdir(parents=True, exist_ok=True)
     _simulator_pid_file(state).write_text(str(process.pid))
 
@@ -113,16 +119,14 @@ def _stop_simulator(state: Path) -> None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and simulator_pid(state):
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.05)
     _simulator_pid_file(state).unlink(missing_ok=True)
 
 
 def _compose(*args: str) -> None:
-    result = subprocess.run(["docker", "compose", *args])
+    result = subprocess.run(["docker", "compose", *args], check=False)
     if result.returncode != 0:
         raise StackError(f"docker compose {' '.join(args)} failed (exit {result.returncode})")
 

@@ -1,9 +1,10 @@
 """What the stack is (outputs.json) and how much is in each stage (status), from the declaration."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bootstrap.stack import Stack
 
@@ -56,18 +57,27 @@ def stage_counts(values: dict, client: Callable[[str], object]) -> dict:
     sqs, dynamodb, s3 = client("sqs"), client("dynamodb"), client("s3")
 
     def queue_depth(url: str) -> dict:
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return {"visible": int(attributes["ApproximateNumberOfMessages"]), "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return {
+            "visible": int(attributes["ApproximateNumberOfMessages"]),
+            "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        }
 
     items = 0
     for page in dynamodb.get_paginator("scan").paginate(TableName=values["table"], Select="COUNT"):
         items += page["Count"]
 
     history_objects = history_lines = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=values["history_bucket"], Prefix=values["history_prefix"]):
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=values["history_bucket"], Prefix=values["history_prefix"]
+    ):
         for entry in page.get("Contents", []):
             history_objects += 1
-            history_lines += s3.get_object(Bucket=values["history_bucket"], Key=entry["Key"])["Body"].read().count(b"\n")
+            history_lines += (
+                s3.get_object(Bucket=values["history_bucket"], Key=entry["Key"])["Body"].read().count(b"\n")
+            )
 
     archive_objects, archived_items = archive_counts(s3, values["archive_bucket"], values["archive_prefix"])
     return {

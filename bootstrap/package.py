@@ -5,14 +5,15 @@ distributions, so building needs no network. boto3/botocore are left out: the La
 The zip is deterministic (sorted entries, fixed timestamps): unchanged code gives the same
 CodeSha256, and the deployer reports "unchanged".
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.metadata as metadata
 import io
 import re
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -36,7 +37,9 @@ def build_function_zip(handlers_dir: Path = HANDLERS_DIR) -> bytes:
             if name.startswith("..") or "__pycache__" in name or name.endswith(".pyc"):
                 continue
             if name.endswith((".so", ".pyd", ".dylib")):
-                raise PackagingError(f"{distribution.metadata['Name']} is not pure Python ({name}); build it for Lambda instead")
+                raise PackagingError(
+                    f"{distribution.metadata['Name']} is not pure Python ({name}); build it for Lambda instead"
+                )
             files[name] = Path(distribution.locate_file(entry)).read_bytes()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

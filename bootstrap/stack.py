@@ -10,6 +10,7 @@
   gave AmazonS3FullAccess and an admin role);
 - buckets block public access, encrypt by default and deny requests without TLS.
 """
+
 from __future__ import annotations
 
 import json
@@ -153,7 +154,10 @@ def declare(config: StackConfig, account_id: str) -> Stack:
     def logs(function_name: str) -> Statement:
         return Statement(
             ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
-            (arn("logs", f"log-group:/aws/lambda/{function_name}"), arn("logs", f"log-group:/aws/lambda/{function_name}:*")),
+            (
+                arn("logs", f"log-group:/aws/lambda/{function_name}"),
+                arn("logs", f"log-group:/aws/lambda/{function_name}:*"),
+            ),
         )
 
     stream_reader = Statement(
@@ -163,56 +167,130 @@ def declare(config: StackConfig, account_id: str) -> Stack:
     send_failures = Statement(("sqs:SendMessage",), (arn("sqs", failures),))
     roles = (
         Role(device_role, "iot.amazonaws.com", (Statement(("sqs:SendMessage",), (arn("sqs", ingest_queue),)),)),
-        Role(f"{names['ingest']}-role", "lambda.amazonaws.com", (
-            Statement(("dynamodb:BatchWriteItem", "dynamodb:PutItem"), (table_arn,)),
-            Statement(("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"), (arn("sqs", ingest_queue),)),
-            Statement(("sqs:SendMessage",), (arn("sqs", dlq),)),
-            logs(names["ingest"]),
-        )),
-        Role(f"{names['history']}-role", "lambda.amazonaws.com", (
-            stream_reader, send_failures,
-            Statement(("firehose:PutRecordBatch",), (arn("firehose", f"deliverystream/{delivery_stream}"),)),
-            logs(names["history"]),
-        )),
-        Role(f"{names['archive']}-role", "lambda.amazonaws.com", (
-            stream_reader, send_failures,
-            Statement(("s3:PutObject",), (f"arn:aws:s3:::{archive_bucket}/archive/*",)),
-            logs(names["archive"]),
-        )),
-        Role(f"{delivery_stream}-firehose-role", "firehose.amazonaws.com", (
-            Statement(("s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"), (f"arn:aws:s3:::{history_bucket}",)),
-            Statement(("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"), (f"arn:aws:s3:::{history_bucket}/*",)),
-        )),
+        Role(
+            f"{names['ingest']}-role",
+            "lambda.amazonaws.com",
+            (
+                Statement(("dynamodb:BatchWriteItem", "dynamodb:PutItem"), (table_arn,)),
+                Statement(
+                    (
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
+                    ),
+                    (arn("sqs", ingest_queue),),
+                ),
+                Statement(("sqs:SendMessage",), (arn("sqs", dlq),)),
+                logs(names["ingest"]),
+            ),
+        ),
+        Role(
+            f"{names['history']}-role",
+            "lambda.amazonaws.com",
+            (
+                stream_reader,
+                send_failures,
+                Statement(("firehose:PutRecordBatch",), (arn("firehose", f"deliverystream/{delivery_stream}"),)),
+                logs(names["history"]),
+            ),
+        ),
+        Role(
+            f"{names['archive']}-role",
+            "lambda.amazonaws.com",
+            (
+                stream_reader,
+                send_failures,
+                Statement(("s3:PutObject",), (f"arn:aws:s3:::{archive_bucket}/archive/*",)),
+                logs(names["archive"]),
+            ),
+        ),
+        Role(
+            f"{delivery_stream}-firehose-role",
+            "firehose.amazonaws.com",
+            (
+                Statement(
+                    (
+                        "s3:AbortMultipartUpload",
+                        "s3:GetBucketLocation",
+                        "s3:ListBucket",
+                        "s3:ListBucketMultipartUploads",
+                    ),
+                    (f"arn:aws:s3:::{history_bucket}",),
+                ),
+                Statement(
+                    ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"), (f"arn:aws:s3:::{history_bucket}/*",)
+                ),
+            ),
+        ),
     )
 
-    function_settings = dict(timeout=config.function_timeout, memory=config.function_memory)
+    function_settings = {"timeout": config.function_timeout, "memory": config.function_memory}
     ttl_environment = (("TTL_ATTRIBUTE", table.ttl_attribute),)
-    ingest_environment: tuple = (("TABLE_NAME", table.name), ("DLQ_URL", QueueUrl(dlq)), ("TTL_SECONDS", str(config.ttl_seconds)))
+    ingest_environment: tuple = (
+        ("TABLE_NAME", table.name),
+        ("DLQ_URL", QueueUrl(dlq)),
+        ("TTL_SECONDS", str(config.ttl_seconds)),
+    )
     if config.app_env:
         ingest_environment += (("APP_ENV", config.app_env),)
     functions = (
-        Function("ingest", names["ingest"], "handlers.ingest.handler", f"{names['ingest']}-role",
-                 environment=ingest_environment, **function_settings),
-        Function("history", names["history"], "handlers.history.handler", f"{names['history']}-role",
-                 environment=(("DELIVERY_STREAM_NAME", delivery_stream),) + ttl_environment, **function_settings),
-        Function("archive", names["archive"], "handlers.archive.handler", f"{names['archive']}-role",
-                 environment=(("ARCHIVE_BUCKET", archive_bucket), ("ARCHIVE_STORAGE_CLASS", config.archive_storage_class),
-                              ("ARCHIVE_LAYOUT", config.archive_layout)) + ttl_environment, **function_settings),
+        Function(
+            "ingest",
+            names["ingest"],
+            "handlers.ingest.handler",
+            f"{names['ingest']}-role",
+            environment=ingest_environment,
+            **function_settings,
+        ),
+        Function(
+            "history",
+            names["history"],
+            "handlers.history.handler",
+            f"{names['history']}-role",
+            environment=(("DELIVERY_STREAM_NAME", delivery_stream), *ttl_environment),
+            **function_settings,
+        ),
+        Function(
+            "archive",
+            names["archive"],
+            "handlers.archive.handler",
+            f"{names['archive']}-role",
+            environment=(
+                ("ARCHIVE_BUCKET", archive_bucket),
+                ("ARCHIVE_STORAGE_CLASS", config.archive_storage_class),
+                ("ARCHIVE_LAYOUT", config.archive_layout),
+                *ttl_environment,
+            ),
+            **function_settings,
+        ),
     )
 
     # A short window fills the batches (one Firehose call per up to 100 changes, one archive object
     # per up to 100 expiries) at the cost of at most a second before Firehose's own buffering.
-    stream_mapping = dict(
-        source_table=table.name, batch_size=100, batching_window=config.stream_batch_window, starting_position="TRIM_HORIZON",
-        bisect_on_error=True, retry_attempts=config.stream_retry_attempts, on_failure_queue=failures,
-    )
+    stream_mapping = {
+        "source_table": table.name,
+        "batch_size": 100,
+        "batching_window": config.stream_batch_window,
+        "starting_position": "TRIM_HORIZON",
+        "bisect_on_error": True,
+        "retry_attempts": config.stream_retry_attempts,
+        "on_failure_queue": failures,
+    }
     mappings = (
-        EventSourceMapping(names["ingest"], source_queue=ingest_queue, batch_size=20,
-                           batching_window=config.ingest_batch_window, report_batch_item_failures=True),
+        EventSourceMapping(
+            names["ingest"],
+            source_queue=ingest_queue,
+            batch_size=20,
+            batching_window=config.ingest_batch_window,
+            report_batch_item_failures=True,
+        ),
         EventSourceMapping(names["history"], **stream_mapping),
         # The filter passes every REMOVE: LocalStack's TTL deletes carry no userIdentity, so the
         # archive function itself tells a TTL removal from a manual delete.
-        EventSourceMapping(names["archive"], filter_patterns=(json.dumps({"eventName": ["REMOVE"]}),), **stream_mapping),
+        EventSourceMapping(
+            names["archive"], filter_patterns=(json.dumps({"eventName": ["REMOVE"]}),), **stream_mapping
+        ),
     )
 
     return Stack(
@@ -222,12 +300,23 @@ def declare(config: StackConfig, account_id: str) -> Stack:
         queues=(
             Queue(dlq),
             Queue(failures),
-            Queue(ingest_queue, visibility_timeout=6 * config.function_timeout, dead_letter_queue=dlq, sender_role=device_role),
+            Queue(
+                ingest_queue,
+                visibility_timeout=6 * config.function_timeout,
+                dead_letter_queue=dlq,
+                sender_role=device_role,
+            ),
         ),
         buckets=(Bucket(history_bucket, versioned=True), Bucket(archive_bucket, versioned=False)),
         roles=roles,
-        delivery_stream=DeliveryStream(delivery_stream, history_bucket, f"{table.name}/", f"{delivery_stream}-firehose-role",
-                                       config.history_buffer_seconds, config.history_buffer_mb),
+        delivery_stream=DeliveryStream(
+            delivery_stream,
+            history_bucket,
+            f"{table.name}/",
+            f"{delivery_stream}-firehose-role",
+            config.history_buffer_seconds,
+            config.history_buffer_mb,
+        ),
         functions=functions,
         mappings=mappings,
         names=names,
@@ -256,25 +345,29 @@ def queue_policy(stack: Stack, queue: Queue) -> dict | None:
         return None
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "OnlyTheDeviceRoleSends",
-            "Effect": "Allow",
-            "Principal": {"AWS": stack.role_arn(queue.sender_role)},
-            "Action": "sqs:SendMessage",
-            "Resource": stack.queue_arn(queue.name),
-        }],
+        "Statement": [
+            {
+                "Sid": "OnlyTheDeviceRoleSends",
+                "Effect": "Allow",
+                "Principal": {"AWS": stack.role_arn(queue.sender_role)},
+                "Action": "sqs:SendMessage",
+                "Resource": stack.queue_arn(queue.name),
+            }
+        ],
     }
 
 
 def bucket_policy(bucket: Bucket) -> dict:
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyRequestsWithoutTLS",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [f"arn:aws:s3:::{bucket.name}", f"arn:aws:s3:::{bucket.name}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }],
+        "Statement": [
+            {
+                "Sid": "DenyRequestsWithoutTLS",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{bucket.name}", f"arn:aws:s3:::{bucket.name}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
     }

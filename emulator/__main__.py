@@ -1,4 +1,5 @@
 """python -m emulator start|stop|status|api|dataplane"""
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,15 @@ from emulator.settings import EmulatorSettings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulator", description="The embedded AWS backend (no Docker).")
-    parser.add_argument("command", choices=["start", "stop", "status", "api", "dataplane"],
-                        help="start/stop/status manage both processes; api and dataplane run one in the foreground")
+    parser.add_argument(
+        "command",
+        choices=["start", "stop", "status", "api", "dataplane"],
+        help="start/stop/status manage both processes; api and dataplane run one in the foreground",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("EMULATOR_LOG_LEVEL", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("EMULATOR_LOG_LEVEL", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = EmulatorSettings.from_env()
     try:
         if args.command == "start":

@@ -2,6 +2,7 @@
 
 Run by `python -m emulator start` (detached); `python -m emulator api` runs it in the foreground.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -5,6 +5,7 @@ readings"). POST /_emulator/faults with {"operation": "firehose.PutRecordBatch",
 "code": "ServiceUnavailableException", "status": 503} makes the next 3 such calls fail with that
 AWS error, so tests can watch the pipeline ride out a Firehose or S3 outage.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,7 @@ def operation(method: str, path: str, headers: dict[str, str]) -> str:
         return f"{_TARGET_PREFIXES.get(prefix, prefix)}.{action}"
     if path.startswith("/2015-03-31/functions/") and path.endswith("/invocations"):
         return "lambda.Invoke"
-    if path.startswith("/2015-03-31/") or path.startswith("/2017-03-31/"):
+    if path.startswith(("/2015-03-31/", "/2017-03-31/")):
         return "lambda.other"
     if path.startswith("/_"):
         return "internal"
@@ -68,8 +69,12 @@ class CallCounter:
                 if fault["count"] <= 0:
                     del self.faults[name]
         if fault:
-            return await _respond(send, fault["status"], {"__type": fault["code"], "message": f"injected {fault['code']}"},
-                                  [(b"x-amzn-errortype", fault["code"].encode())])
+            return await _respond(
+                send,
+                fault["status"],
+                {"__type": fault["code"], "message": f"injected {fault['code']}"},
+                [(b"x-amzn-errortype", fault["code"].encode())],
+            )
         return await self.app(scope, receive, send)
 
     def _add_fault(self, request: bytes) -> dict:
@@ -93,6 +98,11 @@ async def _body(receive) -> bytes:
 
 
 async def _respond(send, status: int, document: dict, headers: list | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/x-amz-json-1.1"), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/x-amz-json-1.1"), *(headers or [])],
+        }
+    )
     await send({"type": "http.response.body", "body": json.dumps(document).encode()})

@@ -1,4 +1,5 @@
 """The data-plane process: event source mappings, until SIGTERM (then a clean checkpointed stop)."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,10 @@ def run(settings: EmulatorSettings) -> None:
             refreshes += 1
         except (ClientError, BotoCoreError) as error:
             logger.warning("could not read the event source mappings: %s", error)
-        _write_status(paths.status_file("dataplane"), {"refreshes": refreshes, "running_mappings": sorted(engine.workers), "at": time.time()})
+        _write_status(
+            paths.status_file("dataplane"),
+            {"refreshes": refreshes, "running_mappings": sorted(engine.workers), "at": time.time()},
+        )
         if not paths.ready_file("dataplane").exists():
             paths.ready_file("dataplane").write_text("ready")
         stop.wait(REFRESH_SECONDS)

@@ -1,12 +1,13 @@
 """Firehose BufferingHints: records collect per destination and reach S3 as one object when the
 buffer holds SizeInMBs or is IntervalInSeconds old, whichever comes first (AWS's defaults:
 5 MiB, 300 s)."""
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 DEFAULT_SIZE_MB = 5
 DEFAULT_INTERVAL_SECONDS = 300
@@ -40,7 +41,8 @@ class FirehoseBuffers:
             if buffer is None:
                 hints = destination.get("config", {}).get("BufferingHints") or {}
                 buffer = self._buffers[key] = _Buffer(
-                    stream, destination,
+                    stream,
+                    destination,
                     size_limit=int(hints.get("SizeInMBs", DEFAULT_SIZE_MB)) * 1024 * 1024,
                     interval=float(hints.get("IntervalInSeconds", DEFAULT_INTERVAL_SECONDS)),
                     opened_at=self._clock(),

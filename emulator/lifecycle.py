@@ -3,8 +3,10 @@
 `api` serves the AWS APIs (MiniStack plus TTL and Firehose buffering); `dataplane` runs the
 event source mappings. Each is a detached process with a pid file and a log in the state folder.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -60,7 +62,9 @@ def start(settings: EmulatorSettings, progress=print) -> None:
     _wait(paths, "api", lambda: _answers(settings), settings)
     _spawn(paths, "dataplane", settings)
     _wait(paths, "dataplane", lambda: paths.ready_file("dataplane").exists(), settings)
-    progress(f"embedded backend ready on {settings.endpoint} in {time.monotonic() - started:.1f} s (state: {paths.root})")
+    progress(
+        f"embedded backend ready on {settings.endpoint} in {time.monotonic() - started:.1f} s (state: {paths.root})"
+    )
 
 
 def stop(settings: EmulatorSettings, progress=print) -> None:
@@ -83,7 +87,10 @@ def status(settings: EmulatorSettings) -> dict:
     return {
         "endpoint": settings.endpoint,
         "answers": _answers(settings),
-        "processes": {component: _pid(paths, component) if process_alive(_pid(paths, component)) else None for component in COMPONENTS},
+        "processes": {
+            component: _pid(paths, component) if process_alive(_pid(paths, component)) else None
+            for component in COMPONENTS
+        },
         "dataplane": dataplane_status(settings),
         "state_dir": str(paths.root),
     }
@@ -98,13 +105,23 @@ def dataplane_status(settings: EmulatorSettings) -> dict:
 
 def _spawn(paths: Paths, component: str, settings: EmulatorSettings) -> None:
     paths.ready_file(component).unlink(missing_ok=True)
-    log = open(paths.log_file(component), "ab")
-    env = {**os.environ, "EMULATOR_PORT": str(settings.port), "AWS_DEFAULT_REGION": settings.region,
-           "STATE_DIR": str(Path(settings.state_dir).parent), "TTL_SWEEP_SECONDS": str(settings.ttl_sweep_seconds)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", component],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )
+    env = {
+        **os.environ,
+        "EMULATOR_PORT": str(settings.port),
+        "AWS_DEFAULT_REGION": settings.region,
+        "STATE_DIR": str(Path(settings.state_dir).parent),
+        "TTL_SWEEP_SECONDS": str(settings.ttl_sweep_seconds),
+    }
+    # The child keeps its own copy of the log's descriptor; ours closes once it has started.
+    with open(paths.log_file(component), "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "emulator", component],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     paths.pid_file(component).write_text(str(process.pid))
 
 
@@ -115,10 +132,13 @@ def _wait(paths: Paths, component: str, ready, settings: EmulatorSettings) -> No
         if ready():
             return
         if not process_alive(pid):
-            raise EmulatorError(f"the {component} process exited during start; last lines of {paths.log_file(component)}:\n{_tail(paths.log_file(component))}")
+            log = paths.log_file(component)
+            raise EmulatorError(f"the {component} process exited during start; last lines of {log}:\n{_tail(log)}")
         time.sleep(0.05)
     stop(settings, progress=lambda _message: None)
-    raise EmulatorError(f"the {component} process was not ready after {START_DEADLINE_SECONDS} s; see {paths.log_file(component)}")
+    raise EmulatorError(
+        f"the {component} process was not ready after {START_DEADLINE_SECONDS} s; see {paths.log_file(component)}"
+    )
 
 
 def _terminate(pid: int) -> None:
@@ -222,10 +242,8 @@ def _is_zombie(pid: int) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _tail(path: Path, lines: int = 15) -> str:

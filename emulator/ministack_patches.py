@@ -18,6 +18,7 @@ place to check (tests/unit/emulator exercise each hook against the pinned versio
   whole queue first; retention is checked every few seconds instead of on every call. Each
   receive used to make four passes over the queue: 100 ms apiece at a 50,000-message backlog.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from itertools import islice
-from typing import Iterator
 
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ttl_rules import TTL_IDENTITY, is_expired
@@ -112,8 +113,16 @@ def delete_message_batches_in_one_pass() -> None:
                 kept.append(message)
         queue_record["messages"] = kept
         successful = [{"Id": e.get("Id", "")} for e in entries if e.get("ReceiptHandle", "") in deleted]
-        failed = [{"Id": e.get("Id", ""), "Code": "ReceiptHandleIsInvalid", "Message": "The input receipt handle is invalid.",
-                   "SenderFault": True} for e in entries if e.get("ReceiptHandle", "") not in deleted]
+        failed = [
+            {
+                "Id": e.get("Id", ""),
+                "Code": "ReceiptHandleIsInvalid",
+                "Message": "The input receipt handle is invalid.",
+                "SenderFault": True,
+            }
+            for e in entries
+            if e.get("ReceiptHandle", "") not in deleted
+        ]
         return {"Successful": successful, "Failed": failed}
 
     sqs._act_delete_message_batch = delete_message_batch
@@ -256,11 +265,17 @@ def sweep_expired_items(now: float | None = None) -> int:
                     table = dynamodb._tables.get(table_name)
                     if not table:
                         break
-                    expired = list(islice(
-                        ((pk, sk) for pk, by_sort_key in table["items"].items()
-                         for sk, item in by_sort_key.items() if is_expired(item.get(attribute), now)),
-                        SWEEP_CHUNK,
-                    ))
+                    expired = list(
+                        islice(
+                            (
+                                (pk, sk)
+                                for pk, by_sort_key in table["items"].items()
+                                for sk, item in by_sort_key.items()
+                                if is_expired(item.get(attribute), now)
+                            ),
+                            SWEEP_CHUNK,
+                        )
+                    )
                     for pk, sk in expired:
                         old_item = dynamodb._remove_item(table, pk, sk)
                         if old_item is not None:

@@ -8,12 +8,13 @@
 | TTL_SWEEP_SECONDS   | 1            | how often expired items are deleted                      |
 | EMULATOR_LOG_LEVEL  | WARNING      | log level of the emulator processes                      |
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class EmulatorSettings:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "EmulatorSettings":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> EmulatorSettings:
         state_root = Path(env.get("STATE_DIR") or ".state")
         return cls(
             port=int(env.get("EMULATOR_PORT") or 4566),

@@ -1,4 +1,5 @@
 """DynamoDB's documented rules for which items TTL deletes."""
+
 from __future__ import annotations
 
 from typing import Any

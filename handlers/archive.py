@@ -3,6 +3,7 @@
 Errors raise, so the event source mapping retries the batch: the seed design returned
 {"statusCode": 500}, which Lambda counts as success, and lost the records.
 """
+
 from __future__ import annotations
 
 from typing import Any

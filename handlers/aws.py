@@ -1,4 +1,5 @@
 """boto3 clients for the handlers, made lazily, and how to tell a transient AWS error."""
+
 from __future__ import annotations
 
 import functools
@@ -6,7 +7,8 @@ import os
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError, HTTPClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 # Error codes AWS documents as "try again later" for the calls the handlers make.
 TRANSIENT_CODES = frozenset(

@@ -5,6 +5,7 @@ backoff, and if any are still left the invocation raises, so the event source ma
 retries the batch (and, with bisect and an on-failure destination, isolates a bad record).
 Lines already delivered may then arrive twice; readers de-duplicate by `event_id`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,7 +36,7 @@ def handler(event: dict, context: Any) -> dict:
 
 def deliver(records: list[dict], settings: HistorySettings) -> None:
     lines = [encode_history_line(history_line(record, settings.ttl_attribute)) for record in records]
-    oversized = [record["eventID"] for record, line in zip(records, lines) if len(line) > MAX_RECORD_BYTES]
+    oversized = [record["eventID"] for record, line in zip(records, lines, strict=True) if len(line) > MAX_RECORD_BYTES]
     if oversized:
         raise DeliveryFailed(f"history lines over Firehose's {MAX_RECORD_BYTES}-byte record limit: {oversized}")
     firehose = client("firehose")
@@ -43,7 +44,9 @@ def deliver(records: list[dict], settings: HistorySettings) -> None:
     for group in chunks(lines, PUT_BATCH_RECORDS, PUT_BATCH_BYTES):
         failures += send_with_retries(
             lambda batch: _put_record_batch(firehose, settings.delivery_stream_name, batch),
-            group, settings.retry, is_transient,
+            group,
+            settings.retry,
+            is_transient,
         )
     if failures:
         codes = sorted({failure.code for failure in failures})
@@ -57,6 +60,6 @@ def _put_record_batch(firehose, stream: str, lines: list[bytes]) -> list[Failure
         return []
     return [
         Failure(line, result["ErrorCode"], result.get("ErrorMessage", ""))
-        for line, result in zip(lines, response["RequestResponses"])
+        for line, result in zip(lines, response["RequestResponses"], strict=True)
         if result.get("ErrorCode")
     ]

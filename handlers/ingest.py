@@ -1,5 +1,6 @@
 """SQS -> DynamoDB. Every message is stored, filtered on purpose, parked in the DLQ with its
 reason, or reported in batchItemFailures for SQS to deliver again: none is dropped."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -94,7 +95,9 @@ def _write(items: list[PendingItem], settings: IngestSettings) -> list[Failure]:
     for group in chunks(items, BATCH_WRITE_LIMIT):
         failures += send_with_retries(
             lambda entries: _batch_write(dynamodb, settings.table_name, entries),
-            group, settings.retry, is_transient,
+            group,
+            settings.retry,
+            is_transient,
         )
     return failures
 
@@ -145,10 +148,12 @@ def _park(rejections: list[Rejection], settings: IngestSettings, function_name: 
     for group in chunks(entries, SEND_BATCH_LIMIT, SEND_BATCH_BYTES, size_of=lambda e: len(e["MessageBody"].encode())):
         for failure in send_with_retries(
             lambda batch: sqs_batch_failures(batch, sqs.send_message_batch(QueueUrl=settings.dlq_url, Entries=batch)),
-            group, settings.retry, is_transient,
+            group,
+            settings.retry,
+            is_transient,
         ):
             failed[failure.entry["Id"]] = failure
-    for entry, rejection in zip(entries, rejections):
+    for entry, rejection in zip(entries, rejections, strict=True):
         message_id = rejection.record["messageId"]
         if entry["Id"] in failed:
             failure = failed[entry["Id"]]

@@ -19,11 +19,12 @@ Read once per invocation at the edge (the handler) and passed inward as values.
 | AWS_ENDPOINT_URL          | (none)      | all             | endpoint of a local emulator; unset on AWS          |
 | POWERTOOLS_LOG_LEVEL      | INFO        | all             | log level of the JSON logs                          |
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from handlers.core.archive_objects import LAYOUTS
 from handlers.core.batching import RetryPolicy
@@ -44,7 +45,7 @@ class IngestSettings:
     retry: RetryPolicy
 
     @classmethod
-    def from_env(cls, env: Environment = os.environ) -> "IngestSettings":
+    def from_env(cls, env: Environment = os.environ) -> IngestSettings:
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             dlq_url=env.get("DLQ_URL") or None,
@@ -63,7 +64,7 @@ class HistorySettings:
     retry: RetryPolicy
 
     @classmethod
-    def from_env(cls, env: Environment = os.environ) -> "HistorySettings":
+    def from_env(cls, env: Environment = os.environ) -> HistorySettings:
         return cls(
             delivery_stream_name=_required(env, "DELIVERY_STREAM_NAME"),
             ttl_attribute=env.get("TTL_ATTRIBUTE") or TTL_ATTRIBUTE,
@@ -80,7 +81,7 @@ class ArchiveSettings:
     ttl_attribute: str
 
     @classmethod
-    def from_env(cls, env: Environment = os.environ) -> "ArchiveSettings":
+    def from_env(cls, env: Environment = os.environ) -> ArchiveSettings:
         layout = env.get("ARCHIVE_LAYOUT") or "batch"
         if layout not in LAYOUTS:
             raise ConfigurationError(f"ARCHIVE_LAYOUT={layout!r}: expected one of {', '.join(LAYOUTS)}")

@@ -3,6 +3,7 @@
 Publishes sensor JSON to the ingest queue as an IoT rule's SQS action does, and with --report
 writes what it sent and what the pipeline should make of it (items, filtered, dead-lettered).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,19 +31,35 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     queue_url = args.queue_url or _queue_url_from_outputs(args.outputs)
     if not queue_url:
-        print("error: no queue: give --queue-url, or deploy first so .state/outputs.json exists (make up)", file=sys.stderr)
+        print(
+            "error: no queue: give --queue-url, or deploy first so .state/outputs.json exists (make up)",
+            file=sys.stderr,
+        )
         return 2
     rng = random.Random(args.seed)
-    plan = Plan(make_fleet(args.devices, args.staging_share, rng), PlanSettings(
-        ttl_seconds=args.ttl, bad_ratio=args.bad_ratio, backdate_ratio=args.backdate_ratio,
-        plain_json_ratio=args.plain_json_ratio, staging=os.environ.get("APP_ENV") == "Staging",
-    ), rng)
+    plan = Plan(
+        make_fleet(args.devices, args.staging_share, rng),
+        PlanSettings(
+            ttl_seconds=args.ttl,
+            bad_ratio=args.bad_ratio,
+            backdate_ratio=args.backdate_ratio,
+            plain_json_ratio=args.plain_json_ratio,
+            staging=os.environ.get("APP_ENV") == "Staging",
+        ),
+        rng,
+    )
 
     senders = args.senders or senders_for(args.rate)
     try:
-        tally = send_run(_sqs(queue_url), queue_url, plan.batches(total, BATCH), args.rate, senders,
-                         progress=_progress_line if sys.stderr.isatty() else None,
-                         bursts=BurstSchedule(args.burst_every, args.burst_size))
+        tally = send_run(
+            _sqs(queue_url),
+            queue_url,
+            plan.batches(total, BATCH),
+            args.rate,
+            senders,
+            progress=_progress_line if sys.stderr.isatty() else None,
+            bursts=BurstSchedule(args.burst_every, args.burst_size),
+        )
     except (ClientError, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -117,22 +134,38 @@ def _sqs(queue_url: str):
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
         region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    ).client("sqs", endpoint_url=endpoint, config=Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}))
+    ).client(
+        "sqs",
+        endpoint_url=endpoint,
+        config=Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}),
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=20, help="messages per second (default 20)")
     parser.add_argument("--count", type=int, help="send this many messages")
-    parser.add_argument("--duration", type=float, help="send for this many seconds (default 60 when no --count; 0: until stopped)")
+    parser.add_argument(
+        "--duration", type=float, help="send for this many seconds (default 60 when no --count; 0: until stopped)"
+    )
     parser.add_argument("--devices", type=int, default=50, help="fleet size (default 50)")
-    parser.add_argument("--staging-share", type=float, default=0.1, help="share of devices that are `stg` devices (default 0.1)")
-    parser.add_argument("--bad-ratio", type=float, default=0.0, help="share of malformed messages, drawn from the catalogue")
-    parser.add_argument("--backdate-ratio", type=float, default=0.0, help="share of readings old enough that their TTL has passed")
-    parser.add_argument("--plain-json-ratio", type=float, default=0.2, help="share of bodies sent as plain JSON instead of base64")
+    parser.add_argument(
+        "--staging-share", type=float, default=0.1, help="share of devices that are `stg` devices (default 0.1)"
+    )
+    parser.add_argument(
+        "--bad-ratio", type=float, default=0.0, help="share of malformed messages, drawn from the catalogue"
+    )
+    parser.add_argument(
+        "--backdate-ratio", type=float, default=0.0, help="share of readings old enough that their TTL has passed"
+    )
+    parser.add_argument(
+        "--plain-json-ratio", type=float, default=0.2, help="share of bodies sent as plain JSON instead of base64"
+    )
     parser.add_argument("--ttl", type=int, default=31_536_000, help="the pipeline's TTL_SECONDS, to backdate past it")
     parser.add_argument("--burst-every", type=float, default=0, help="seconds between bursts (default: no bursts)")
-    parser.add_argument("--burst-size", type=int, default=0, help="messages in each burst, sent at once on top of --rate")
+    parser.add_argument(
+        "--burst-size", type=int, default=0, help="messages in each burst, sent at once on top of --rate"
+    )
     parser.add_argument("--senders", type=int, help="concurrent senders (default: enough for the rate)")
     parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed sends the same run")
     parser.add_argument("--queue-url", help="default: queue_url from the outputs file")

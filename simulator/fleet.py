@@ -3,6 +3,7 @@
 Pure value generation (no I/O): everything comes from one seeded random generator, so a run
 with the same seed produces the same readings.
 """
+
 from __future__ import annotations
 
 import random
@@ -34,10 +35,15 @@ def make_fleet(count: int, staging_share: float, rng: random.Random) -> list[Dev
     for index in range(count):
         staging = index < staging_count
         device_id = f"stg-dev-{index:04d}" if staging else f"dev-{index:04d}"
-        devices.append(Device(
-            device_id, staging,
-            temperature=rng.uniform(15, 30), humidity=rng.uniform(30, 70), battery=rng.uniform(3.6, 4.2),
-        ))
+        devices.append(
+            Device(
+                device_id,
+                staging,
+                temperature=rng.uniform(15, 30),
+                humidity=rng.uniform(30, 70),
+                battery=rng.uniform(3.6, 4.2),
+            )
+        )
     return devices
 
 

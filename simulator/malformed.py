@@ -3,6 +3,7 @@
 Each entry is (name, body, the rejection code the ingest function must park it with). The
 simulator mixes them into a run with --bad-ratio; the unit tests send every one of them.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,37 +36,84 @@ CATALOGUE: tuple[MalformedMessage, ...] = (
     MalformedMessage("base64 of plain text", _b64("not json at all"), "not_json"),
     MalformedMessage("truncated JSON", '{"things_name": "dev-0001", "data": {', "not_json"),
     MalformedMessage("base64 of truncated JSON", _b64('{"things_name": "dev-0001"'), "not_json"),
-    MalformedMessage("NaN reading", '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"temperature": NaN}}', "non_finite_number"),
-    MalformedMessage("Infinity reading", _b64('{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"temperature": Infinity}}'), "non_finite_number"),
+    MalformedMessage(
+        "NaN reading",
+        '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"temperature": NaN}}',
+        "non_finite_number",
+    ),
+    MalformedMessage(
+        "Infinity reading",
+        _b64('{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"temperature": Infinity}}'),
+        "non_finite_number",
+    ),
     MalformedMessage("-Infinity timestamp", '{"things_name": "dev-0001", "timestamp": -Infinity}', "non_finite_number"),
     MalformedMessage("JSON list", _b64(json.dumps([_reading()])), "not_an_object"),
     MalformedMessage("JSON string", '"dev-0001"', "not_an_object"),
     MalformedMessage("keys differing in case", json.dumps({**_reading(), "Timestamp": 1700000001}), "conflicting_keys"),
     MalformedMessage("numeric things_name", json.dumps(_reading(things_name=42)), "bad_device_field"),
-    MalformedMessage("topic is an object", json.dumps({"topic": {"name": "dev-0001"}, "timestamp": 1700000000}), "bad_device_field"),
+    MalformedMessage(
+        "topic is an object", json.dumps({"topic": {"name": "dev-0001"}, "timestamp": 1700000000}), "bad_device_field"
+    ),
     MalformedMessage("no device at all", json.dumps({"timestamp": 1700000000, "temperature": 20}), "missing_device_id"),
     MalformedMessage("empty things_name", json.dumps(_reading(things_name="")), "missing_device_id"),
-    MalformedMessage("client_id without topic", json.dumps({"client_id": "dev-0001", "timestamp": 1700000000}), "missing_device_id"),
-    MalformedMessage("topic starting with a slash", json.dumps({"topic": "/SENSOR/DAT", "timestamp": 1700000000}), "missing_device_id"),
+    MalformedMessage(
+        "client_id without topic", json.dumps({"client_id": "dev-0001", "timestamp": 1700000000}), "missing_device_id"
+    ),
+    MalformedMessage(
+        "topic starting with a slash",
+        json.dumps({"topic": "/SENSOR/DAT", "timestamp": 1700000000}),
+        "missing_device_id",
+    ),
     MalformedMessage("device id over 2048 bytes", json.dumps(_reading(things_name="d" * 3000)), "bad_device_id"),
     MalformedMessage("data is a string", json.dumps(_reading(data="21.5")), "bad_data_type"),
     MalformedMessage("data is a number", _b64(json.dumps(_reading(data=21.5))), "bad_data_type"),
     MalformedMessage("data is an empty list", json.dumps(_reading(data=[])), "empty_data"),
     MalformedMessage("data list holds a number", json.dumps(_reading(data=[{"temperature": 1}, 2])), "bad_reading"),
     MalformedMessage("data list holds null", json.dumps(_reading(data=[None])), "bad_reading"),
-    MalformedMessage("no timestamp anywhere", json.dumps({"things_name": "dev-0001", "data": {"temperature": 20}}), "missing_timestamp"),
-    MalformedMessage("flat reading without timestamp", json.dumps({"things_name": "dev-0001", "temperature": 20}), "missing_timestamp"),
-    MalformedMessage("one list reading without timestamp", json.dumps({"things_name": "dev-0001", "data": [{"createdAt": 1700000000}, {"temperature": 1}]}), "missing_timestamp"),
+    MalformedMessage(
+        "no timestamp anywhere",
+        json.dumps({"things_name": "dev-0001", "data": {"temperature": 20}}),
+        "missing_timestamp",
+    ),
+    MalformedMessage(
+        "flat reading without timestamp",
+        json.dumps({"things_name": "dev-0001", "temperature": 20}),
+        "missing_timestamp",
+    ),
+    MalformedMessage(
+        "one list reading without timestamp",
+        json.dumps({"things_name": "dev-0001", "data": [{"createdAt": 1700000000}, {"temperature": 1}]}),
+        "missing_timestamp",
+    ),
     MalformedMessage("timestamp as text", json.dumps(_reading(timestamp="1700000000")), "bad_timestamp_type"),
     MalformedMessage("timestamp as boolean", json.dumps(_reading(timestamp=True)), "bad_timestamp_type"),
-    MalformedMessage("createdAt as ISO date", json.dumps(_reading(data={"createdAt": "2023-10-04T05:47:25Z"})), "bad_timestamp_type"),
+    MalformedMessage(
+        "createdAt as ISO date", json.dumps(_reading(data={"createdAt": "2023-10-04T05:47:25Z"})), "bad_timestamp_type"
+    ),
     MalformedMessage("negative timestamp", json.dumps(_reading(timestamp=-5)), "bad_timestamp"),
     MalformedMessage("zero timestamp", json.dumps(_reading(timestamp=0)), "bad_timestamp"),
     MalformedMessage("microsecond timestamp", json.dumps(_reading(timestamp=1700000000000000)), "bad_timestamp"),
-    MalformedMessage("number with 40 digits", '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"count": 1234567890123456789012345678901234567890}}', "number_out_of_range"),
-    MalformedMessage("number too large", '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"energy": 1e200}}', "number_out_of_range"),
-    MalformedMessage("number too small", '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"drift": 1e-200}}', "number_out_of_range"),
-    MalformedMessage("nested number too large", '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"stats": {"max": [1, 9e300]}}}', "number_out_of_range"),
+    MalformedMessage(
+        "number with 40 digits",
+        '{"things_name": "dev-0001", "timestamp": 1700000000, '
+        '"data": {"count": 1234567890123456789012345678901234567890}}',
+        "number_out_of_range",
+    ),
+    MalformedMessage(
+        "number too large",
+        '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"energy": 1e200}}',
+        "number_out_of_range",
+    ),
+    MalformedMessage(
+        "number too small",
+        '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"drift": 1e-200}}',
+        "number_out_of_range",
+    ),
+    MalformedMessage(
+        "nested number too large",
+        '{"things_name": "dev-0001", "timestamp": 1700000000, "data": {"stats": {"max": [1, 9e300]}}}',
+        "number_out_of_range",
+    ),
     MalformedMessage("empty attribute name", json.dumps(_reading(data={"": 1})), "bad_attribute_name"),
     MalformedMessage("reading over 400 KB", json.dumps(_reading(data={"blob": "x" * 420_000})), "item_too_large"),
 )

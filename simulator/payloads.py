@@ -3,15 +3,16 @@
 Pure: a `Plan` turns (device, time) into an `Outgoing` message that knows what it should become
 (items stored, filtered by the staging rule, or parked in the DLQ), so a run can be accounted for.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Iterator
 
 from simulator.fleet import Device, drift
 from simulator.malformed import CATALOGUE
@@ -86,10 +87,17 @@ def _message(form: str, device: Device, created: list[int], in_seconds: bool, rn
     if form == "things_name":
         return {"things_name": device.device_id, "timestamp": stamp(created[0]), "data": drift(device, rng)}
     if form == "topic":
-        return {"topic": f"{device.device_id}/SENSOR/DAT", "timestamp": stamp(created[0]), "data": {**drift(device, rng), "createdAt": stamp(created[0])}}
+        return {
+            "topic": f"{device.device_id}/SENSOR/DAT",
+            "timestamp": stamp(created[0]),
+            "data": {**drift(device, rng), "createdAt": stamp(created[0])},
+        }
     if form == "data_list":
-        return {"things_name": device.device_id, "timestamp": stamp(created[0]),
-                "data": [{**drift(device, rng), "createdAt": stamp(ms)} for ms in created]}
+        return {
+            "things_name": device.device_id,
+            "timestamp": stamp(created[0]),
+            "data": [{**drift(device, rng), "createdAt": stamp(ms)} for ms in created],
+        }
     return {"things_name": device.device_id, "timestamp": stamp(created[0]), **drift(device, rng)}
 
 

@@ -2,14 +2,15 @@
 concurrent senders to hold the rate, entries SQS reports as failed sent again with backoff,
 throttling backed off. Batches are released on a fixed schedule, so the rate holds over the run
 instead of drifting with call latency."""
+
 from __future__ import annotations
 
 import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -53,9 +54,18 @@ def senders_for(rate: float) -> int:
     return max(2, min(32, int(rate // 150) + 2))
 
 
+# Devices keep trying longer than the functions do: a reading not sent is lost for good.
+SEND_RETRY = RetryPolicy(attempts=8)
+
+
 def send_run(
-    sqs, queue_url: str, batches: Iterator[list[Outgoing]], rate: float, senders: int,
-    progress: Callable[[Tally, float], None] | None = None, retry: RetryPolicy = RetryPolicy(attempts=8),
+    sqs,
+    queue_url: str,
+    batches: Iterator[list[Outgoing]],
+    rate: float,
+    senders: int,
+    progress: Callable[[Tally, float], None] | None = None,
+    retry: RetryPolicy = SEND_RETRY,
     bursts: Callable[[float], int] = lambda _elapsed: 0,
 ) -> Tally:
     """Send every batch, releasing batch n at start + n * 10 / rate; returns what was sent.
@@ -71,7 +81,9 @@ def send_run(
             try:
                 failures = send_with_retries(
                     lambda batch: sqs_batch_failures(batch, sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)),
-                    entries, retry, is_transient,
+                    entries,
+                    retry,
+                    is_transient,
                 )
             except (ClientError, BotoCoreError) as error:
                 failures = [Failure(entry, type(error).__name__, str(error), retryable=False) for entry in entries]
@@ -101,5 +113,3 @@ def send_run(
     if progress:
         progress(tally, tally.elapsed)
     return tally
-
-

@@ -6,15 +6,16 @@ are checkpointed per mapping and shard in the state folder after every batch, so
 resumes where it stopped: nothing skipped after a crash (at worst the last batch again), and
 nothing repeated after a clean stop.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import threading
-from abc import ABC, abstractmethod
 import time
 import uuid
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import boto3
@@ -46,13 +47,17 @@ class AwsClients:
 
     def invoke(self, function_arn: str, event: dict) -> InvokeResult:
         try:
-            response = self.lambda_.invoke(FunctionName=function_arn, InvocationType="RequestResponse", Payload=json.dumps(event).encode())
+            response = self.lambda_.invoke(
+                FunctionName=function_arn, InvocationType="RequestResponse", Payload=json.dumps(event).encode()
+            )
         except (ClientError, BotoCoreError) as error:
             logger.warning("invoke of %s failed before the function ran: %s", function_arn, error)
             return InvokeResult(str(uuid.uuid4()), 500, "InvokeFailed", b"")
         return InvokeResult(
-            response["ResponseMetadata"].get("RequestId", ""), response.get("StatusCode", 200),
-            response.get("FunctionError"), response["Payload"].read(),
+            response["ResponseMetadata"].get("RequestId", ""),
+            response.get("StatusCode", 200),
+            response.get("FunctionError"),
+            response["Payload"].read(),
         )
 
     def queue_url(self, queue_arn: str) -> str:
@@ -160,8 +165,11 @@ class SqsWorker(Worker):
             wait = 1 if not messages else max(0, min(1, int(remaining)))
             asked = min(10, batch_size - len(messages))
             received = self.clients.sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=asked, WaitTimeSeconds=wait,
-                AttributeNames=["All"], MessageAttributeNames=["All"],
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=asked,
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
             ).get("Messages", [])
             if received and deadline is None:
                 deadline = time.monotonic() + window
@@ -198,7 +206,9 @@ class StreamWorker(Worker):
     def _watch_shards(self) -> None:
         started: set[str] = set()
         while not self.stopping.is_set():
-            shards = self.clients.streams.describe_stream(StreamArn=self.config.stream_arn)["StreamDescription"]["Shards"]
+            shards = self.clients.streams.describe_stream(StreamArn=self.config.stream_arn)["StreamDescription"][
+                "Shards"
+            ]
             for shard in shards:
                 if shard["ShardId"] not in started:
                     started.add(shard["ShardId"])
@@ -241,7 +251,11 @@ class StreamWorker(Worker):
             if len(records) >= batch_size or (records and time.monotonic() >= deadline):
                 break
             if not received:
-                pause = STREAM_POLL_SECONDS if deadline is None else min(STREAM_POLL_SECONDS, max(0.0, deadline - time.monotonic()))
+                pause = (
+                    STREAM_POLL_SECONDS
+                    if deadline is None
+                    else min(STREAM_POLL_SECONDS, max(0.0, deadline - time.monotonic()))
+                )
                 self.stopping.wait(pause)
         return records, iterator
 
@@ -250,25 +264,39 @@ class StreamWorker(Worker):
         streams = self.clients.streams
         if not checkpoint:
             position = self.mapping.get("StartingPosition") or "TRIM_HORIZON"
-            return streams.get_shard_iterator(StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType=position)["ShardIterator"]
+            return streams.get_shard_iterator(
+                StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType=position
+            )["ShardIterator"]
         try:
-            return streams.get_shard_iterator(StreamArn=self.config.stream_arn, ShardId=shard_id,
-                                              ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=checkpoint)["ShardIterator"]
+            return streams.get_shard_iterator(
+                StreamArn=self.config.stream_arn,
+                ShardId=shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                SequenceNumber=checkpoint,
+            )["ShardIterator"]
         except ClientError as error:
             if error.response["Error"]["Code"] != "TrimmedDataAccessException":
                 raise
         # As Lambda does when its position has aged out: go on from the oldest record still there.
         # Records up to the checkpoint are skipped where they remain (sequence numbers only grow).
-        logger.warning("checkpoint %s of shard %s is no longer in the stream; resuming from the oldest record", checkpoint, shard_id)
+        logger.warning(
+            "checkpoint %s of shard %s is no longer in the stream; resuming from the oldest record",
+            checkpoint,
+            shard_id,
+        )
         self.skip_through[shard_id] = int(checkpoint)
-        return streams.get_shard_iterator(StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        return streams.get_shard_iterator(
+            StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
 
     def _invoke(self, records: list[dict]) -> InvokeResult:
         return self.clients.invoke(self.config.function_arn, {"Records": records})
 
     def _send_failure(self, invocation_record: dict) -> None:
         if not self.on_failure_url:
-            logger.warning("discarded stream records with no on-failure destination: %s", invocation_record["DDBStreamBatchInfo"])
+            logger.warning(
+                "discarded stream records with no on-failure destination: %s", invocation_record["DDBStreamBatchInfo"]
+            )
             return
         while True:
             try:
@@ -293,7 +321,9 @@ class Engine:
                 if mapping.get("State", "Enabled") in ("Enabled", "Creating", "Enabling", "Updating"):
                     mappings[mapping["UUID"]] = mapping
         for mapping_id in list(self.workers):
-            if mapping_id not in mappings or _settings(mappings[mapping_id]) != _settings(self.workers[mapping_id].mapping):
+            if mapping_id not in mappings or _settings(mappings[mapping_id]) != _settings(
+                self.workers[mapping_id].mapping
+            ):
                 self.workers.pop(mapping_id).stop()
         for mapping_id, mapping in mappings.items():
             if mapping_id not in self.workers:

@@ -5,8 +5,10 @@ which one must match (literal values, null, "", prefix, suffix, equals-ignore-ca
 anything-but, numeric, exists). Filters are OR'ed; fields within a pattern are AND'ed.
 For SQS, a JSON body is matched as an object, any other body as a plain string.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 from typing import Any
@@ -37,10 +39,8 @@ def record_matches(patterns: list[dict], record: dict) -> bool:
     if not patterns:
         return True
     if "body" in record and isinstance(record["body"], str):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             record = {**record, "body": json.loads(record["body"])}
-        except json.JSONDecodeError:
-            pass
     return any(_matches(pattern, record) for pattern in patterns)
 
 
@@ -72,7 +72,7 @@ def _value_matches(rule: Any, value: Any) -> bool:
         if rule is None or isinstance(rule, bool) or isinstance(value, bool):
             return rule is value
         return rule == value
-    (kind, argument), = rule.items()
+    ((kind, argument),) = rule.items()
     if kind == "prefix":
         return isinstance(value, str) and value.startswith(argument)
     if kind == "suffix":
@@ -88,8 +88,8 @@ def _value_matches(rule: Any, value: Any) -> bool:
         number = _number(value)
         if number is None:
             return False
-        comparisons = list(zip(argument[::2], argument[1::2]))
-        if not comparisons or any(op not in _NUMERIC for op, _ in comparisons):
+        comparisons = list(zip(argument[::2], argument[1::2], strict=False))
+        if len(argument) % 2 or not comparisons or any(op not in _NUMERIC for op, _ in comparisons):
             raise FilterPatternError(f"invalid numeric condition {argument!r}")
         return all(_NUMERIC[op](number, float(bound)) for op, bound in comparisons)
     raise FilterPatternError(f"unsupported filter condition {kind!r}")

@@ -1,4 +1,5 @@
 """Lambda's SQS event source, pure parts: the event it builds and what it deletes afterwards."""
+
 from __future__ import annotations
 
 import base64

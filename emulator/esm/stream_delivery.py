@@ -9,14 +9,15 @@
 - A ReportBatchItemFailures response checkpoints everything before the first reported record;
   a response Lambda cannot read (unknown or missing identifier) fails the whole batch.
 """
+
 from __future__ import annotations
 
 import json
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "MaximumRecordAgeInSecondsExceeded"
@@ -32,7 +33,7 @@ class StreamMappingConfig:
     report_batch_item_failures: bool = False
 
     @classmethod
-    def from_mapping(cls, mapping: dict) -> "StreamMappingConfig":
+    def from_mapping(cls, mapping: dict) -> StreamMappingConfig:
         return cls(
             function_arn=mapping["FunctionArn"],
             stream_arn=mapping["EventSourceArn"],
@@ -65,8 +66,12 @@ Invoke = Callable[[list[dict]], InvokeResult]
 
 
 def deliver_stream_batch(
-    records: Sequence[dict], shard_id: str, config: StreamMappingConfig, invoke: Invoke,
-    on_failure: Callable[[dict], None], now: Callable[[], float] = time.time,
+    records: Sequence[dict],
+    shard_id: str,
+    config: StreamMappingConfig,
+    invoke: Invoke,
+    on_failure: Callable[[dict], None],
+    now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Discarded]:
     """Deliver `records` in order until each is processed or discarded; returns the discards.
@@ -102,7 +107,7 @@ def deliver_stream_batch(
         if 0 <= config.maximum_retry_attempts <= retries:
             discard(batch, RETRY_ATTEMPTS_EXHAUSTED, result, retries + 1)
             continue
-        sleep(min(1.0, 0.05 * 2 ** retries))
+        sleep(min(1.0, 0.05 * 2**retries))
         pending.appendleft((batch, retries + 1))
     return discarded
 
@@ -142,8 +147,13 @@ def reported_failures(result: InvokeResult, known: Iterable[str]) -> set[str] | 
 
 
 def failure_record(
-    batch: list[dict], shard_id: str, config: StreamMappingConfig, condition: str,
-    result: InvokeResult | None, invoke_count: int, now: float,
+    batch: list[dict],
+    shard_id: str,
+    config: StreamMappingConfig,
+    condition: str,
+    result: InvokeResult | None,
+    invoke_count: int,
+    now: float,
 ) -> dict:
     """The invocation record Lambda sends to an on-failure destination for a stream batch."""
     first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
@@ -175,7 +185,7 @@ def failure_record(
 
 
 def _iso(epoch_seconds: float, milliseconds: bool = False) -> str:
-    moment = datetime.fromtimestamp(float(epoch_seconds), timezone.utc)
+    moment = datetime.fromtimestamp(float(epoch_seconds), UTC)
     if milliseconds:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

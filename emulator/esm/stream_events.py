@@ -1,4 +1,5 @@
 """DynamoDB Streams GetRecords output (as boto3 parses it) -> the records Lambda delivers."""
+
 from __future__ import annotations
 
 import base64
@@ -10,7 +11,9 @@ from typing import Any
 def lambda_stream_record(record: dict, stream_arn: str, region: str) -> dict:
     change = _wire_json(record["dynamodb"])
     if not change.get("SizeBytes"):
-        change["SizeBytes"] = len(json.dumps({key: change.get(key) for key in ("Keys", "NewImage", "OldImage") if key in change}))
+        change["SizeBytes"] = len(
+            json.dumps({key: change.get(key) for key in ("Keys", "NewImage", "OldImage") if key in change})
+        )
     event = {
         "eventID": record["eventID"],
         "eventName": record["eventName"],

@@ -12,14 +12,16 @@ Two layouts:
 - `per-item`: the seed design's `archive/{deviceID}/{createdAt}.json`, one object per item.
   At Glacier prices every object costs a PUT request and ~40 KB of billed overhead.
 """
+
 from __future__ import annotations
 
 import base64
 import gzip
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from handlers.core.attribute_values import dumps
 from handlers.core.stream_records import (
@@ -67,16 +69,12 @@ def archive_entry(record: StreamRecord, ttl_attribute: str) -> dict[str, Any]:
     }
 
 
-def batch_object(
-    records: Sequence[StreamRecord], ttl_attribute: str, prefix: str
-) -> ArchiveObject:
+def batch_object(records: Sequence[StreamRecord], ttl_attribute: str, prefix: str) -> ArchiveObject:
     """All TTL removals of one invocation as one gzip JSON Lines object."""
     entries = [archive_entry(record, ttl_attribute) for record in records]
     first, last = entries[0], entries[-1]
-    day = datetime.fromtimestamp(first["removed_at"], timezone.utc).strftime("%Y/%m/%d")
-    digest = hashlib.sha256(
-        "\n".join(entry["event_id"] for entry in entries).encode()
-    ).hexdigest()[:16]
+    day = datetime.fromtimestamp(first["removed_at"], UTC).strftime("%Y/%m/%d")
+    digest = hashlib.sha256("\n".join(entry["event_id"] for entry in entries).encode()).hexdigest()[:16]
     key = (
         f"{prefix}{first['table']}/{day}/{stream_label(records[0]).replace(':', '')}/"
         f"{first['sequence_number']}-{last['sequence_number']}-{digest}.jsonl.gz"
@@ -113,7 +111,7 @@ def boto3_item(typed: dict[str, Any]) -> dict[str, Any]:
 
 
 def _boto3_value(value: dict[str, Any]) -> dict[str, Any]:
-    (kind, payload), = value.items()
+    ((kind, payload),) = value.items()
     if kind == "B":
         return {"B": base64.b64decode(payload)}
     if kind == "BS":

@@ -15,12 +15,14 @@ sets become Python sets.
 `from_json_value` reverses it. The tagged objects are the only lossy spot: a map whose only
 key is one of those tags reads back as that type.
 """
+
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 AttributeValue = dict[str, Any]
 
@@ -32,7 +34,7 @@ def to_python(value: AttributeValue) -> Any:
     """One typed attribute value, e.g. {"N": "20"}, to a Python value (Decimal("20"))."""
     if len(value) != 1:
         raise ValueError(f"an attribute value has exactly one type key, got {sorted(value)}")
-    (kind, payload), = value.items()
+    ((kind, payload),) = value.items()
     if kind == "S":
         return payload
     if kind == "N":
@@ -80,7 +82,7 @@ def from_json_value(value: Any) -> Any:
     """Reverse `to_json_value` (after parsing with parse_float/parse_int=Decimal)."""
     if isinstance(value, dict):
         if len(value) == 1:
-            (tag, payload), = value.items()
+            ((tag, payload),) = value.items()
             if tag == BINARY_TAG:
                 return base64.b64decode(payload)
             if tag == "$ss":

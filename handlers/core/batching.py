@@ -1,16 +1,20 @@
 """Splitting work into calls that respect an API's per-call limits, and retrying partial failures."""
+
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 Entry = TypeVar("Entry")
 
 
 def chunks(
-    entries: Sequence[Entry], max_count: int, max_bytes: int | None = None,
+    entries: Sequence[Entry],
+    max_count: int,
+    max_bytes: int | None = None,
     size_of: Callable[[Entry], int] = len,
 ) -> Iterator[list[Entry]]:
     """Consecutive groups of at most `max_count` entries and `max_bytes` total size.
@@ -98,6 +102,11 @@ def sqs_batch_failures(entries: list[dict], response: dict) -> list[Failure]:
     SQS marks the caller's mistakes with SenderFault; trying those again cannot help."""
     by_id = {entry["Id"]: entry for entry in entries}
     return [
-        Failure(by_id[failed["Id"]], failed.get("Code", ""), failed.get("Message", ""), retryable=not failed.get("SenderFault"))
+        Failure(
+            by_id[failed["Id"]],
+            failed.get("Code", ""),
+            failed.get("Message", ""),
+            retryable=not failed.get("SenderFault"),
+        )
         for failed in response.get("Failed", [])
     ]

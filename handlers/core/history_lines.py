@@ -4,6 +4,7 @@ The first six keys are the seed design's, in its order: action, keys, new_image,
 timestamp, timestamp_utc. Added: event_id (for de-duplicating redeliveries), sequence_number
 (order per key), table, expired (a TTL removal).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -17,6 +17,7 @@ from `REJECTION_CODES` instead of being logged and dropped, and a message is all
 Seconds vs milliseconds is decided by magnitude, not by the number of digits. The staging
 filter falls back to the topic's device id when a message has no `client_id`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -124,7 +125,7 @@ def decode_body(body: str) -> Any:
     text = body.strip() if isinstance(body, str) else ""
     if not text:
         raise RejectedMessage("empty_body", "the body is empty")
-    if text[0] not in "{[\"":
+    if text[0] not in '{["':
         try:
             raw = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):

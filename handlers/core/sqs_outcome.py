@@ -4,6 +4,7 @@ One place decides what is reported back (as Powertools' batch processor does): a
 reported in `batchItemFailures` stays on the queue and is retried; every other message is
 deleted, so each must have been stored, filtered on purpose, or parked in the dead-letter queue.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -35,9 +36,7 @@ class SqsBatchOutcome:
     def response(self) -> dict:
         return {
             "batchItemFailures": [
-                {"itemIdentifier": message_id}
-                for message_id in self.message_ids
-                if self.fate(message_id) == RETRY
+                {"itemIdentifier": message_id} for message_id in self.message_ids if self.fate(message_id) == RETRY
             ]
         }
 

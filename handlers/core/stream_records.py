@@ -1,7 +1,8 @@
 """Facts about one DynamoDB Streams record as Lambda delivers it."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,7 +28,7 @@ def created_seconds(record: StreamRecord) -> int:
 
 
 def utc_text(epoch_seconds: int) -> str:
-    return datetime.fromtimestamp(epoch_seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def is_ttl_removal(record: StreamRecord, ttl_attribute: str) -> bool:
@@ -41,13 +42,12 @@ def is_ttl_removal(record: StreamRecord, ttl_attribute: str) -> bool:
         return False
     identity = record.get("userIdentity")
     if identity:
-        return identity.get("type") == TTL_PRINCIPAL["type"] and identity.get(
-            "principalId"
-        ) == TTL_PRINCIPAL["principalId"]
+        return (
+            identity.get("type") == TTL_PRINCIPAL["type"]
+            and identity.get("principalId") == TTL_PRINCIPAL["principalId"]
+        )
     expired_at = ttl_value(record["dynamodb"].get("OldImage") or {}, ttl_attribute)
-    return expired_at is not None and expired_at <= Decimal(
-        str(record["dynamodb"]["ApproximateCreationDateTime"])
-    )
+    return expired_at is not None and expired_at <= Decimal(str(record["dynamodb"]["ApproximateCreationDateTime"]))
 
 
 def ttl_value(image: dict[str, Any], ttl_attribute: str) -> Decimal | None:

@@ -1,4 +1,5 @@
 """The embedded stack, started once per test run on a free port with its own state folder."""
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,13 @@ class RunningStack:
     config: StackConfig
 
     def client(self, service: str):
-        return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1").client(
-            service, endpoint_url=self.endpoint, config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32))
+        return boto3.session.Session(
+            aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+        ).client(
+            service,
+            endpoint_url=self.endpoint,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32),
+        )
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +54,15 @@ def deploy_stack(embedded_backend, tmp_path_factory):
         if env in deployed:
             return deployed[env]
         environment = {
-            "STACK_ENV": env, "AWS_ENDPOINT_URL": embedded_backend.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
-            "STATE_DIR": str(tmp_path_factory.mktemp(f"stack-{env}")), "FUNCTION_TIMEOUT_SECONDS": "5",
+            "STACK_ENV": env,
+            "AWS_ENDPOINT_URL": embedded_backend.endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "STATE_DIR": str(tmp_path_factory.mktemp(f"stack-{env}")),
+            "FUNCTION_TIMEOUT_SECONDS": "5",
             # No stream batching window: the tests wait on history and archive, and no test depends on it.
-            "HISTORY_BUFFER_SECONDS": "1", "STREAM_BATCH_WINDOW_SECONDS": "0", **overrides,
+            "HISTORY_BUFFER_SECONDS": "1",
+            "STREAM_BATCH_WINDOW_SECONDS": "0",
+            **overrides,
         }
         config = StackConfig.from_env("local", environment)
         client = client_factory(config)

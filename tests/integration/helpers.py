@@ -1,4 +1,5 @@
 """Reading the pipeline's outputs back: table items, history lines, archive entries, queue messages."""
+
 from __future__ import annotations
 
 import gzip
@@ -17,7 +18,9 @@ RESTORE_DEADLINE_SECONDS = 30
 def history_lines(stack) -> list[dict]:
     s3 = stack.client("s3")
     lines = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.outputs["history_bucket"], Prefix=stack.outputs["history_prefix"]):
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.outputs["history_bucket"], Prefix=stack.outputs["history_prefix"]
+    ):
         for entry in page.get("Contents", []):
             body = s3.get_object(Bucket=stack.outputs["history_bucket"], Key=entry["Key"])["Body"].read()
             lines += [json.loads(line) for line in body.decode().splitlines()]
@@ -53,14 +56,21 @@ def archived_item_count(stack) -> int:
 def drain(stack, queue_url: str) -> list[dict]:
     sqs = stack.client("sqs")
     messages = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0).get("Messages", []):
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+    ).get("Messages", []):
         messages += batch
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
     return messages
 
 
 def queue_depth(stack, queue_url: str) -> int:
-    attributes = stack.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 

@@ -1,4 +1,5 @@
 """Nothing is lost: for a simulated run with a known mix, every message ends where it should."""
+
 import json
 import signal
 import threading
@@ -10,7 +11,14 @@ from emulator.lifecycle import start
 from handlers.core.ingest_rules import REJECTION_CODES
 from simulator.__main__ import main as simulate
 from tests.integration.conftest import wait_for
-from tests.integration.helpers import archive_entries, archived_item_count, end_process, history_lines, queue_depth, table_items
+from tests.integration.helpers import (
+    archive_entries,
+    archived_item_count,
+    end_process,
+    history_lines,
+    queue_depth,
+    table_items,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +33,12 @@ def run_simulator(stack, monkeypatch, tmp_path, *arguments):
 def dlq_messages(stack):
     sqs, messages = stack.client("sqs"), {}
     for _ in range(200):
-        batch = sqs.receive_message(QueueUrl=stack.outputs["dlq_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                    VisibilityTimeout=60).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=stack.outputs["dlq_url"],
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=60,
+        ).get("Messages", [])
         if not batch:
             break
         for message in batch:
@@ -37,44 +49,91 @@ def dlq_messages(stack):
 
 def assert_balanced(stack, report):
     expected = report["expected"]
-    wait_for(lambda: queue_depth(stack, stack.outputs["queue_url"]) == 0, timeout=60, message="the ingest queue to drain")
-    wait_for(lambda: len(table_items(stack)) == expected["live_items"], timeout=60,
-             message=f"{expected['live_items']} live items in the table")
-    wait_for(lambda: archived_item_count(stack) >= expected["expired_items"], timeout=60,
-             message=f"{expected['expired_items']} archived items")
+    wait_for(
+        lambda: queue_depth(stack, stack.outputs["queue_url"]) == 0, timeout=60, message="the ingest queue to drain"
+    )
+    wait_for(
+        lambda: len(table_items(stack)) == expected["live_items"],
+        timeout=60,
+        message=f"{expected['live_items']} live items in the table",
+    )
+    wait_for(
+        lambda: archived_item_count(stack) >= expected["expired_items"],
+        timeout=60,
+        message=f"{expected['expired_items']} archived items",
+    )
     changes = expected["items"] + expected["expired_items"]  # an INSERT per item, a REMOVE per expiry
-    wait_for(lambda: len({line["event_id"] for line in history_lines(stack)}) == changes, timeout=60,
-             message=f"{changes} distinct history lines")
+    wait_for(
+        lambda: len({line["event_id"] for line in history_lines(stack)}) == changes,
+        timeout=60,
+        message=f"{changes} distinct history lines",
+    )
 
     items = table_items(stack)
     assert len({(i["deviceID"]["S"], i["createdAt"]["N"]) for i in items}) == len(items) == expected["live_items"]
     parked = dlq_messages(stack)
     assert len(parked) == expected["dead_lettered_messages"]
     assert all(p["error_code"] in REJECTION_CODES and p["error_reason"] for p in parked.values())
-    sent_malformed = Counter({kind.split(":", 1)[1]: n for kind, n in report["per_class"].items() if kind.startswith("malformed:")})
+    sent_malformed = Counter(
+        {kind.split(":", 1)[1]: n for kind, n in report["per_class"].items() if kind.startswith("malformed:")}
+    )
     assert Counter(p["error_code"] for p in parked.values()) == sent_malformed
     archived = [entry for _, _, entry in archive_entries(stack)]
-    assert len(archived) == len({e["event_id"] for e in archived}) == expected["expired_items"], "each expiry archived once"
+    assert len(archived) == len({e["event_id"] for e in archived}) == expected["expired_items"], (
+        "each expiry archived once"
+    )
     assert queue_depth(stack, stack.outputs["failures_queue_url"]) == 0
 
 
 def test_a_simulated_run_balances_exactly(deploy_stack, monkeypatch, tmp_path):
     stack = deploy_stack("acct")
-    report = run_simulator(stack, monkeypatch, tmp_path, "--count", "400", "--rate", "300", "--devices", "30",
-                           "--bad-ratio", "0.1", "--backdate-ratio", "0.1", "--seed", "11")
+    report = run_simulator(
+        stack,
+        monkeypatch,
+        tmp_path,
+        "--count",
+        "400",
+        "--rate",
+        "300",
+        "--devices",
+        "30",
+        "--bad-ratio",
+        "0.1",
+        "--backdate-ratio",
+        "0.1",
+        "--seed",
+        "11",
+    )
     assert report["sent"] == 400 and report["failed_to_send"] == 0
     assert report["expected"]["filtered_messages"] > 0 and report["expected"]["dead_lettered_messages"] > 0
     assert_balanced(stack, report)
 
 
-def test_the_books_still_balance_when_the_data_plane_is_killed_mid_run(deploy_stack, embedded_backend, monkeypatch, tmp_path):
+def test_the_books_still_balance_when_the_data_plane_is_killed_mid_run(
+    deploy_stack, embedded_backend, monkeypatch, tmp_path
+):
     # A short function timeout keeps the queue's visibility timeout (6x) short, so messages the
     # killed data plane had taken come back within seconds.
     stack = deploy_stack("crash", FUNCTION_TIMEOUT_SECONDS="1")
     killer = threading.Timer(1.0, end_process, args=(embedded_backend, signal.SIGKILL))
     killer.start()
-    report = run_simulator(stack, monkeypatch, tmp_path, "--count", "400", "--rate", "200", "--devices", "30",
-                           "--bad-ratio", "0.05", "--backdate-ratio", "0.1", "--seed", "12")
+    report = run_simulator(
+        stack,
+        monkeypatch,
+        tmp_path,
+        "--count",
+        "400",
+        "--rate",
+        "200",
+        "--devices",
+        "30",
+        "--bad-ratio",
+        "0.05",
+        "--backdate-ratio",
+        "0.1",
+        "--seed",
+        "12",
+    )
     killer.join()
     start(embedded_backend, progress=lambda _line: None)
     assert_balanced(stack, report)

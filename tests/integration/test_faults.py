@@ -1,5 +1,6 @@
 """Faults injected into the emulator's APIs (POST /_emulator/faults): the pipeline rides out a
 Firehose outage, and S3 refusing the archive writes loses nothing without saying so."""
+
 import base64
 import json
 import time
@@ -15,8 +16,11 @@ pytestmark = pytest.mark.integration
 
 
 def inject(stack, operation, count, code="ServiceUnavailableException", status=503):
-    request = urllib.request.Request(stack.endpoint + FAULTS_PATH, method="POST",
-                                     data=json.dumps({"operation": operation, "count": count, "code": code, "status": status}).encode())
+    request = urllib.request.Request(
+        stack.endpoint + FAULTS_PATH,
+        method="POST",
+        data=json.dumps({"operation": operation, "count": count, "code": code, "status": status}).encode(),
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert operation in json.loads(response.read())
 
@@ -37,8 +41,14 @@ def test_a_firehose_outage_is_ridden_out_and_every_change_reaches_the_history(st
     before = calls(stack, "firehose.PutRecordBatch")
     inject(stack, "firehose.PutRecordBatch", count=4)
     send_readings(stack, "fault-fh-", 5, int(time.time()))
-    wait_for(lambda: len({l["event_id"] for l in history_lines(stack) if l["keys"]["deviceID"].startswith("fault-fh-")}) == 5,
-             timeout=60, message="the five history lines")
+    wait_for(
+        lambda: (
+            len({line["event_id"] for line in history_lines(stack) if line["keys"]["deviceID"].startswith("fault-fh-")})
+            == 5
+        ),
+        timeout=60,
+        message="the five history lines",
+    )
     assert calls(stack, "firehose.PutRecordBatch") - before >= 5, "the failed calls were retried"
     assert drain(stack, stack.outputs["failures_queue_url"]) == []
 

@@ -1,5 +1,6 @@
 """The LocalStack path: the compose file checked by a real Compose parser, and the pipeline run
 end to end on LocalStack through testcontainers where a Docker engine answers."""
+
 import base64
 import json
 import os
@@ -24,7 +25,7 @@ def compose_config(**env) -> dict:
         command = ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"]
     else:
         pytest.skip("no Compose parser here: `make test` installs Debian's docker-compose when it runs as root")
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, cwd=ROOT)
+    result = subprocess.run(command, check=False, capture_output=True, text=True, env={**os.environ, **env}, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -50,7 +51,9 @@ def test_one_variable_picks_a_newer_localstack_image():
     assert config["services"]["localstack"]["image"] == "localstack/localstack:4.20.0"
 
 
-@pytest.mark.skipif(not docker_engine_answers(), reason="no Docker engine answers here: the LocalStack end-to-end test needs one")
+@pytest.mark.skipif(
+    not docker_engine_answers(), reason="no Docker engine answers here: the LocalStack end-to-end test needs one"
+)
 def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
     from testcontainers.localstack import LocalStackContainer
 
@@ -60,13 +63,23 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
     from bootstrap.outputs import outputs
     from bootstrap.stack import declare
 
-    container = (LocalStackContainer(image=os.environ.get("LOCALSTACK_IMAGE", PINNED_IMAGE), region_name="us-east-1")
-                 .with_env("DYNAMODB_REMOVE_EXPIRED_ITEMS", "1")
-                 .with_volume_mapping("/var/run/docker.sock", "/var/run/docker.sock", "rw"))
+    container = (
+        LocalStackContainer(image=os.environ.get("LOCALSTACK_IMAGE", PINNED_IMAGE), region_name="us-east-1")
+        .with_env("DYNAMODB_REMOVE_EXPIRED_ITEMS", "1")
+        .with_volume_mapping("/var/run/docker.sock", "/var/run/docker.sock", "rw")
+    )
     with container:
         try:
-            config = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": container.get_url(), "STACK_ENV": "ls", "STATE_DIR": str(tmp_path),
-                                                    "INGEST_BATCH_WINDOW_SECONDS": "1", "HISTORY_BUFFER_SECONDS": "1"})
+            config = StackConfig.from_env(
+                "local",
+                {
+                    "AWS_ENDPOINT_URL": container.get_url(),
+                    "STACK_ENV": "ls",
+                    "STATE_DIR": str(tmp_path),
+                    "INGEST_BATCH_WINDOW_SECONDS": "1",
+                    "HISTORY_BUFFER_SECONDS": "1",
+                },
+            )
         except ConfigError as error:
             pytest.skip(f"the container is not on this machine's loopback: {error}")
         client = client_factory(config)
@@ -74,7 +87,9 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
         deployer = Deployer(client)
         deployer.deploy(stack)
         values = outputs(stack, deployer.queue_url)
-        body = base64.b64encode(json.dumps({"things_name": "ls-dev-1", "timestamp": int(time.time()), "data": {"t": 21.5}}).encode()).decode()
+        body = base64.b64encode(
+            json.dumps({"things_name": "ls-dev-1", "timestamp": int(time.time()), "data": {"t": 21.5}}).encode()
+        ).decode()
         client("sqs").send_message(QueueUrl=values["queue_url"], MessageBody=body)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """End to end on the embedded backend: messages into the queue, items, history and archive out."""
+
 import base64
 import json
 import time
@@ -25,7 +26,10 @@ def ingest_and_wait(stack, device_id, now=None):
     send(stack, {"things_name": device_id, "timestamp": now, "data": {"temperature": 20}})
     key = {"deviceID": {"S": device_id}, "createdAt": {"N": str(now * 1000)}}
     dynamodb = stack.client("dynamodb")
-    wait_for(lambda: dynamodb.get_item(TableName=stack.outputs["table"], Key=key).get("Item"), message=f"the item of {device_id}")
+    wait_for(
+        lambda: dynamodb.get_item(TableName=stack.outputs["table"], Key=key).get("Item"),
+        message=f"the item of {device_id}",
+    )
     return key
 
 
@@ -40,10 +44,25 @@ def items_by_key(stack, prefix):
 def test_every_payload_form_lands_in_the_table_with_the_ingest_attributes(stack):
     now = int(time.time())
     send(stack, {"things_name": "e2e-form-a", "timestamp": now, "data": {"temperature": 21.5}})
-    send(stack, {"topic": "e2e-form-b/SENSOR/DAT", "timestamp": now * 1000 + 7, "data": [{"humidity": 40}, {"createdAt": now + 1, "humidity": 41}]}, encode=False)
+    send(
+        stack,
+        {
+            "topic": "e2e-form-b/SENSOR/DAT",
+            "timestamp": now * 1000 + 7,
+            "data": [{"humidity": 40}, {"createdAt": now + 1, "humidity": 41}],
+        },
+        encode=False,
+    )
     send(stack, {"things_name": "e2e-form-c", "timestamp": now, "battery": 3.7})
-    expected = {("e2e-form-a", now * 1000), ("e2e-form-b", now * 1000 + 7), ("e2e-form-b", (now + 1) * 1000), ("e2e-form-c", now * 1000)}
-    items = wait_for(lambda: _when(items_by_key(stack, "e2e-form-"), lambda found: set(found) >= expected), message="four items")
+    expected = {
+        ("e2e-form-a", now * 1000),
+        ("e2e-form-b", now * 1000 + 7),
+        ("e2e-form-b", (now + 1) * 1000),
+        ("e2e-form-c", now * 1000),
+    }
+    items = wait_for(
+        lambda: _when(items_by_key(stack, "e2e-form-"), lambda found: set(found) >= expected), message="four items"
+    )
     assert set(items) == expected
     a = items[("e2e-form-a", now * 1000)]
     assert a["temperature"] == {"N": "21.5"} and a["sensorID"] == {"S": "e2e-form-a-sen"}
@@ -54,7 +73,12 @@ def test_every_payload_form_lands_in_the_table_with_the_ingest_attributes(stack)
 def test_history_has_one_line_per_change_in_order_including_modify_and_remove(stack):
     key = ingest_and_wait(stack, "e2e-history")
     dynamodb = stack.client("dynamodb")
-    dynamodb.update_item(TableName=stack.outputs["table"], Key=key, UpdateExpression="SET temperature = :t", ExpressionAttributeValues={":t": {"N": "25"}})
+    dynamodb.update_item(
+        TableName=stack.outputs["table"],
+        Key=key,
+        UpdateExpression="SET temperature = :t",
+        ExpressionAttributeValues={":t": {"N": "25"}},
+    )
     dynamodb.delete_item(TableName=stack.outputs["table"], Key=key)
 
     def changes():
@@ -72,15 +96,21 @@ def test_history_has_one_line_per_change_in_order_including_modify_and_remove(st
 def test_history_objects_are_buffered_not_one_per_record(stack):
     now = int(time.time())
     send(stack, *({"things_name": f"e2e-buffer-{n}", "timestamp": now, "data": {"n": n}} for n in range(30)))
-    wait_for(lambda: len([l for l in history_lines(stack) if l["keys"]["deviceID"].startswith("e2e-buffer-")]) == 30, message="30 history lines")
+    wait_for(
+        lambda: (
+            len([line for line in history_lines(stack) if line["keys"]["deviceID"].startswith("e2e-buffer-")]) == 30
+        ),
+        message="30 history lines",
+    )
     s3 = stack.client("s3")
     bucket, prefix = stack.outputs["history_bucket"], stack.outputs["history_prefix"]
     holding = [
-        entry["Key"] for entry in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        entry["Key"]
+        for entry in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
         if b"e2e-buffer-" in s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
     ]
     assert 1 <= len(holding) <= 5, f"30 lines should arrive in a few buffered objects, not {len(holding)}"
-    year, month, day, hour, object_name = holding[0][len(prefix):].split("/")
+    year, month, day, hour, object_name = holding[0][len(prefix) :].split("/")
     assert (len(year), len(month), len(day), len(hour)) == (4, 2, 2, 2)
     assert object_name.startswith(f"{stack.outputs['delivery_stream']}-1-")
 
@@ -100,14 +130,23 @@ def test_backdated_readings_expire_and_are_archived_once_in_glacier(stack):
     assert table_items(stack, "e2e-expired") == []
     entry = entries[0][2]
     assert entry["item"]["temperature"] == {"N": "18.25"} and entry["expired_at"] == old + 31_536_000
-    removes = [l for l in history_lines(stack) if l["keys"]["deviceID"] == "e2e-expired" and l["action"] == "REMOVE"]
+    removes = [
+        line
+        for line in history_lines(stack)
+        if line["keys"]["deviceID"] == "e2e-expired" and line["action"] == "REMOVE"
+    ]
     assert removes and all(line["expired"] for line in removes)
 
 
 def test_archived_entry_restores_the_original_item(stack):
     old = int(time.time()) - 31_536_000 - 900
-    send(stack, {"things_name": "e2e-restore", "timestamp": old, "data": {"temperature": 17.75, "labels": {"site": "A"}}})
-    (key, _, entry) = wait_for(lambda: next((e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-restore"), None), message="the archived item")
+    send(
+        stack, {"things_name": "e2e-restore", "timestamp": old, "data": {"temperature": 17.75, "labels": {"site": "A"}}}
+    )
+    (_key, _, entry) = wait_for(
+        lambda: next((e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-restore"), None),
+        message="the archived item",
+    )
     dynamodb = stack.client("dynamodb")
     restored_item = {**entry["item"], "expiredAt": {"N": str(int(time.time()) + 3600)}}
     dynamodb.put_item(TableName=stack.outputs["table"], Item=restored_item)
@@ -123,20 +162,30 @@ def test_manual_deletes_are_not_archived(stack):
     # A TTL expiry written after the manual delete: the archive mapping reads the stream in order,
     # so once the marker is archived, the manual REMOVE before it has been seen (and skipped).
     send(stack, {"things_name": "e2e-manual-marker", "timestamp": now - 31_536_000 - 600, "data": {"t": 1}})
-    wait_for(lambda: [e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-manual-marker"], message="the marker's archive entry")
+    wait_for(
+        lambda: [e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-manual-marker"],
+        message="the marker's archive entry",
+    )
     assert not [e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-manual"]
 
 
 def test_staging_devices_are_dropped_and_nothing_else(stack):
     now = int(time.time())
-    send(stack, {"things_name": "stg-e2e-1", "timestamp": now, "data": {"t": 1}}, {"things_name": "e2e-prod-1", "timestamp": now, "data": {"t": 1}})
+    send(
+        stack,
+        {"things_name": "stg-e2e-1", "timestamp": now, "data": {"t": 1}},
+        {"things_name": "e2e-prod-1", "timestamp": now, "data": {"t": 1}},
+    )
     wait_for(lambda: table_items(stack, "e2e-prod-1"), message="the production item")
     assert table_items(stack, "stg-e2e-") == []
 
 
 def test_unstorable_message_is_parked_with_its_reason(stack):
     send(stack, "no json here", encode=False)
-    messages = wait_for(lambda: [m for m in drain(stack, stack.outputs["dlq_url"]) if m["Body"] == "no json here"], message="the parked message")
+    messages = wait_for(
+        lambda: [m for m in drain(stack, stack.outputs["dlq_url"]) if m["Body"] == "no json here"],
+        message="the parked message",
+    )
     attributes = messages[0]["MessageAttributes"]
     assert attributes["error_code"]["StringValue"] == "not_base64"
     assert attributes["handler"]["StringValue"] == stack.outputs["functions"]["ingest"]

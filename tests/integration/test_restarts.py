@@ -1,5 +1,6 @@
 """Checkpoints and state across restarts, on a backend of its own (stopping it must not disturb
 the other tests): none repeated after a clean stop, none skipped after the data plane is killed."""
+
 import json
 import signal
 
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def own_backend(tmp_path_factory):
-    settings = EmulatorSettings(port=free_port(), state_dir=str(tmp_path_factory.mktemp("restart") / "embedded"), ttl_sweep_seconds=0.5)
+    settings = EmulatorSettings(
+        port=free_port(), state_dir=str(tmp_path_factory.mktemp("restart") / "embedded"), ttl_sweep_seconds=0.5
+    )
     start(settings, progress=lambda _line: None)
     yield settings
     stop(settings, progress=lambda _line: None)
@@ -36,14 +39,26 @@ def test_checkpoints_survive_a_clean_stop_and_a_killed_data_plane(own_backend):
     stack = RunningStack(outputs={}, endpoint=own_backend.endpoint, config=None)
     sqs, dynamodb, lambda_ = stack.client("sqs"), stack.client("dynamodb"), stack.client("lambda")
     seen_url = sqs.create_queue(QueueName="restart-seen")["QueueUrl"]
-    dynamodb.create_table(TableName="restart", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
-    lambda_.create_function(FunctionName="restart-recorder", Runtime="python3.12", Role="arn:aws:iam::000000000000:role/test",
-                            Handler="recorder.stream_handler", Code={"ZipFile": recorder_zip()}, Timeout=10,
-                            Environment={"Variables": {"SEEN_QUEUE_URL": seen_url}})
+    dynamodb.create_table(
+        TableName="restart",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    lambda_.create_function(
+        FunctionName="restart-recorder",
+        Runtime="python3.12",
+        Role="arn:aws:iam::000000000000:role/test",
+        Handler="recorder.stream_handler",
+        Code={"ZipFile": recorder_zip()},
+        Timeout=10,
+        Environment={"Variables": {"SEEN_QUEUE_URL": seen_url}},
+    )
     stream_arn = dynamodb.describe_table(TableName="restart")["Table"]["LatestStreamArn"]
-    lambda_.create_event_source_mapping(FunctionName="restart-recorder", EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON", BatchSize=5)
+    lambda_.create_event_source_mapping(
+        FunctionName="restart-recorder", EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON", BatchSize=5
+    )
 
     def write(first, count):
         for n in range(first, first + count):
@@ -59,7 +74,9 @@ def test_checkpoints_survive_a_clean_stop_and_a_killed_data_plane(own_backend):
     start(own_backend, progress=lambda _line: None)
     write(30, 10)
     after_restart = collect(stack, seen_url, 20, "the 20 records written around the restart")
-    assert sorted(before_stop + after_restart) == [f"r{n:03d}" for n in range(40)], "none lost, none repeated after a clean stop"
+    assert sorted(before_stop + after_restart) == [f"r{n:03d}" for n in range(40)], (
+        "none lost, none repeated after a clean stop"
+    )
 
     end_process(own_backend, signal.SIGKILL)
     write(40, 10)

@@ -41,8 +41,14 @@ def device_table(mocked_aws, monkeypatch):
     dynamodb = boto3.client("dynamodb")
     dynamodb.create_table(
         TableName=TABLE,
-        KeySchema=[{"AttributeName": "deviceID", "KeyType": "HASH"}, {"AttributeName": "createdAt", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "deviceID", "AttributeType": "S"}, {"AttributeName": "createdAt", "AttributeType": "N"}],
+        KeySchema=[
+            {"AttributeName": "deviceID", "KeyType": "HASH"},
+            {"AttributeName": "createdAt", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "deviceID", "AttributeType": "S"},
+            {"AttributeName": "createdAt", "AttributeType": "N"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     monkeypatch.setenv("TABLE_NAME", TABLE)
@@ -88,11 +94,13 @@ def dlq_messages(dlq):
     def drain() -> list[dict]:
         sqs = boto3.client("sqs")
         messages = []
-        while batch := sqs.receive_message(
-            QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        ).get("Messages", []):
+        while batch := sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+            "Messages", []
+        ):
             for message in batch:
-                attributes = {name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()}
+                attributes = {
+                    name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()
+                }
                 messages.append({"body": message["Body"], **attributes})
             sqs.delete_message_batch(
                 QueueUrl=dlq, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
@@ -138,7 +146,10 @@ def inject_faults(monkeypatch):
 def client_error(code, status=400, operation="Operation"):
     from botocore.exceptions import ClientError
 
-    return ClientError({"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    return ClientError(
+        {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
 
 
 @pytest.fixture

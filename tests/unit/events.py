@@ -1,4 +1,5 @@
 """Events shaped exactly as Lambda delivers them (SQS and DynamoDB Streams)."""
+
 from __future__ import annotations
 
 import base64

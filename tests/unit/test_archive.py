@@ -72,7 +72,13 @@ def test_a_retried_batch_overwrites_its_object_instead_of_archiving_twice(archiv
 
 
 def test_archived_entry_restores_the_exact_item(archive_bucket, device_table, lambda_context):
-    item = device_item("dev-0001", 1_700_000_000_000, NOW - 1, reading={"M": {"t": {"N": "0.1"}, "raw": {"B": "AAEC"}}}, ns={"NS": ["1", "2.5"]})
+    item = device_item(
+        "dev-0001",
+        1_700_000_000_000,
+        NOW - 1,
+        reading={"M": {"t": {"N": "0.1"}, "raw": {"B": "AAEC"}}},
+        ns={"NS": ["1", "2.5"]},
+    )
     archive.handler({"Records": [ttl_removal(item, ttl_removal=True)]}, lambda_context)
     ((_, (_, body)),) = archived_objects(archive_bucket).items()
     (entry,) = entries_of(body)

@@ -29,14 +29,20 @@ def seed_sample_records():
         stream_record("INSERT", {"Id": {"S": "1"}}, new_image=person("1", "20", "Suzuki"), created=1696398445.0),
         stream_record("INSERT", {"Id": {"S": "2"}}, new_image=person("2", "20", "Tanaka"), created=1696398463.0),
         stream_record("INSERT", {"Id": {"S": "3"}}, new_image=person("3", "30", "Sato"), created=1696398479.0),
-        stream_record("MODIFY", {"Id": {"S": "1"}}, new_image=person("1", "40", "Suzuki"), old_image=person("1", "20", "Suzuki"), created=1696472278.0),
+        stream_record(
+            "MODIFY",
+            {"Id": {"S": "1"}},
+            new_image=person("1", "40", "Suzuki"),
+            old_image=person("1", "20", "Suzuki"),
+            created=1696472278.0,
+        ),
         stream_record("REMOVE", {"Id": {"S": "3"}}, old_image=person("3", "30", "Sato"), created=1696472283.0),
     ]
 
 
 def test_seed_sample_changes_reproduce_the_published_lines_key_for_key():
     records = seed_sample_records()
-    for record, published in zip(records, SEED_LINES):
+    for record, published in zip(records, SEED_LINES, strict=True):
         line = encode_history_line(history_line(record, "expiredAt")).decode()
         assert line.endswith("\n")
         assert line.startswith(published[:-1] + ", "), "the seed's keys come first, in its order, byte for byte"
@@ -49,8 +55,14 @@ def test_seed_sample_changes_reproduce_the_published_lines_key_for_key():
 
 def test_numbers_are_exact_json_numbers_not_strings():
     record = stream_record(
-        "INSERT", {"Id": {"S": "1"}},
-        new_image={"Id": {"S": "1"}, "Age": {"N": "20"}, "t": {"N": "0.1"}, "big": {"N": "12345678901234567890123456789012345678"}},
+        "INSERT",
+        {"Id": {"S": "1"}},
+        new_image={
+            "Id": {"S": "1"},
+            "Age": {"N": "20"},
+            "t": {"N": "0.1"},
+            "big": {"N": "12345678901234567890123456789012345678"},
+        },
     )
     text = dumps(history_line(record, "expiredAt"))
     assert '"Age": 20,' in text and '"t": 0.1,' in text and '"big": 12345678901234567890123456789012345678}' in text
@@ -75,8 +87,13 @@ def test_sets_and_binary_are_tagged_and_read_back_exactly():
 
 def test_attribute_values_convert_as_boto3_type_deserializer_does():
     typed = {
-        "s": {"S": "x"}, "n": {"N": "-1.25E+3"}, "bool": {"BOOL": True}, "null": {"NULL": True},
-        "m": {"M": {"a": {"L": [{"N": "1"}, {"S": "y"}]}}}, "ss": {"SS": ["a"]}, "ns": {"NS": ["1", "2"]},
+        "s": {"S": "x"},
+        "n": {"N": "-1.25E+3"},
+        "bool": {"BOOL": True},
+        "null": {"NULL": True},
+        "m": {"M": {"a": {"L": [{"N": "1"}, {"S": "y"}]}}},
+        "ss": {"SS": ["a"]},
+        "ns": {"NS": ["1", "2"]},
     }
     boto3_values = {name: TypeDeserializer().deserialize(value) for name, value in typed.items()}
     assert image_to_python(typed) == boto3_values
@@ -107,14 +124,22 @@ def test_handler_delivers_one_line_per_record_to_the_history_bucket(history_buck
 
 
 def test_calls_respect_firehose_limits_of_500_records_and_4_mib(history_bucket, lambda_context, inject_faults):
-    accept_all = lambda real, **kwargs: {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "r"}] * len(kwargs["Records"])}
+    def accept_all(real, **kwargs):
+        return {
+            "FailedPutCount": 0,
+            "RequestResponses": [{"RecordId": "r"}] * len(kwargs["Records"]),
+        }
+
     faulty = inject_faults(history, "firehose", put_record_batch=accept_all)
     many = [stream_record("INSERT", {"Id": {"S": str(n)}}, new_image={"Id": {"S": str(n)}}) for n in range(1200)]
     history.handler({"Records": many}, lambda_context)
     assert [len(call["Records"]) for call in faulty.calls["put_record_batch"]] == [500, 500, 200]
 
     faulty.calls.clear()
-    large = [stream_record("INSERT", {"Id": {"S": str(n)}}, new_image={"Id": {"S": str(n)}, "blob": {"S": "x" * 300_000}}) for n in range(30)]
+    large = [
+        stream_record("INSERT", {"Id": {"S": str(n)}}, new_image={"Id": {"S": str(n)}, "blob": {"S": "x" * 300_000}})
+        for n in range(30)
+    ]
     history.handler({"Records": large}, lambda_context)
     sizes = [sum(len(r["Data"]) for r in call["Records"]) for call in faulty.calls["put_record_batch"]]
     assert len(sizes) == 3 and max(sizes) <= 4 * 1024 * 1024
@@ -135,20 +160,27 @@ def test_only_the_entries_firehose_failed_are_sent_again(history_bucket, lambda_
     history.handler({"Records": records}, lambda_context)
     resent = faulty.calls["put_record_batch"][1]["Records"]
     assert [json.loads(r["Data"])["event_id"] for r in resent] == [records[0]["eventID"], records[1]["eventID"]]
-    assert sorted(json.loads(line)["event_id"] for line in history_objects(history_bucket)) == sorted(r["eventID"] for r in records)
+    assert sorted(json.loads(line)["event_id"] for line in history_objects(history_bucket)) == sorted(
+        r["eventID"] for r in records
+    )
 
 
 def test_lines_firehose_keeps_refusing_fail_the_invocation(history_bucket, lambda_context, inject_faults):
     def fail_first(real, **kwargs):
         records = kwargs["Records"]
-        return {"FailedPutCount": 1, "RequestResponses": [{"ErrorCode": "InternalFailure"}] + [{"RecordId": "ok"}] * (len(records) - 1)}
+        return {
+            "FailedPutCount": 1,
+            "RequestResponses": [{"ErrorCode": "InternalFailure"}] + [{"RecordId": "ok"}] * (len(records) - 1),
+        }
 
     inject_faults(history, "firehose", put_record_batch=fail_first)
     with pytest.raises(history.DeliveryFailed, match="1 of 5 history lines not delivered"):
         history.handler({"Records": seed_sample_records()}, lambda_context)
 
 
-def test_throttled_calls_are_retried_then_raise_when_they_never_pass(history_bucket, lambda_context, inject_faults, make_client_error):
+def test_throttled_calls_are_retried_then_raise_when_they_never_pass(
+    history_bucket, lambda_context, inject_faults, make_client_error
+):
     def throttled(real, **kwargs):
         raise make_client_error("ServiceUnavailableException", status=503)
 
@@ -159,7 +191,9 @@ def test_throttled_calls_are_retried_then_raise_when_they_never_pass(history_buc
 
 
 def test_a_line_over_firehose_record_limit_fails_loudly(history_bucket, lambda_context):
-    huge = stream_record("INSERT", {"Id": {"S": "1"}}, new_image={"a": {"S": "x" * 400_000}}, old_image={"a": {"S": "y" * 400_000}})
+    huge = stream_record(
+        "INSERT", {"Id": {"S": "1"}}, new_image={"a": {"S": "x" * 400_000}}, old_image={"a": {"S": "y" * 400_000}}
+    )
     huge["dynamodb"]["NewImage"]["b"] = {"S": "z" * 300_000}
     with pytest.raises(history.DeliveryFailed, match="record limit"):
         history.handler({"Records": [huge]}, lambda_context)

@@ -1,7 +1,6 @@
 import json
 from decimal import Decimal
 
-import boto3
 import pytest
 
 from handlers import ingest
@@ -33,12 +32,23 @@ def test_good_batch_is_stored_and_nothing_is_reported(device_table, dlq, lambda_
 def test_every_payload_form_lands_with_the_ingest_attributes(device_table, dlq, lambda_context):
     event = sqs_event(
         b64_json(reading("dev-a", 1700000000, temperature=20)),
-        json.dumps({"topic": "dev-b/SENSOR/DAT", "timestamp": 1700000000123, "data": [{"humidity": 40}, {"createdAt": 1700000001, "humidity": 41}]}),
+        json.dumps(
+            {
+                "topic": "dev-b/SENSOR/DAT",
+                "timestamp": 1700000000123,
+                "data": [{"humidity": 40}, {"createdAt": 1700000001, "humidity": 41}],
+            }
+        ),
         b64_json({"things_name": "dev-c", "timestamp": 1700000000, "battery": 3.7}),
     )
     assert ingest.handler(event, lambda_context) == {"batchItemFailures": []}
     items = {(item["deviceID"], int(item["createdAt"])): item for item in stored_items(device_table)}
-    assert set(items) == {("dev-a", 1700000000000), ("dev-b", 1700000000123), ("dev-b", 1700000001000), ("dev-c", 1700000000000)}
+    assert set(items) == {
+        ("dev-a", 1700000000000),
+        ("dev-b", 1700000000123),
+        ("dev-b", 1700000001000),
+        ("dev-c", 1700000000000),
+    }
     assert items[("dev-a", 1700000000000)]["temperature"] == 20
     assert items[("dev-b", 1700000001000)]["expiredAt"] == 1700000001 + 31_536_000
     assert items[("dev-c", 1700000000000)]["sensorID"] == "dev-c-sen"
@@ -66,7 +76,9 @@ def test_staging_environment_keeps_only_staging_devices(device_table, dlq, lambd
     assert [item["deviceID"] for item in stored_items(device_table)] == ["stg-dev-1"]
 
 
-def test_every_malformed_message_is_parked_with_its_own_reason_and_costs_no_good_one(device_table, dlq, lambda_context, dlq_messages):
+def test_every_malformed_message_is_parked_with_its_own_reason_and_costs_no_good_one(
+    device_table, dlq, lambda_context, dlq_messages
+):
     bodies, expected, good_keys = [], {}, []
     for index, malformed in enumerate(CATALOGUE):
         bodies.append(b64_json(reading("dev-good", 1700000000 + index)))
@@ -75,7 +87,9 @@ def test_every_malformed_message_is_parked_with_its_own_reason_and_costs_no_good
         expected[f"msg-{2 * index + 1}"] = (malformed.body, malformed.expected_code)
     event = sqs_event(*bodies)
     for start in range(0, len(bodies), 10):  # SQS batches of 10, as the mapping would deliver them
-        assert ingest.handler({"Records": event["Records"][start:start + 10]}, lambda_context) == {"batchItemFailures": []}
+        assert ingest.handler({"Records": event["Records"][start : start + 10]}, lambda_context) == {
+            "batchItemFailures": []
+        }
     parked = {message["source_message_id"]: message for message in dlq_messages()}
     assert set(parked) == set(expected)
     for message_id, (body, code) in expected.items():
@@ -117,7 +131,9 @@ def test_items_that_stay_unprocessed_are_reported_and_only_those(device_table, d
     assert [item["deviceID"] for item in stored_items(device_table)] == ["dev-a", "dev-c"]
 
 
-def test_throttled_batch_write_is_retried_then_succeeds(device_table, dlq, lambda_context, inject_faults, make_client_error):
+def test_throttled_batch_write_is_retried_then_succeeds(
+    device_table, dlq, lambda_context, inject_faults, make_client_error
+):
     def throttle_twice(real, **kwargs):
         if len(faulty.calls["batch_write_item"]) <= 2:
             raise make_client_error("ProvisionedThroughputExceededException")
@@ -128,7 +144,9 @@ def test_throttled_batch_write_is_retried_then_succeeds(device_table, dlq, lambd
     assert len(stored_items(device_table)) == 1
 
 
-def test_persistent_server_errors_report_the_whole_batch_for_retry(device_table, dlq, lambda_context, inject_faults, make_client_error):
+def test_persistent_server_errors_report_the_whole_batch_for_retry(
+    device_table, dlq, lambda_context, inject_faults, make_client_error
+):
     def always_fail(real, **kwargs):
         raise make_client_error("InternalServerError", status=500)
 
@@ -138,7 +156,9 @@ def test_persistent_server_errors_report_the_whole_batch_for_retry(device_table,
     assert failed_ids(response) == ["msg-0", "msg-2"], "the garbage message is parked, not retried"
 
 
-def test_item_dynamodb_refuses_goes_to_the_dlq_and_the_rest_are_stored(device_table, dlq, lambda_context, inject_faults, make_client_error, dlq_messages):
+def test_item_dynamodb_refuses_goes_to_the_dlq_and_the_rest_are_stored(
+    device_table, dlq, lambda_context, inject_faults, make_client_error, dlq_messages
+):
     def refuse_poison(real, **kwargs):
         items = [r["PutRequest"]["Item"] for r in kwargs["RequestItems"]["dev_DeviceData"]]
         if any("poison" in item for item in items):
@@ -158,7 +178,9 @@ def test_item_dynamodb_refuses_goes_to_the_dlq_and_the_rest_are_stored(device_ta
     assert parked["error_code"] == "rejected_by_dynamodb" and parked["source_message_id"] == "msg-1"
 
 
-def test_dlq_send_partial_failure_retries_only_the_failed_entry(device_table, dlq, lambda_context, inject_faults, dlq_messages):
+def test_dlq_send_partial_failure_retries_only_the_failed_entry(
+    device_table, dlq, lambda_context, inject_faults, dlq_messages
+):
     def fail_first_entry_once(real, **kwargs):
         entries = kwargs["Entries"]
         if len(faulty.calls["send_message_batch"]) == 1:
@@ -176,7 +198,12 @@ def test_dlq_send_partial_failure_retries_only_the_failed_entry(device_table, dl
 
 def test_message_that_cannot_be_parked_stays_on_the_queue(device_table, dlq, lambda_context, inject_faults):
     def sender_fault_for_all(real, **kwargs):
-        return {"Successful": [], "Failed": [{"Id": e["Id"], "SenderFault": True, "Code": "InvalidParameterValue"} for e in kwargs["Entries"]]}
+        return {
+            "Successful": [],
+            "Failed": [
+                {"Id": e["Id"], "SenderFault": True, "Code": "InvalidParameterValue"} for e in kwargs["Entries"]
+            ],
+        }
 
     inject_faults(ingest, "sqs", send_message_batch=sender_fault_for_all)
     response = ingest.handler(sqs_event(b64_json(reading()), "bad one"), lambda_context)
@@ -195,7 +222,9 @@ def test_missing_table_name_fails_the_invocation_loudly(mocked_aws, lambda_conte
         ingest.handler(sqs_event(b64_json(reading())), lambda_context)
 
 
-def test_logs_are_quiet_on_success_and_one_json_object_per_line_on_rejection(device_table, dlq, lambda_context, handler_logs):
+def test_logs_are_quiet_on_success_and_one_json_object_per_line_on_rejection(
+    device_table, dlq, lambda_context, handler_logs
+):
     logged = handler_logs(ingest)
     ingest.handler(sqs_event(b64_json(reading())), lambda_context)
     assert logged() == []

@@ -1,5 +1,6 @@
 """The record transformations give the same results on the Lambda Python runtimes (3.12, 3.13)
 as here. The pure core needs nothing but the standard library, so it runs on a bare interpreter."""
+
 import glob
 import json
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = r'''
+SCRIPT = r"""
 import base64, json, gzip
 from handlers.core.ingest_rules import IngestRules, message_items
 from handlers.core.history_lines import history_line, encode_history_line
@@ -27,21 +28,29 @@ items = message_items(body, IngestRules()).items
 archived = batch_object([record], "expiredAt", "archive/")
 print(json.dumps({"items": dumps(items), "history": encode_history_line(history_line(record, "expiredAt")).decode(),
                   "archive_key": archived.key, "archive": gzip.decompress(archived.body).decode()}))
-'''
+"""
 
 
 def interpreter(version: str) -> str | None:
     """A Python of that version that really starts (a pyenv shim for an unselected version does not)."""
-    candidates = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python3")) + [shutil.which(f"python{version}")]
+    candidates = [
+        *sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python3")),
+        shutil.which(f"python{version}"),
+    ]
     for candidate in filter(None, candidates):
-        if subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
+        if subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode == 0:
             return candidate
     return None
 
 
 def run(python: str) -> dict:
-    result = subprocess.run([python, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + SCRIPT],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [python, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + SCRIPT],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

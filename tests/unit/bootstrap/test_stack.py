@@ -15,13 +15,30 @@ def config(**env):
     return StackConfig.from_env("local", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", **env})
 
 
-@pytest.mark.parametrize("endpoint", ["https://sqs.us-east-1.amazonaws.com", "http://10.0.0.5:4566", "http://example.com:4566", "http://192.168.1.2:4566"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://sqs.us-east-1.amazonaws.com",
+        "http://10.0.0.5:4566",
+        "http://example.com:4566",
+        "http://192.168.1.2:4566",
+    ],
+)
 def test_a_local_deploy_refuses_any_endpoint_but_this_machine(endpoint):
     with pytest.raises(ConfigError, match="--target aws"):
         StackConfig.from_env("local", {"AWS_ENDPOINT_URL": endpoint})
 
 
-@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:4566", "http://localhost:4566", "http://[::1]:4566", "http://127.0.0.2:9000", "http://localstack:4566"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:4566",
+        "http://localhost:4566",
+        "http://[::1]:4566",
+        "http://127.0.0.2:9000",
+        "http://localstack:4566",
+    ],
+)
 def test_a_local_deploy_accepts_loopback_and_the_compose_service(endpoint):
     assert StackConfig.from_env("local", {"AWS_ENDPOINT_URL": endpoint}).endpoint == endpoint
 
@@ -29,7 +46,9 @@ def test_a_local_deploy_accepts_loopback_and_the_compose_service(endpoint):
 def test_the_aws_target_needs_a_region_and_uses_no_endpoint():
     with pytest.raises(ConfigError, match="region"):
         StackConfig.from_env("aws", {})
-    aws = StackConfig.from_env("aws", {"AWS_DEFAULT_REGION": "ap-northeast-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    aws = StackConfig.from_env(
+        "aws", {"AWS_DEFAULT_REGION": "ap-northeast-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
+    )
     assert aws.endpoint is None and aws.ingest_batch_window == 60 and aws.history_buffer_seconds == 60
 
 
@@ -51,8 +70,14 @@ def test_each_function_role_allows_only_what_that_function_calls():
     actions = {role.name: {a for s in role.statements for a in s.actions} for role in stack.roles}
     assert {"dynamodb:BatchWriteItem", "sqs:SendMessage"} <= actions["dev-sensor-data-ingest-role"]
     assert "s3:PutObject" not in actions["dev-sensor-data-ingest-role"]
-    assert "firehose:PutRecordBatch" in actions["dev-dynamodb-history-role"] and "s3:PutObject" not in actions["dev-dynamodb-history-role"]
-    assert "s3:PutObject" in actions["dev-dynamodb-archive-role"] and "firehose:PutRecordBatch" not in actions["dev-dynamodb-archive-role"]
+    assert (
+        "firehose:PutRecordBatch" in actions["dev-dynamodb-history-role"]
+        and "s3:PutObject" not in actions["dev-dynamodb-history-role"]
+    )
+    assert (
+        "s3:PutObject" in actions["dev-dynamodb-archive-role"]
+        and "firehose:PutRecordBatch" not in actions["dev-dynamodb-archive-role"]
+    )
 
 
 def test_queue_settings_follow_aws_guidance_for_lambda_consumers():
@@ -60,7 +85,10 @@ def test_queue_settings_follow_aws_guidance_for_lambda_consumers():
     ingest = next(q for q in stack.queues if q.dead_letter_queue)
     assert ingest.visibility_timeout == 240
     policy = queue_policy(stack, ingest)["Statement"][0]
-    assert policy["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:role/dev-iot-device"} and policy["Action"] == "sqs:SendMessage"
+    assert (
+        policy["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:role/dev-iot-device"}
+        and policy["Action"] == "sqs:SendMessage"
+    )
 
 
 def test_buckets_deny_requests_without_tls():
@@ -73,8 +101,14 @@ def test_stream_mappings_bisect_retry_a_bounded_number_of_times_and_report_to_th
     stack = declare(config(), ACCOUNT)
     history, archive = stack.mappings[1], stack.mappings[2]
     for mapping in (history, archive):
-        assert mapping.bisect_on_error and mapping.retry_attempts == 3 and mapping.on_failure_queue == "dev_stream_failures"
-        assert mapping.starting_position == "TRIM_HORIZON" and mapping.batch_size == 100 and mapping.batching_window == 1
+        assert (
+            mapping.bisect_on_error
+            and mapping.retry_attempts == 3
+            and mapping.on_failure_queue == "dev_stream_failures"
+        )
+        assert (
+            mapping.starting_position == "TRIM_HORIZON" and mapping.batch_size == 100 and mapping.batching_window == 1
+        )
     assert json.loads(archive.filter_patterns[0]) == {"eventName": ["REMOVE"]}
     assert stack.mappings[0].report_batch_item_failures and stack.mappings[0].batch_size == 20
 
@@ -98,8 +132,19 @@ def test_a_second_deploy_changes_nothing(moto_clients):
     assert {change.action for change in first} == {CREATED}
     second = deployer.deploy(stack)
     assert [c for c in second if c.action != UNCHANGED] == []
-    assert set(outputs(stack, deployer.queue_url)) >= {"endpoint", "region", "table", "queue_url", "dlq_url", "failures_queue_url",
-                                                       "history_bucket", "history_prefix", "archive_bucket", "delivery_stream", "functions"}
+    assert set(outputs(stack, deployer.queue_url)) >= {
+        "endpoint",
+        "region",
+        "table",
+        "queue_url",
+        "dlq_url",
+        "failures_queue_url",
+        "history_bucket",
+        "history_prefix",
+        "archive_bucket",
+        "delivery_stream",
+        "functions",
+    }
 
 
 def test_a_changed_setting_is_updated_in_place(moto_clients):
@@ -118,7 +163,9 @@ def test_teardown_removes_the_stack_and_nothing_else(moto_clients):
     moto_clients("sqs").create_queue(QueueName="someone-elses-queue")
     moto_clients("s3").create_bucket(Bucket="someone-elses-bucket")
     deployer.teardown(stack)
-    assert [url.rsplit("/", 1)[1] for url in moto_clients("sqs").list_queues().get("QueueUrls", [])] == ["someone-elses-queue"]
+    assert [url.rsplit("/", 1)[1] for url in moto_clients("sqs").list_queues().get("QueueUrls", [])] == [
+        "someone-elses-queue"
+    ]
     assert [b["Name"] for b in moto_clients("s3").list_buckets()["Buckets"]] == ["someone-elses-bucket"]
     assert moto_clients("dynamodb").list_tables()["TableNames"] == []
     assert moto_clients("lambda").list_functions()["Functions"] == []

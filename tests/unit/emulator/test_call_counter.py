@@ -3,7 +3,9 @@ from emulator.call_counter import operation
 
 def test_json_protocol_calls_are_named_by_their_target():
     assert operation("POST", "/", {"x-amz-target": "DynamoDB_20120810.BatchWriteItem"}) == "dynamodb.BatchWriteItem"
-    assert operation("POST", "/", {"x-amz-target": "DynamoDBStreams_20120810.GetRecords"}) == "dynamodbstreams.GetRecords"
+    assert (
+        operation("POST", "/", {"x-amz-target": "DynamoDBStreams_20120810.GetRecords"}) == "dynamodbstreams.GetRecords"
+    )
     assert operation("POST", "/", {"x-amz-target": "AmazonSQS.ReceiveMessage"}) == "sqs.ReceiveMessage"
     assert operation("POST", "/", {"x-amz-target": "Firehose_20150804.PutRecordBatch"}) == "firehose.PutRecordBatch"
 

@@ -9,7 +9,10 @@ def patterns(*pattern_objects):
     return parse_filter_criteria({"Filters": [{"Pattern": json.dumps(p)} for p in pattern_objects]})
 
 
-REMOVE = {"eventName": "REMOVE", "dynamodb": {"NewImage": None, "OldImage": {"t": {"N": "42"}, "site": {"S": "tokyo-1"}}}}
+REMOVE = {
+    "eventName": "REMOVE",
+    "dynamodb": {"NewImage": None, "OldImage": {"t": {"N": "42"}, "site": {"S": "tokyo-1"}}},
+}
 INSERT = {"eventName": "INSERT", "dynamodb": {"NewImage": {"t": {"N": "7"}, "site": {"S": "osaka-2"}}}}
 
 
@@ -24,18 +27,24 @@ def test_event_name_filter_selects_removes_only():
 
 
 def test_filters_are_or_and_fields_are_and():
-    either = patterns({"eventName": ["INSERT"]}, {"eventName": ["REMOVE"], "dynamodb": {"OldImage": {"site": {"S": [{"prefix": "tokyo"}]}}}})
+    either = patterns(
+        {"eventName": ["INSERT"]},
+        {"eventName": ["REMOVE"], "dynamodb": {"OldImage": {"site": {"S": [{"prefix": "tokyo"}]}}}},
+    )
     assert record_matches(either, INSERT) and record_matches(either, REMOVE)
     both = patterns({"eventName": ["REMOVE"], "dynamodb": {"OldImage": {"site": {"S": [{"prefix": "osaka"}]}}}})
     assert not record_matches(both, REMOVE)
 
 
-@pytest.mark.parametrize("condition, matches_remove", [
-    ({"numeric": [">", 40]}, True),
-    ({"numeric": [">=", 0, "<", 10]}, False),
-    ({"anything-but": ["42"]}, False),
-    ({"anything-but": {"prefix": "4"}}, False),
-])
+@pytest.mark.parametrize(
+    "condition, matches_remove",
+    [
+        ({"numeric": [">", 40]}, True),
+        ({"numeric": [">=", 0, "<", 10]}, False),
+        ({"anything-but": ["42"]}, False),
+        ({"anything-but": {"prefix": "4"}}, False),
+    ],
+)
 def test_numeric_and_anything_but_on_dynamodb_numbers(condition, matches_remove):
     pattern = patterns({"dynamodb": {"OldImage": {"t": {"N": [condition]}}}})
     assert record_matches(pattern, REMOVE) is matches_remove

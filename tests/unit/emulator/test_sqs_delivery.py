@@ -40,11 +40,21 @@ def test_an_empty_failure_list_or_null_response_is_success():
 
 def test_lambda_record_has_the_event_shape_with_camel_case_attributes():
     message = {
-        "MessageId": "m1", "ReceiptHandle": "r1", "Body": "hi", "MD5OfBody": "x",
+        "MessageId": "m1",
+        "ReceiptHandle": "r1",
+        "Body": "hi",
+        "MD5OfBody": "x",
         "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1"},
         "MessageAttributes": {"error_code": {"StringValue": "not_json", "DataType": "String"}},
     }
     record = lambda_sqs_record(message, QUEUE, "eu-west-1")
-    assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == QUEUE and record["awsRegion"] == "eu-west-1"
+    assert (
+        record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == QUEUE and record["awsRegion"] == "eu-west-1"
+    )
     assert record["attributes"]["ApproximateReceiveCount"] == "2"
-    assert record["messageAttributes"]["error_code"] == {"stringValue": "not_json", "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+    assert record["messageAttributes"]["error_code"] == {
+        "stringValue": "not_json",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }

@@ -14,8 +14,17 @@ NOW = 1_800_000_000
 
 
 def records(count, poisoned=(), created=NOW - 5):
-    return [{"eventID": str(n), "dynamodb": {"SequenceNumber": f"{n:05d}", "ApproximateCreationDateTime": created,
-             "NewImage": {"poison": {"BOOL": n in poisoned}}}} for n in range(count)]
+    return [
+        {
+            "eventID": str(n),
+            "dynamodb": {
+                "SequenceNumber": f"{n:05d}",
+                "ApproximateCreationDateTime": created,
+                "NewImage": {"poison": {"BOOL": n in poisoned}},
+            },
+        }
+        for n in range(count)
+    ]
 
 
 class Function:
@@ -47,7 +56,9 @@ def config(**settings):
 
 def deliver(batch, cfg, function):
     sent = []
-    discards = deliver_stream_batch(batch, "shard-1", cfg, function, sent.append, now=lambda: NOW, sleep=lambda _s: None)
+    discards = deliver_stream_batch(
+        batch, "shard-1", cfg, function, sent.append, now=lambda: NOW, sleep=lambda _s: None
+    )
     return discards, sent
 
 
@@ -59,15 +70,23 @@ def test_a_good_batch_is_invoked_once():
 
 def test_bisect_isolates_exactly_the_poisoned_record_and_delivers_the_rest():
     function = Function()
-    discards, sent = deliver(records(16, poisoned={11}), config(bisect_on_error=True, maximum_retry_attempts=2), function)
+    discards, sent = deliver(
+        records(16, poisoned={11}), config(bisect_on_error=True, maximum_retry_attempts=2), function
+    )
     assert [d.records[0]["dynamodb"]["SequenceNumber"] for d in discards] == ["00011"]
     assert sorted(function.processed) == [f"{n:05d}" for n in range(16) if n != 11]
     (failure,) = sent
     assert failure["requestContext"]["condition"] == RETRY_ATTEMPTS_EXHAUSTED
     assert failure["requestContext"]["approximateInvokeCount"] == 3
     assert failure["DDBStreamBatchInfo"]["batchSize"] == 1
-    assert failure["DDBStreamBatchInfo"]["startSequenceNumber"] == failure["DDBStreamBatchInfo"]["endSequenceNumber"] == "00011"
-    assert failure["DDBStreamBatchInfo"]["streamArn"] == STREAM and failure["DDBStreamBatchInfo"]["shardId"] == "shard-1"
+    assert (
+        failure["DDBStreamBatchInfo"]["startSequenceNumber"]
+        == failure["DDBStreamBatchInfo"]["endSequenceNumber"]
+        == "00011"
+    )
+    assert (
+        failure["DDBStreamBatchInfo"]["streamArn"] == STREAM and failure["DDBStreamBatchInfo"]["shardId"] == "shard-1"
+    )
     assert failure["responseContext"]["functionError"] == "Unhandled" and failure["version"] == "1.0"
 
 
@@ -88,14 +107,18 @@ def test_without_bisect_the_whole_batch_is_retried_then_discarded():
 
 def test_report_batch_item_failures_retries_from_the_first_reported_record():
     function = Function(report=True)
-    discards, _ = deliver(records(6, poisoned={3}), config(report_batch_item_failures=True, maximum_retry_attempts=1), function)
+    discards, _ = deliver(
+        records(6, poisoned={3}), config(report_batch_item_failures=True, maximum_retry_attempts=1), function
+    )
     assert function.batches[0] == [f"{n:05d}" for n in range(6)]
     assert function.batches[1] == ["00003", "00004", "00005"]
     assert [r["dynamodb"]["SequenceNumber"] for r in discards[0].records] == ["00003", "00004", "00005"]
 
 
 def test_an_unreadable_item_failure_fails_the_whole_batch():
-    bogus = lambda batch: InvokeResult("req", 200, None, b'{"batchItemFailures": [{"itemIdentifier": "nope"}]}')
+    def bogus(batch):
+        return InvokeResult("req", 200, None, b'{"batchItemFailures": [{"itemIdentifier": "nope"}]}')
+
     discards, _ = deliver(records(3), config(report_batch_item_failures=True, maximum_retry_attempts=0), bogus)
     assert len(discards[0].records) == 3
 

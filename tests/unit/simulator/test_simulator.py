@@ -2,8 +2,8 @@ import base64
 import json
 import random
 
-from handlers.core.ingest_rules import IngestRules, RejectedMessage, message_items
 from handlers.core.batching import RetryPolicy
+from handlers.core.ingest_rules import IngestRules, RejectedMessage, message_items
 from simulator.fleet import make_fleet
 from simulator.payloads import DEAD_LETTERED, FILTERED, FORMS, STORED, Plan, PlanSettings
 from simulator.sender import send_run
@@ -28,7 +28,13 @@ def test_the_same_seed_sends_the_same_run():
 
 def test_fleet_has_stable_ids_and_a_share_of_staging_devices():
     devices = make_fleet(20, 0.2, random.Random(1))
-    assert [d.device_id for d in devices][:5] == ["stg-dev-0000", "stg-dev-0001", "stg-dev-0002", "stg-dev-0003", "dev-0004"]
+    assert [d.device_id for d in devices][:5] == [
+        "stg-dev-0000",
+        "stg-dev-0001",
+        "stg-dev-0002",
+        "stg-dev-0003",
+        "dev-0004",
+    ]
     assert sum(d.staging for d in devices) == 4
 
 
@@ -78,12 +84,15 @@ class FakeSqs:
         self.calls.append([e["Id"] for e in Entries])
         failed = [Entries[0]] if len(self.calls) % 3 == 0 else []
         self.received += [e["MessageBody"] for e in Entries if e not in failed]
-        return {"Successful": [], "Failed": [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in failed]}
+        return {
+            "Successful": [],
+            "Failed": [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in failed],
+        }
 
 
 def test_partially_failed_batches_are_sent_again_until_everything_is_delivered():
     messages = run(95)
-    batches = [messages[i:i + 10] for i in range(0, 95, 10)]
+    batches = [messages[i : i + 10] for i in range(0, 95, 10)]
     sqs = FakeSqs()
     tally = send_run(sqs, "q", iter(batches), rate=100000, senders=1, retry=RetryPolicy(attempts=3, base_delay=0))
     assert tally.total == 95 and tally.failed == 0
