@@ -67,6 +67,7 @@ REJECTION_CODES = {
     "bad_attribute_name": "an attribute name is empty",
     "item_too_large": "an item is over DynamoDB's 400 KB limit",
     "rejected_by_dynamodb": "DynamoDB refused the item as invalid",
+    "unprocessable_message": "turning the message into items failed in a way the rules did not foresee",
 }
 
 
