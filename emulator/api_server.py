@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from emulator.call_counter import CallCounter
+from emulator.loopback_guard import LoopbackGuard
 from emulator.settings import EmulatorSettings
 
 logger = logging.getLogger("emulator.api")
@@ -53,7 +54,8 @@ def serve(settings: EmulatorSettings) -> None:
             # Buffered Firehose records reach S3 before MiniStack saves its state.
             await loop.run_in_executor(None, firehose.flush_all)
 
-        await hypercorn_serve(CallCounter(app), config, shutdown_trigger=shutdown_trigger)
+        guarded = LoopbackGuard(CallCounter(app), settings.extra_cors_allowed_origins)
+        await hypercorn_serve(guarded, config, shutdown_trigger=shutdown_trigger)
 
     asyncio.run(main())
 

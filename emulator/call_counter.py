@@ -4,6 +4,9 @@ GET /_emulator/calls returns the counts as JSON (the load benchmark's "AWS calls
 readings"). POST /_emulator/faults with {"operation": "firehose.PutRecordBatch", "count": 3,
 "code": "ServiceUnavailableException", "status": 503} makes the next 3 such calls fail with that
 AWS error, so tests can watch the pipeline ride out a Firehose or S3 outage.
+
+The /_emulator/ endpoints take JSON only: a form or text/plain POST, which a web page can send
+without a CORS preflight, gets 415; a body that is not the JSON asked for gets 400, in one line.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from typing import Any
 
-COUNTS_PATH = "/_emulator/calls"
-FAULTS_PATH = "/_emulator/faults"
+INTERNAL_PREFIX = "/_emulator/"
+COUNTS_PATH = INTERNAL_PREFIX + "calls"
+FAULTS_PATH = INTERNAL_PREFIX + "faults"
 _TARGET_PREFIXES = {
     "DynamoDB_20120810": "dynamodb",
     "DynamoDBStreams_20120810": "dynamodbstreams",
@@ -53,13 +58,22 @@ class CallCounter:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        headers = {name.decode().lower(): value.decode(errors="replace") for name, value in scope.get("headers", [])}
+        if scope["path"].startswith(INTERNAL_PREFIX) and scope["method"] == "POST":
+            content_type = headers.get("content-type", "")
+            if not is_json_media_type(content_type):
+                message = f"{scope['path']} takes application/json, not {content_type or 'a body without Content-Type'}"
+                return await _respond(send, 415, _error("UnsupportedMediaTypeException", message))
         if scope["path"] == COUNTS_PATH:
             with self._lock:
                 counts = dict(self.counts)
             return await _respond(send, 200, counts)
         if scope["path"] == FAULTS_PATH and scope["method"] == "POST":
-            return await _respond(send, 200, self._add_fault(await _body(receive)))
-        headers = {name.decode().lower(): value.decode(errors="replace") for name, value in scope.get("headers", [])}
+            try:
+                fault = fault_request(await _body(receive))
+            except BadRequest as error:
+                return await _respond(send, 400, _error(error.code, str(error)))
+            return await _respond(send, 200, self._add_fault(fault))
         name = operation(scope["method"], scope["path"], headers)
         with self._lock:
             self.counts[name] += 1
@@ -72,20 +86,47 @@ class CallCounter:
             return await _respond(
                 send,
                 fault["status"],
-                {"__type": fault["code"], "message": f"injected {fault['code']}"},
+                _error(fault["code"], f"injected {fault['code']}"),
                 [(b"x-amzn-errortype", fault["code"].encode())],
             )
         return await self.app(scope, receive, send)
 
-    def _add_fault(self, request: bytes) -> dict:
-        fault = json.loads(request or b"{}")
+    def _add_fault(self, fault: dict[str, Any]) -> dict:
         with self._lock:
-            self.faults[fault["operation"]] = {
-                "count": int(fault.get("count", 1)),
-                "code": fault.get("code", "ServiceUnavailableException"),
-                "status": int(fault.get("status", 503)),
-            }
+            self.faults[fault["operation"]] = {key: fault[key] for key in ("count", "code", "status")}
             return dict(self.faults)
+
+
+class BadRequest(Exception):
+    """A request to a /_emulator/ endpoint that is not what it takes; `code` is the AWS-style error type."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.startswith("application/x-amz-json-")
+
+
+def fault_request(body: bytes) -> dict[str, Any]:
+    """The fault a POST /_emulator/faults asks for, with its defaults filled in."""
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise BadRequest("SerializationException", f"the body is not JSON: {error}") from None
+    if not isinstance(request, dict) or not isinstance(request.get("operation"), str):
+        raise BadRequest(
+            "ValidationException", 'the body must be an object with "operation", e.g. "firehose.PutRecord"'
+        )
+    fault = {"count": 1, "code": "ServiceUnavailableException", "status": 503, **request}
+    count, status = fault["count"], fault["status"]
+    if not (isinstance(count, int) and count >= 1 and isinstance(status, int) and 400 <= status <= 599):
+        raise BadRequest("ValidationException", "count must be a positive integer and status an HTTP error status")
+    if not isinstance(fault["code"], str):
+        raise BadRequest("ValidationException", "code must be a string such as ServiceUnavailableException")
+    return {key: fault[key] for key in ("operation", "count", "code", "status")}
 
 
 async def _body(receive) -> bytes:
@@ -95,6 +136,10 @@ async def _body(receive) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"__type": code, "message": message}
 
 
 async def _respond(send, status: int, document: dict, headers: list | None = None) -> None:

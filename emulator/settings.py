@@ -7,6 +7,7 @@
 | STATE_DIR           | .state       | local state; the embedded backend keeps it in `embedded/`|
 | TTL_SWEEP_SECONDS   | 1            | how often expired items are deleted                      |
 | EMULATOR_LOG_LEVEL  | WARNING      | log level of the emulator processes                      |
+| EXTRA_CORS_ALLOWED_ORIGINS | (none) | comma-separated origins that browsers may call from besides loopback |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class EmulatorSettings:
     region: str = "us-east-1"
     state_dir: str = ".state/embedded"
     ttl_sweep_seconds: float = 1.0
+    extra_cors_allowed_origins: tuple[str, ...] = ()
 
     @property
     def endpoint(self) -> str:
@@ -36,4 +38,5 @@ class EmulatorSettings:
             region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
             state_dir=str((state_root / "embedded").resolve()),
             ttl_sweep_seconds=float(env.get("TTL_SWEEP_SECONDS") or 1),
+            extra_cors_allowed_origins=tuple(env.get("EXTRA_CORS_ALLOWED_ORIGINS", "").replace(",", " ").split()),
         )

@@ -66,16 +66,22 @@ def ingest(records: list[dict], settings: IngestSettings, function_name: str) ->
         message_id = record["messageId"]
         try:
             result = message_items(record["body"], settings.rules)
+            typed_items = [(item_key(item), _serializer.serialize(item)["M"]) for item in result.items]
         except RejectedMessage as rejected:
             rejections.append(Rejection(record, rejected.code, rejected.detail))
             continue
+        except Exception as error:
+            # No I/O happens above, so trying again cannot help; failing the batch would send this
+            # message's good neighbours through every retry and into the DLQ without a reason.
+            logger.exception("a message failed in a way the rules did not foresee", extra={"message_id": message_id})
+            rejections.append(Rejection(record, "unprocessable_message", f"{type(error).__name__}: {error}"))
+            continue
         if result.filtered_client_id is not None:
             outcome.mark(message_id, FILTERED, result.filtered_client_id)
-        for item in result.items:
-            key = item_key(item)
+        for key, typed in typed_items:
             earlier = pending.pop(key, None)
             sources = (earlier.message_ids if earlier else ()) + (message_id,)
-            pending[key] = PendingItem(_serializer.serialize(item)["M"], sources)
+            pending[key] = PendingItem(typed, sources)
 
     by_id = {record["messageId"]: record for record in records}
     for failure in _write(list(pending.values()), settings):

@@ -34,6 +34,11 @@ CATALOGUE: tuple[MalformedMessage, ...] = (
     MalformedMessage("base64 with a stray character", _b64('{"a": 1}') + "!", "not_base64"),
     MalformedMessage("base64 of latin-1 bytes", _b64(b"\xff\xfe{}"), "not_utf8"),
     MalformedMessage("base64 of plain text", _b64("not json at all"), "not_json"),
+    MalformedMessage(
+        "JSON nested 10,000 deep",
+        json.dumps(_reading(data={"deep": "<deep>"})).replace('"<deep>"', "[" * 10_000 + "]" * 10_000),
+        "too_deeply_nested",
+    ),
     MalformedMessage("truncated JSON", '{"things_name": "dev-0001", "data": {', "not_json"),
     MalformedMessage("base64 of truncated JSON", _b64('{"things_name": "dev-0001"'), "not_json"),
     MalformedMessage(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -38,12 +39,18 @@ MILLISECONDS_FROM = Decimal(10) ** 11
 MILLISECONDS_BELOW = Decimal(10) ** 14
 MAX_ITEM_BYTES = 400 * 1024
 MAX_PARTITION_KEY_BYTES = 2048
+# DynamoDB stores at most 32 levels of nesting; twice that leaves room for the message's own
+# wrapping and stays far below the depth at which Python's parser runs out of stack.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 REJECTION_CODES = {
     "empty_body": "the message body is empty",
     "not_base64": "the body is neither JSON nor base64",
     "not_utf8": "the base64 body does not decode to UTF-8 text",
     "not_json": "the body is not valid JSON",
+    "too_deeply_nested": f"the JSON nests deeper than {MAX_JSON_DEPTH} levels",
     "non_finite_number": "the JSON holds NaN or Infinity, which DynamoDB cannot store",
     "not_an_object": "the message is not a JSON object",
     "conflicting_keys": "two top-level keys differ only in case",
@@ -60,6 +67,7 @@ REJECTION_CODES = {
     "bad_attribute_name": "an attribute name is empty",
     "item_too_large": "an item is over DynamoDB's 400 KB limit",
     "rejected_by_dynamodb": "DynamoDB refused the item as invalid",
+    "unprocessable_message": "turning the message into items failed in a way the rules did not foresee",
 }
 
 
@@ -134,10 +142,20 @@ def decode_body(body: str) -> Any:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             raise RejectedMessage("not_utf8", str(error)) from None
+    _check_depth(text)
     try:
         return json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constants)
     except json.JSONDecodeError as error:
         raise RejectedMessage("not_json", str(error)) from None
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting past MAX_JSON_DEPTH before parsing: the parser would raise RecursionError."""
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            raise RejectedMessage("too_deeply_nested", f"more than {MAX_JSON_DEPTH} levels of arrays and objects")
 
 
 def created_at_milliseconds(value: Any) -> Decimal:

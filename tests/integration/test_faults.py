@@ -20,6 +20,7 @@ def inject(stack, operation, count, code="ServiceUnavailableException", status=5
         stack.endpoint + FAULTS_PATH,
         method="POST",
         data=json.dumps({"operation": operation, "count": count, "code": code, "status": status}).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert operation in json.loads(response.read())
