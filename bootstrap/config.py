@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+from aws_calls.sessions import LOCAL_ENDPOINT, LOCAL_REGION
+
 # The compose file's LocalStack service, reachable by name from the bootstrap container.
 COMPOSE_HOSTS = {"localstack", "localhost"}
 
@@ -71,7 +72,7 @@ class StackConfig:
         if local:
             endpoint = env.get("AWS_ENDPOINT_URL") or LOCAL_ENDPOINT
             check_local_endpoint(endpoint)
-            region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1"
+            region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or LOCAL_REGION
         else:
             endpoint = None
             region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or ""

@@ -12,8 +12,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from handlers.aws import client, is_transient
-from handlers.core.batching import Failure, chunks, send_with_retries
+from aws_calls.batching import Failure, chunks, send_with_retries
+from aws_calls.errors import is_transient
+from handlers.aws import client
 from handlers.core.history_lines import encode_history_line, history_line
 from handlers.settings import HistorySettings
 

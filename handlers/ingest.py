@@ -10,8 +10,9 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from handlers.aws import client, is_transient
-from handlers.core.batching import Failure, chunks, error_code, send_with_retries, sqs_batch_failures
+from aws_calls.batching import Failure, chunks, error_code, send_with_retries, sqs_batch_failures
+from aws_calls.errors import is_transient
+from handlers.aws import client
 from handlers.core.ingest_rules import (
     HASH_KEY,
     RANGE_KEY,

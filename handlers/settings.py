@@ -26,8 +26,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aws_calls.batching import RetryPolicy
 from handlers.core.archive_objects import LAYOUTS
-from handlers.core.batching import RetryPolicy
 from handlers.core.ingest_rules import DEFAULT_TTL_SECONDS, TTL_ATTRIBUTE, IngestRules
 
 Environment = Mapping[str, str]

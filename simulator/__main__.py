@@ -14,12 +14,16 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from simulator.fleet import make_fleet
 from simulator.payloads import DEAD_LETTERED, FILTERED, Plan, PlanSettings
 from simulator.sender import BATCH, Tally, send_run, senders_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     senders = args.senders or senders_for(args.rate)
     try:
         tally = send_run(
-            _sqs(queue_url),
+            _sqs(),
             queue_url,
             plan.batches(total, BATCH),
             args.rate,
@@ -125,20 +129,18 @@ def _queue_url_from_outputs(path: str) -> str | None:
         return None
 
 
-def _sqs(queue_url: str):
-    import boto3
+def _sqs() -> SQSClient:
     from botocore.config import Config
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566"
-    return boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    ).client(
-        "sqs",
-        endpoint_url=endpoint,
-        config=Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}),
+    from aws_calls.sessions import LOCAL_ENDPOINT, LOCAL_REGION, local_clients
+
+    clients = local_clients(
+        os.environ.get("AWS_ENDPOINT_URL") or LOCAL_ENDPOINT,
+        os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION,
+        Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}),
     )
+    sqs: SQSClient = clients("sqs")
+    return sqs
 
 
 def _parser() -> argparse.ArgumentParser:

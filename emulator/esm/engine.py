@@ -17,17 +17,23 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aws_calls.batching import Failure, RetryPolicy, chunks, send_with_retries, sqs_batch_failures
+from aws_calls.errors import is_transient
+from aws_calls.sessions import local_clients
 from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
 from emulator.esm.stream_delivery import InvokeResult, StreamMappingConfig, deliver_stream_batch
 from emulator.esm.stream_events import lambda_stream_record
-from handlers.aws import is_transient
-from handlers.core.batching import Failure, RetryPolicy, chunks, send_with_retries, sqs_batch_failures
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger("emulator.esm")
 
@@ -39,11 +45,11 @@ DEFAULT_SQS_POLLERS = 2
 class AwsClients:
     def __init__(self, endpoint: str, region: str):
         config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}, read_timeout=900)
-        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+        clients = local_clients(endpoint, region, config)
         self.region = region
-        self.lambda_ = session.client("lambda", endpoint_url=endpoint, config=config)
-        self.sqs = session.client("sqs", endpoint_url=endpoint, config=config)
-        self.streams = session.client("dynamodbstreams", endpoint_url=endpoint, config=config)
+        self.lambda_: LambdaClient = clients("lambda")
+        self.sqs: SQSClient = clients("sqs")
+        self.streams: DynamoDBStreamsClient = clients("dynamodbstreams")
 
     def invoke(self, function_arn: str, event: dict) -> InvokeResult:
         try:

@@ -2,7 +2,7 @@ import base64
 import json
 import random
 
-from handlers.core.batching import RetryPolicy
+from aws_calls.batching import RetryPolicy
 from handlers.core.ingest_rules import IngestRules, RejectedMessage, message_items
 from simulator.fleet import make_fleet
 from simulator.payloads import DEAD_LETTERED, FILTERED, FORMS, STORED, Plan, PlanSettings
