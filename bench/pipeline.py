@@ -40,6 +40,7 @@ from bootstrap.config import StackConfig  # noqa: E402
 from bootstrap.deploy import Deployer  # noqa: E402
 from bootstrap.outputs import outputs  # noqa: E402
 from bootstrap.stack import declare  # noqa: E402
+from device_data.table import DEFAULT_TTL_SECONDS  # noqa: E402
 from emulator.call_counter import COUNTS_PATH  # noqa: E402
 from emulator.lifecycle import Paths, free_port, proc_stat, start, stop  # noqa: E402
 from emulator.settings import EmulatorSettings  # noqa: E402
@@ -309,7 +310,7 @@ class Bench:
 
     def send_probe(self, backdated: bool = False) -> tuple[dict, float]:
         self.probe_count += 1
-        created = int(time.time() * 1000) - (31_536_000 + 3600) * 1000 * backdated
+        created = int(time.time() * 1000) - (DEFAULT_TTL_SECONDS + 3600) * 1000 * backdated
         device = f"probe-{'x' if backdated else 'p'}-{self.probe_count}"
         self.sqs.send_message(
             QueueUrl=self.outputs["queue_url"],

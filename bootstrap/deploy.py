@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from bootstrap.config import TableBilling
 from bootstrap.package import build_function_zip, code_sha256
 from bootstrap.stack import (
     MAX_RECEIVE_COUNT,
@@ -71,7 +72,7 @@ class Deployer:
         dynamodb = self.client("dynamodb")
         billing = (
             {"BillingMode": "PAY_PER_REQUEST"}
-            if table.billing == "on-demand"
+            if table.billing == TableBilling.ON_DEMAND
             else {
                 "BillingMode": "PROVISIONED",
                 "ProvisionedThroughput": {

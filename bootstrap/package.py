@@ -20,7 +20,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_PACKAGES = ("handlers", "aws_calls")
+FUNCTION_PACKAGES = ("handlers", "aws_calls", "device_data", "env_settings")
 PROVIDED_BY_RUNTIME = {"boto3", "botocore", "s3transfer"}
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 

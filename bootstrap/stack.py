@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from bootstrap.config import StackConfig
-from handlers.core.ingest_rules import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
+from bootstrap.config import StackConfig, TableBilling
+from device_data.table import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
 
 RUNTIME = "python3.12"
 MAX_RECEIVE_COUNT = 5
@@ -36,7 +36,7 @@ class Table:
     name: str
     hash_key: str
     range_key: str
-    billing: str
+    billing: TableBilling
     ttl_attribute: str
     stream_view: str = "NEW_AND_OLD_IMAGES"
     point_in_time_recovery: bool = True

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from device_data.messages import STAGING_APP_ENV, MessageFate
+from device_data.table import DEFAULT_TTL_SECONDS
 from simulator.fleet import make_fleet
-from simulator.payloads import DEAD_LETTERED, FILTERED, Plan, PlanSettings
+from simulator.payloads import Plan, PlanSettings
 from simulator.sender import BATCH, Tally, send_run, senders_for
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             bad_ratio=args.bad_ratio,
             backdate_ratio=args.backdate_ratio,
             plain_json_ratio=args.plain_json_ratio,
-            staging=os.environ.get("APP_ENV") == "Staging",
+            staging=os.environ.get("APP_ENV") == STAGING_APP_ENV,
         ),
         rng,
     )
@@ -110,8 +112,8 @@ def _report(tally: Tally, args) -> dict:
             "items": len(set(keys)),
             "live_items": len(set(keys)) - expired,
             "expired_items": expired,
-            "filtered_messages": fates[FILTERED],
-            "dead_lettered_messages": fates[DEAD_LETTERED],
+            "filtered_messages": fates[MessageFate.FILTERED],
+            "dead_lettered_messages": fates[MessageFate.DEAD_LETTERED],
         },
     }
 
@@ -163,7 +165,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plain-json-ratio", type=float, default=0.2, help="share of bodies sent as plain JSON instead of base64"
     )
-    parser.add_argument("--ttl", type=int, default=31_536_000, help="the pipeline's TTL_SECONDS, to backdate past it")
+    parser.add_argument(
+        "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="the pipeline's TTL_SECONDS, to backdate past it"
+    )
     parser.add_argument("--burst-every", type=float, default=0, help="seconds between bursts (default: no bursts)")
     parser.add_argument(
         "--burst-size", type=int, default=0, help="messages in each burst, sent at once on top of --rate"

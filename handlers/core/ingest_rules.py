@@ -27,10 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-DEFAULT_TTL_SECONDS = 31_536_000
-HASH_KEY = "deviceID"
-RANGE_KEY = "createdAt"
-TTL_ATTRIBUTE = "expiredAt"
+from device_data.table import DEFAULT_TTL_SECONDS, HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
 
 # Below this a timestamp is seconds (1e11 s is the year 5138); from it, milliseconds.
 MILLISECONDS_FROM = Decimal(10) ** 11

@@ -3,10 +3,11 @@ import json
 import boto3
 import pytest
 
-from bootstrap.config import ConfigError, StackConfig
+from bootstrap.config import StackConfig
 from bootstrap.deploy import CREATED, UNCHANGED, Deployer
 from bootstrap.outputs import outputs
 from bootstrap.stack import bucket_policy, declare, policy_document, queue_policy
+from env_settings.reader import SettingError
 
 ACCOUNT = "123456789012"
 
@@ -25,7 +26,7 @@ def config(**env):
     ],
 )
 def test_a_local_deploy_refuses_any_endpoint_but_this_machine(endpoint):
-    with pytest.raises(ConfigError, match="--target aws"):
+    with pytest.raises(SettingError, match="--target aws"):
         StackConfig.from_env("local", {"AWS_ENDPOINT_URL": endpoint})
 
 
@@ -44,7 +45,7 @@ def test_a_local_deploy_accepts_loopback_and_the_compose_service(endpoint):
 
 
 def test_the_aws_target_needs_a_region_and_uses_no_endpoint():
-    with pytest.raises(ConfigError, match="region"):
+    with pytest.raises(SettingError, match="region"):
         StackConfig.from_env("aws", {})
     aws = StackConfig.from_env(
         "aws", {"AWS_DEFAULT_REGION": "ap-northeast-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
