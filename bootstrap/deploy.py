@@ -286,7 +286,7 @@ class Deployer:
         configuration = {
             "Runtime": RUNTIME,
             "Handler": function.handler,
-            "Role": stack.role_arn(function.role),
+            "Role": stack.role_arn(function.iam_role),
             "Timeout": function.timeout,
             "MemorySize": function.memory,
             "Environment": {"Variables": {name: self._resolve(value) for name, value in function.environment}},
