@@ -14,19 +14,19 @@ from device_data.archive import ArchiveLayout
 from device_data.table import HASH_KEY, RANGE_KEY
 from handlers.aws import client
 from handlers.core.archive_objects import ArchiveObject, batch_object, per_item_objects
-from handlers.core.stream_records import is_ttl_removal
+from handlers.core.stream_records import StreamRecord, is_ttl_removal
 from handlers.settings import ArchiveSettings
 
 logger = Logger(service="archive")
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: Any) -> dict:
+def handler(event: dict[str, Any], context: Any) -> dict[str, list[Any]]:
     archive(event["Records"], ArchiveSettings.from_env())
     return {"batchItemFailures": []}
 
 
-def archive(records: list[dict], settings: ArchiveSettings) -> list[ArchiveObject]:
+def archive(records: list[StreamRecord], settings: ArchiveSettings) -> list[ArchiveObject]:
     removals = [record for record in records if is_ttl_removal(record, settings.ttl_attribute)]
     if not removals:
         return []
