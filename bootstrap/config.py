@@ -82,12 +82,12 @@ class StackConfig:
     def from_env(cls, target: DeployTarget = DeployTarget.LOCAL, env: Environment = os.environ) -> StackConfig:
         target = DeployTarget(target)
         local = target == DeployTarget.LOCAL
+        endpoint: str | None = None
         if local:
-            endpoint: str | None = env.get("AWS_ENDPOINT_URL") or LOCAL_ENDPOINT
+            endpoint = env.get("AWS_ENDPOINT_URL") or LOCAL_ENDPOINT
             check_local_endpoint(endpoint)
             region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or LOCAL_REGION
         else:
-            endpoint = None
             region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or ""
             if not region:
                 raise SettingError("--target aws needs the region: set AWS_DEFAULT_REGION")

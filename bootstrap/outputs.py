@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from aws_calls.sessions import ClientFactory
 from bootstrap.stack import BucketRole, QueueRole, Stack
 
 
@@ -49,7 +50,7 @@ def archive_counts(s3, bucket: str, prefix: str) -> tuple[int, int]:
     return objects, items
 
 
-def stage_counts(values: dict, client: Callable[[str], object]) -> dict:
+def stage_counts(values: dict, client: ClientFactory) -> dict:
     """How many messages, items, history lines and archived items each stage holds now."""
     sqs, dynamodb, s3 = client("sqs"), client("dynamodb"), client("s3")
 

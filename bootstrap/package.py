@@ -43,7 +43,7 @@ def build_function_zip(root: Path = ROOT) -> bytes:
                 raise PackagingError(
                     f"{distribution.metadata['Name']} is not pure Python ({name}); build it for Lambda instead"
                 )
-            files[name] = Path(distribution.locate_file(entry)).read_bytes()
+            files[name] = Path(str(distribution.locate_file(entry))).read_bytes()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
