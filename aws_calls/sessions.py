@@ -28,6 +28,7 @@ def cached_clients(
 
     @functools.cache
     def client(service: str) -> Any:
+        # The stubs type a client by a literal service name; this one is named by the caller.
         return session.client(service, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]
 
     return client

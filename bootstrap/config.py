@@ -41,9 +41,10 @@ COMPOSE_HOSTS = {"localstack", "localhost"}
 
 
 class DeployTarget(StrEnum):
-    # An emulator on this machine, with dummy credentials.
+    """`local`: an emulator on this machine, with dummy credentials. `aws`: a real account through
+    the standard credential chain, only when asked for by name."""
+
     LOCAL = "local"
-    # A real account, through the standard credential chain: only when asked for by name.
     AWS = "aws"
 
 

@@ -21,7 +21,8 @@ from bootstrap.config import StackConfig
 
 
 class Backend(StrEnum):
-    # LocalStack when a Docker engine answers, else the embedded backend.
+    """`auto` is LocalStack when a Docker engine answers, else the embedded backend."""
+
     AUTO = "auto"
     EMBEDDED = "embedded"
     LOCALSTACK = "localstack"

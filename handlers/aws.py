@@ -17,6 +17,7 @@ def client(service: str) -> Any:
     """One client per service per process, made on first use (never at import time, so a test's
     mock or a changed AWS_ENDPOINT_URL is in place first). `client.cache_clear()` forgets them."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+    # The stubs type a client by a literal service name; this one is named by the caller.
     return _session().client(service, endpoint_url=endpoint, config=_CONFIG)  # type: ignore[call-overload]
 
 

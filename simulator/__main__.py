@@ -141,8 +141,7 @@ def _sqs() -> SQSClient:
         os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION,
         Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}),
     )
-    sqs: SQSClient = clients("sqs")
-    return sqs
+    return clients("sqs")
 
 
 def _parser() -> argparse.ArgumentParser:
