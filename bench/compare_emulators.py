@@ -18,9 +18,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 from botocore.config import Config
 
+from aws_calls.sessions import local_clients
 from emulator.lifecycle import free_port
 
 MESSAGES = 3000
@@ -44,14 +44,8 @@ def start(command: list[str], env: dict, port: int, health_path: str) -> subproc
 
 
 def measure(endpoint: str) -> dict:
-    options = {
-        "endpoint_url": endpoint,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "test",
-        "aws_secret_access_key": "test",
-        "config": Config(max_pool_connections=16, retries={"max_attempts": 1}),
-    }
-    sqs, dynamodb, streams = (boto3.client(name, **options) for name in ("sqs", "dynamodb", "dynamodbstreams"))
+    client = local_clients(endpoint, config=Config(max_pool_connections=16, retries={"max_attempts": 1}))
+    sqs, dynamodb, streams = (client(name) for name in ("sqs", "dynamodb", "dynamodbstreams"))
     figures = {}
     queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
     started = time.perf_counter()

@@ -29,17 +29,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aws_calls.sessions import local_clients  # noqa: E402
 from bootstrap.clients import client_factory  # noqa: E402
 from bootstrap.config import StackConfig  # noqa: E402
 from bootstrap.deploy import Deployer  # noqa: E402
 from bootstrap.outputs import outputs  # noqa: E402
 from bootstrap.stack import declare  # noqa: E402
+from device_data.table import DEFAULT_TTL_SECONDS  # noqa: E402
 from emulator.call_counter import COUNTS_PATH  # noqa: E402
 from emulator.lifecycle import Paths, free_port, proc_stat, start, stop  # noqa: E402
 from emulator.settings import EmulatorSettings  # noqa: E402
@@ -48,6 +49,7 @@ from simulator.payloads import Plan, PlanSettings  # noqa: E402
 from simulator.sender import BATCH, send_run, senders_for  # noqa: E402
 
 RAW_SECONDS = 5
+CLIENT_CONFIG = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
 PROBE_INTERVAL = 0.5
 ARCHIVE_PROBE_INTERVAL = 2.0
 STAGE_OPERATIONS = (
@@ -132,12 +134,8 @@ class Bench:
         deployer.deploy(stack)
         self.outputs = outputs(stack, deployer.queue_url)
         self.stack = stack
-        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-        config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
-        self.sqs, self.dynamodb, self.s3 = (
-            session.client(n, endpoint_url=settings.endpoint, config=config) for n in ("sqs", "dynamodb", "s3")
-        )
-        self.session, self.config = session, config
+        clients = local_clients(settings.endpoint, settings.region, CLIENT_CONFIG)
+        self.sqs, self.dynamodb, self.s3 = (clients(n) for n in ("sqs", "dynamodb", "s3"))
         self.rng = random.Random(42)
         self.plan = Plan(make_fleet(200, 0.0, self.rng), PlanSettings(plain_json_ratio=0.2), self.rng)
         self.probe_count = 0
@@ -146,7 +144,8 @@ class Bench:
     # -- phase 1 ---------------------------------------------------------------------------------------
 
     def raw_capacity(self) -> dict:
-        client = lambda name: self.session.client(name, endpoint_url=self.settings.endpoint, config=self.config)  # noqa: E731
+        # Clients of their own: the raw loops do not share connection pools with the ladder's.
+        client = local_clients(self.settings.endpoint, self.settings.region, CLIENT_CONFIG)
         sqs, dynamodb, streams, firehose = (
             client("sqs"),
             client("dynamodb"),
@@ -311,7 +310,7 @@ class Bench:
 
     def send_probe(self, backdated: bool = False) -> tuple[dict, float]:
         self.probe_count += 1
-        created = int(time.time() * 1000) - (31_536_000 + 3600) * 1000 * backdated
+        created = int(time.time() * 1000) - (DEFAULT_TTL_SECONDS + 3600) * 1000 * backdated
         device = f"probe-{'x' if backdated else 'p'}-{self.probe_count}"
         self.sqs.send_message(
             QueueUrl=self.outputs["queue_url"],

@@ -1,4 +1,12 @@
-"""python -m bootstrap deploy|teardown|outputs|status|up|down|clean|logs [--target local|aws]"""
+"""python -m bootstrap deploy|teardown|outputs|status|up|down|clean|logs [--target local|aws]
+
+The stack's settings are read by bootstrap.config; `up` also reads:
+
+| variable  | default | meaning                                                             |
+|-----------|---------|---------------------------------------------------------------------|
+| BACKEND   | auto    | `auto`, `embedded` or `localstack` (--backend)                      |
+| SIM_RATE  | 5       | readings/s of the background simulator, 0: none (--simulator-rate)  |
+"""
 
 from __future__ import annotations
 
@@ -11,13 +19,14 @@ import time
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bootstrap.clients import client_factory
-from bootstrap.config import ConfigError, StackConfig
+from bootstrap.config import DeployTarget, StackConfig
 from bootstrap.deploy import UNCHANGED, Deployer
-from bootstrap.local_stack import StackError, clean, down, simulator_pid, up
+from bootstrap.local_stack import Backend, StackError, clean, down, simulator_pid, up
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
 from bootstrap.stack import declare
 from emulator.lifecycle import EmulatorError
+from env_settings.reader import SettingError, number, one_of
 
 COMMANDS = ["deploy", "teardown", "outputs", "status", "up", "down", "clean", "logs"]
 
@@ -27,16 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument(
         "--target",
-        choices=["local", "aws"],
-        default="local",
+        type=DeployTarget,
+        choices=list(DeployTarget),
+        default=DeployTarget.LOCAL,
         help="local (default): only loopback or the compose service; aws: a real account, on purpose",
     )
-    parser.add_argument("--backend", default=os.environ.get("BACKEND", "auto"), help="up: auto, embedded or localstack")
+    parser.add_argument(
+        "--backend", type=Backend, choices=list(Backend), help="up: auto, embedded or localstack (default: BACKEND)"
+    )
     parser.add_argument(
         "--simulator-rate",
         type=float,
-        default=float(os.environ.get("SIM_RATE", "5")),
-        help="up: messages/s the background simulator sends (0: no simulator)",
+        help="up: messages/s the background simulator sends, 0: no simulator (default: SIM_RATE)",
     )
     parser.add_argument("--since", type=int, default=300, help="logs: seconds of history to show first")
     args = parser.parse_args(argv)
@@ -45,12 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "outputs":
             path = outputs_path(config.state_dir)
             if not path.exists():
-                raise ConfigError(f"no outputs yet ({path}): deploy first (make up)")
+                raise StackError(f"no outputs yet ({path}): deploy first (make up)")
             print(path.read_text(), end="")
         elif args.command == "up":
             started = time.monotonic()
-            backend = up(config, args.backend, args.simulator_rate, lambda: _deploy(config))
-            _print_welcome(config, backend, args.simulator_rate, time.monotonic() - started)
+            requested = args.backend or one_of(os.environ, "BACKEND", Backend.AUTO)
+            rate = args.simulator_rate if args.simulator_rate is not None else number(os.environ, "SIM_RATE", 5)
+            backend = up(config, requested, rate, lambda: _deploy(config))
+            _print_welcome(config, backend, rate, time.monotonic() - started)
         elif args.command == "down":
             down(config)
         elif args.command == "clean":
@@ -73,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 _follow_logs(
                     client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since
                 )
-    except (ConfigError, PackagingError, StackError, EmulatorError) as error:
+    except (SettingError, PackagingError, StackError, EmulatorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError, TimeoutError, OSError) as error:

@@ -19,33 +19,49 @@
 | ARCHIVE_LAYOUT                | batch                        | passed to the archive function                  |
 | ARCHIVE_STORAGE_CLASS         | GLACIER                      | passed to the archive function                  |
 | STATE_DIR                     | .state                       | where outputs.json and build files are written  |
+
+A malformed value, or a local endpoint that is not this machine, raises SettingError.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import urlparse
 
-LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+from aws_calls.sessions import LOCAL_ENDPOINT, LOCAL_REGION
+from device_data.archive import ARCHIVE_STORAGE_CLASS, ArchiveLayout
+from device_data.table import DEFAULT_TTL_SECONDS
+from env_settings.reader import Environment, SettingError, one_of, whole_number
+
 # The compose file's LocalStack service, reachable by name from the bootstrap container.
 COMPOSE_HOSTS = {"localstack", "localhost"}
 
 
-class ConfigError(Exception):
-    """A setting that makes deploying unsafe or impossible; reported in one line."""
+class DeployTarget(StrEnum):
+    """`local`: an emulator on this machine, with dummy credentials. `aws`: a real account through
+    the standard credential chain, only when asked for by name."""
+
+    LOCAL = "local"
+    AWS = "aws"
+
+
+class TableBilling(StrEnum):
+    ON_DEMAND = "on-demand"
+    # The seed's fixed capacity (PROVISIONED_READ / PROVISIONED_WRITE in bootstrap.stack).
+    PROVISIONED = "provisioned"
 
 
 @dataclass(frozen=True)
 class StackConfig:
     env: str
-    target: str
+    target: DeployTarget
     region: str
     endpoint: str | None
     device_role_arn: str | None
-    billing: str
+    billing: TableBilling
     function_timeout: int
     function_memory: int
     ingest_batch_window: int
@@ -55,49 +71,45 @@ class StackConfig:
     stream_batch_window: int
     ttl_seconds: int
     app_env: str
-    archive_layout: str
+    archive_layout: ArchiveLayout
     archive_storage_class: str
     state_dir: str
 
     @property
     def is_local(self) -> bool:
-        return self.target == "local"
+        return self.target == DeployTarget.LOCAL
 
     @classmethod
-    def from_env(cls, target: str = "local", env: Mapping[str, str] = os.environ) -> StackConfig:
-        if target not in ("local", "aws"):
-            raise ConfigError(f"unknown target {target!r}: use local or aws")
-        local = target == "local"
+    def from_env(cls, target: DeployTarget = DeployTarget.LOCAL, env: Environment = os.environ) -> StackConfig:
+        target = DeployTarget(target)
+        local = target == DeployTarget.LOCAL
+        endpoint: str | None = None
         if local:
             endpoint = env.get("AWS_ENDPOINT_URL") or LOCAL_ENDPOINT
             check_local_endpoint(endpoint)
-            region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1"
+            region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or LOCAL_REGION
         else:
-            endpoint = None
             region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or ""
             if not region:
-                raise ConfigError("--target aws needs the region: set AWS_DEFAULT_REGION")
-        billing = env.get("TABLE_BILLING") or "on-demand"
-        if billing not in ("on-demand", "provisioned"):
-            raise ConfigError(f"TABLE_BILLING={billing!r}: use on-demand or provisioned")
+                raise SettingError("--target aws needs the region: set AWS_DEFAULT_REGION")
         return cls(
             env=env.get("STACK_ENV") or "dev",
             target=target,
             region=region,
             endpoint=endpoint,
             device_role_arn=env.get("DEVICE_ROLE_ARN") or None,
-            billing=billing,
-            function_timeout=_int(env, "FUNCTION_TIMEOUT_SECONDS", 30),
-            function_memory=_int(env, "FUNCTION_MEMORY_MB", 256),
-            ingest_batch_window=_int(env, "INGEST_BATCH_WINDOW_SECONDS", 0 if local else 60),
-            history_buffer_seconds=_int(env, "HISTORY_BUFFER_SECONDS", 2 if local else 60),
-            history_buffer_mb=_int(env, "HISTORY_BUFFER_MB", 1 if local else 50),
-            stream_retry_attempts=_int(env, "STREAM_RETRY_ATTEMPTS", 3),
-            stream_batch_window=_int(env, "STREAM_BATCH_WINDOW_SECONDS", 1),
-            ttl_seconds=_int(env, "TTL_SECONDS", 31_536_000),
+            billing=one_of(env, "TABLE_BILLING", TableBilling.ON_DEMAND),
+            function_timeout=whole_number(env, "FUNCTION_TIMEOUT_SECONDS", 30),
+            function_memory=whole_number(env, "FUNCTION_MEMORY_MB", 256),
+            ingest_batch_window=whole_number(env, "INGEST_BATCH_WINDOW_SECONDS", 0 if local else 60),
+            history_buffer_seconds=whole_number(env, "HISTORY_BUFFER_SECONDS", 2 if local else 60),
+            history_buffer_mb=whole_number(env, "HISTORY_BUFFER_MB", 1 if local else 50),
+            stream_retry_attempts=whole_number(env, "STREAM_RETRY_ATTEMPTS", 3),
+            stream_batch_window=whole_number(env, "STREAM_BATCH_WINDOW_SECONDS", 1),
+            ttl_seconds=whole_number(env, "TTL_SECONDS", DEFAULT_TTL_SECONDS),
             app_env=env.get("APP_ENV", ""),
-            archive_layout=env.get("ARCHIVE_LAYOUT") or "batch",
-            archive_storage_class=env.get("ARCHIVE_STORAGE_CLASS") or "GLACIER",
+            archive_layout=one_of(env, "ARCHIVE_LAYOUT", ArchiveLayout.BATCH),
+            archive_storage_class=env.get("ARCHIVE_STORAGE_CLASS") or ARCHIVE_STORAGE_CLASS,
             state_dir=env.get("STATE_DIR") or ".state",
         )
 
@@ -113,15 +125,7 @@ def check_local_endpoint(endpoint: str) -> None:
             return
     except ValueError:
         pass
-    raise ConfigError(
+    raise SettingError(
         f"refusing to deploy to {endpoint}: a local deploy only talks to loopback or the compose "
         "service 'localstack'. To deploy to a real AWS account, say so: --target aws"
     )
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name)
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a whole number") from None

@@ -6,6 +6,7 @@ Change per resource, so a second deploy of the same stack reports "no changes".
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from aws_calls.sessions import ClientFactory
+from bootstrap.config import TableBilling
 from bootstrap.package import build_function_zip, code_sha256
 from bootstrap.stack import (
     MAX_RECEIVE_COUNT,
@@ -45,7 +48,7 @@ class Change:
 
 
 class Deployer:
-    def __init__(self, clients: Callable[[str], object], progress: Callable[[str], None] = lambda _line: None):
+    def __init__(self, clients: ClientFactory, progress: Callable[[str], None] = lambda _line: None):
         self.client = clients
         self.progress = progress
 
@@ -71,7 +74,7 @@ class Deployer:
         dynamodb = self.client("dynamodb")
         billing = (
             {"BillingMode": "PAY_PER_REQUEST"}
-            if table.billing == "on-demand"
+            if table.billing == TableBilling.ON_DEMAND
             else {
                 "BillingMode": "PROVISIONED",
                 "ProvisionedThroughput": {
@@ -285,7 +288,7 @@ class Deployer:
         configuration = {
             "Runtime": RUNTIME,
             "Handler": function.handler,
-            "Role": stack.role_arn(function.role),
+            "Role": stack.role_arn(function.iam_role),
             "Timeout": function.timeout,
             "MemorySize": function.memory,
             "Environment": {"Variables": {name: self._resolve(value) for name, value in function.environment}},
@@ -356,7 +359,7 @@ class Deployer:
     def teardown(self, stack: Stack) -> list[Change]:
         """Delete what the declaration names, and nothing else."""
         changes: list[Change] = []
-        lambda_, sqs, s3, iam = (self.client(name) for name in ("lambda", "sqs", "s3", "iam"))
+        lambda_, s3, iam = (self.client(name) for name in ("lambda", "s3", "iam"))
         for mapping in stack.mappings:
             try:
                 source_arn = self._source_arn(stack, mapping)
@@ -371,7 +374,7 @@ class Deployer:
                     self._report("event source mapping", f"{mapping.function} <- {source_arn.split(':')[-1]}", DELETED)
                 )
         for function in stack.functions:
-            if self._deleted(lambda name=function.name: lambda_.delete_function(FunctionName=name)):
+            if self._deleted(functools.partial(lambda_.delete_function, FunctionName=function.name)):
                 changes.append(self._report("function", function.name, DELETED))
         if self._deleted(
             lambda: self.client("firehose").delete_delivery_stream(DeliveryStreamName=stack.delivery_stream.name)
@@ -379,22 +382,23 @@ class Deployer:
             changes.append(self._report("delivery stream", stack.delivery_stream.name, DELETED))
         for role in stack.roles:
             if self._deleted(
-                lambda name=role.name: iam.delete_role_policy(RoleName=name, PolicyName="least-privilege")
-            ) | self._deleted(lambda name=role.name: iam.delete_role(RoleName=name)):
+                functools.partial(iam.delete_role_policy, RoleName=role.name, PolicyName="least-privilege")
+            ) | self._deleted(functools.partial(iam.delete_role, RoleName=role.name)):
                 changes.append(self._report("role", role.name, DELETED))
         for bucket in stack.buckets:
-            if self._deleted(lambda name=bucket.name: self._empty_bucket(name)) and self._deleted(
-                lambda name=bucket.name: s3.delete_bucket(Bucket=name)
+            if self._deleted(functools.partial(self._empty_bucket, bucket.name)) and self._deleted(
+                functools.partial(s3.delete_bucket, Bucket=bucket.name)
             ):
                 changes.append(self._report("bucket", bucket.name, DELETED))
         for queue in stack.queues:
-            if self._deleted(
-                lambda name=queue.name: sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
-            ):
+            if self._deleted(functools.partial(self._delete_queue, queue.name)):
                 changes.append(self._report("queue", queue.name, DELETED))
         if self._deleted(lambda: self.client("dynamodb").delete_table(TableName=stack.table.name)):
             changes.append(self._report("table", stack.table.name, DELETED))
         return changes
+
+    def _delete_queue(self, name: str) -> None:
+        self.client("sqs").delete_queue(QueueUrl=self.queue_url(name))
 
     def _empty_bucket(self, bucket: str) -> None:
         s3 = self.client("s3")

@@ -13,11 +13,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 
 from bootstrap.config import StackConfig
 
-BACKENDS = ("auto", "embedded", "localstack")
+
+class Backend(StrEnum):
+    """`auto` is LocalStack when a Docker engine answers, else the embedded backend."""
+
+    AUTO = "auto"
+    EMBEDDED = "embedded"
+    LOCALSTACK = "localstack"
 
 
 class StackError(Exception):
@@ -33,24 +41,22 @@ def docker_engine_answers() -> bool:
         return False
 
 
-def choose_backend(requested: str) -> str:
-    if requested not in BACKENDS:
-        raise StackError(f"BACKEND={requested!r}: use one of {', '.join(BACKENDS)}")
-    if requested == "auto":
-        return "localstack" if docker_engine_answers() else "embedded"
-    if requested == "localstack" and not docker_engine_answers():
+def choose_backend(requested: Backend) -> Backend:
+    if requested == Backend.AUTO:
+        return Backend.LOCALSTACK if docker_engine_answers() else Backend.EMBEDDED
+    if requested == Backend.LOCALSTACK and not docker_engine_answers():
         raise StackError("BACKEND=localstack needs a running Docker engine; none answers here (use BACKEND=embedded)")
     return requested
 
 
-def up(config: StackConfig, requested_backend: str, simulator_rate: float, deploy) -> str:
+def up(config: StackConfig, requested_backend: Backend, simulator_rate: float, deploy: Callable[[], None]) -> Backend:
     state = Path(config.state_dir)
     state.mkdir(parents=True, exist_ok=True)
     backend = choose_backend(requested_backend)
     running = _backend_file(state).read_text().strip() if _backend_file(state).exists() else None
     if running and running != backend:
         raise StackError(f"the {running} backend is running: `make down` first")
-    if backend == "localstack":
+    if backend == Backend.LOCALSTACK:
         _compose("up", "-d", "--wait")
         _backend_file(state).write_text(backend)
         print("LocalStack, the bootstrap and the simulator run under Docker Compose")
@@ -69,8 +75,8 @@ def up(config: StackConfig, requested_backend: str, simulator_rate: float, deplo
 
 def down(config: StackConfig) -> None:
     state = Path(config.state_dir)
-    backend = _backend_file(state).read_text().strip() if _backend_file(state).exists() else "embedded"
-    if backend == "localstack":
+    backend = _backend_file(state).read_text().strip() if _backend_file(state).exists() else Backend.EMBEDDED
+    if backend == Backend.LOCALSTACK:
         _compose("down")
     else:
         _stop_simulator(state)

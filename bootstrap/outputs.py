@@ -6,27 +6,25 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from bootstrap.stack import Stack
+from aws_calls.sessions import ClientFactory
+from bootstrap.stack import BucketRole, QueueRole, Stack
 
 
 def outputs(stack: Stack, queue_url: Callable[[str], str]) -> dict:
-    queues = {queue.name: queue for queue in stack.queues}
-    ingest_queue = next(q for q in stack.queues if q.dead_letter_queue)
-    failures = next(name for name in queues if name.endswith("_stream_failures"))
-    history = stack.delivery_stream
+    history, archive = stack.bucket(BucketRole.HISTORY), stack.bucket(BucketRole.ARCHIVE)
     return {
         "endpoint": stack.config.endpoint,
         "region": stack.config.region,
         "table": stack.table.name,
-        "queue_url": queue_url(ingest_queue.name),
-        "dlq_url": queue_url(ingest_queue.dead_letter_queue),
-        "failures_queue_url": queue_url(failures),
-        "history_bucket": history.bucket,
+        "queue_url": queue_url(stack.queue(QueueRole.INGEST).name),
+        "dlq_url": queue_url(stack.queue(QueueRole.DEAD_LETTER).name),
+        "failures_queue_url": queue_url(stack.queue(QueueRole.STREAM_FAILURES).name),
+        "history_bucket": history.name,
         "history_prefix": history.prefix,
-        "archive_bucket": next(b.name for b in stack.buckets if b.name != history.bucket),
-        "archive_prefix": "archive/",
-        "delivery_stream": history.name,
-        "functions": {function.key: function.name for function in stack.functions},
+        "archive_bucket": archive.name,
+        "archive_prefix": archive.prefix,
+        "delivery_stream": stack.delivery_stream.name,
+        "functions": {str(function.role): function.name for function in stack.functions},
     }
 
 
@@ -52,7 +50,7 @@ def archive_counts(s3, bucket: str, prefix: str) -> tuple[int, int]:
     return objects, items
 
 
-def stage_counts(values: dict, client: Callable[[str], object]) -> dict:
+def stage_counts(values: dict, client: ClientFactory) -> dict:
     """How many messages, items, history lines and archived items each stage holds now."""
     sqs, dynamodb, s3 = client("sqs"), client("dynamodb"), client("s3")
 

@@ -1,6 +1,7 @@
-"""The deployment zip shared by the three functions: the `handlers` package plus the
-pure-Python packages in handlers/requirements.txt (and what they need), copied from the installed
-distributions, so building needs no network. boto3/botocore are left out: the Lambda runtime has them.
+"""The deployment zip shared by the three functions: the project's packages the functions import
+(FUNCTION_PACKAGES) plus the pure-Python packages in handlers/requirements.txt (and what they
+need), copied from the installed distributions, so building needs no network. boto3/botocore
+are left out: the Lambda runtime has them.
 
 The zip is deterministic (sorted entries, fixed timestamps): unchanged code gives the same
 CodeSha256, and the deployer reports "unchanged".
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-HANDLERS_DIR = Path(__file__).resolve().parent.parent / "handlers"
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_PACKAGES = ("handlers", "aws_calls", "device_data", "env_settings")
 PROVIDED_BY_RUNTIME = {"boto3", "botocore", "s3transfer"}
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -27,11 +29,12 @@ class PackagingError(Exception):
     """A requirement that is not installed, or not pure Python."""
 
 
-def build_function_zip(handlers_dir: Path = HANDLERS_DIR) -> bytes:
+def build_function_zip(root: Path = ROOT) -> bytes:
     files: dict[str, bytes] = {}
-    for path in sorted(handlers_dir.rglob("*.py")):
-        files[f"handlers/{path.relative_to(handlers_dir).as_posix()}"] = path.read_bytes()
-    for distribution in _vendored_distributions(handlers_dir / "requirements.txt"):
+    for package in FUNCTION_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
+    for distribution in _vendored_distributions(root / "handlers" / "requirements.txt"):
         for entry in distribution.files or []:
             name = entry.as_posix()
             if name.startswith("..") or "__pycache__" in name or name.endswith(".pyc"):
@@ -40,7 +43,7 @@ def build_function_zip(handlers_dir: Path = HANDLERS_DIR) -> bytes:
                 raise PackagingError(
                     f"{distribution.metadata['Name']} is not pure Python ({name}); build it for Lambda instead"
                 )
-            files[name] = Path(distribution.locate_file(entry)).read_bytes()
+            files[name] = Path(str(distribution.locate_file(entry))).read_bytes()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):

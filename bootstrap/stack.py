@@ -9,19 +9,54 @@
 - every role may call only the actions its function uses on the resources it uses (the seeds
   gave AmazonS3FullAccess and an admin role);
 - buckets block public access, encrypt by default and deny requests without TLS.
+
+Every resource carries its role in the pipeline (QueueRole, BucketRole, FunctionRole, and for an
+IAM role whom it serves, AssumedBy), and is found by it: `stack.queue(QueueRole.INGEST)`.
+Nothing is recognised by its shape or its name.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
 
-from bootstrap.config import StackConfig
-from handlers.core.ingest_rules import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
+from bootstrap.config import StackConfig, TableBilling
+from device_data.archive import ARCHIVE_PREFIX
+from device_data.table import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
 
 RUNTIME = "python3.12"
 MAX_RECEIVE_COUNT = 5
 PROVISIONED_READ, PROVISIONED_WRITE = 38, 22
+
+
+class QueueRole(StrEnum):
+    INGEST = "ingest"
+    DEAD_LETTER = "dead_letter"
+    STREAM_FAILURES = "stream_failures"
+
+
+class BucketRole(StrEnum):
+    HISTORY = "history"
+    ARCHIVE = "archive"
+
+
+class FunctionRole(StrEnum):
+    INGEST = "ingest"
+    HISTORY = "history"
+    ARCHIVE = "archive"
+
+
+class AssumedBy(StrEnum):
+    """Whom an IAM role serves."""
+
+    DEVICES = "devices"
+    INGEST_FUNCTION = "ingest_function"
+    HISTORY_FUNCTION = "history_function"
+    ARCHIVE_FUNCTION = "archive_function"
+    DELIVERY_STREAM = "delivery_stream"
 
 
 @dataclass(frozen=True)
@@ -36,7 +71,7 @@ class Table:
     name: str
     hash_key: str
     range_key: str
-    billing: str
+    billing: TableBilling
     ttl_attribute: str
     stream_view: str = "NEW_AND_OLD_IMAGES"
     point_in_time_recovery: bool = True
@@ -44,6 +79,7 @@ class Table:
 
 @dataclass(frozen=True)
 class Queue:
+    role: QueueRole
     name: str
     visibility_timeout: int = 30
     retention_seconds: int = 1_209_600
@@ -53,8 +89,11 @@ class Queue:
 
 @dataclass(frozen=True)
 class Bucket:
+    role: BucketRole
     name: str
     versioned: bool
+    # Where the pipeline writes its objects in the bucket.
+    prefix: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +104,7 @@ class Statement:
 
 @dataclass(frozen=True)
 class Role:
+    assumed_by: AssumedBy
     name: str
     service: str
     statements: tuple[Statement, ...]
@@ -82,10 +122,10 @@ class DeliveryStream:
 
 @dataclass(frozen=True)
 class Function:
-    key: str
+    role: FunctionRole
     name: str
     handler: str
-    role: str
+    iam_role: str
     timeout: int
     memory: int
     environment: tuple[tuple[str, str | QueueUrl], ...]
@@ -117,7 +157,6 @@ class Stack:
     delivery_stream: DeliveryStream
     functions: tuple[Function, ...]
     mappings: tuple[EventSourceMapping, ...]
-    names: dict = field(default_factory=dict)
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.config.region}:{self.account_id}:{resource}"
@@ -128,35 +167,105 @@ class Stack:
     def queue_arn(self, name: str) -> str:
         return self.arn("sqs", name)
 
-    def function(self, key: str) -> Function:
-        return next(function for function in self.functions if function.key == key)
+    def queue(self, role: QueueRole) -> Queue:
+        return _the_one(queue for queue in self.queues if queue.role == role)
+
+    def bucket(self, role: BucketRole) -> Bucket:
+        return _the_one(bucket for bucket in self.buckets if bucket.role == role)
+
+    def function(self, role: FunctionRole) -> Function:
+        return _the_one(function for function in self.functions if function.role == role)
+
+    def iam_role(self, assumed_by: AssumedBy) -> Role:
+        return _the_one(role for role in self.roles if role.assumed_by == assumed_by)
+
+
+Declared = TypeVar("Declared")
+
+
+def _the_one(matches: Iterable[Declared]) -> Declared:
+    # Each role is declared exactly once; anything else is a mistake in `declare`.
+    (declared,) = matches
+    return declared
 
 
 def declare(config: StackConfig, account_id: str) -> Stack:
     env, region = config.env, config.region
-    arn = lambda service, resource: f"arn:aws:{service}:{region}:{account_id}:{resource}"  # noqa: E731
+
+    def arn(service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{region}:{account_id}:{resource}"
 
     table = Table(f"{env}_DeviceData", HASH_KEY, RANGE_KEY, config.billing, TTL_ATTRIBUTE)
     table_arn = arn("dynamodb", f"table/{table.name}")
     stream_arns = f"{table_arn}/stream/*"
 
-    ingest_queue, dlq, failures = f"{env}_ba_sqs", f"{env}_ba_sqs_dlq", f"{env}_stream_failures"
     device_role = f"{env}-iot-device"
-    history_bucket = f"{env}-device-history-{account_id}"
-    archive_bucket = f"{env}-device-archive-{account_id}"
-    delivery_stream = f"{env}-device-history"
-    names = {
-        "ingest": f"{env}-sensor-data-ingest",
-        "history": f"{env}-dynamodb-history",
-        "archive": f"{env}-dynamodb-archive",
-    }
+    dead_letter = Queue(QueueRole.DEAD_LETTER, f"{env}_ba_sqs_dlq")
+    stream_failures = Queue(QueueRole.STREAM_FAILURES, f"{env}_stream_failures")
+    ingest_queue = Queue(
+        QueueRole.INGEST,
+        f"{env}_ba_sqs",
+        visibility_timeout=6 * config.function_timeout,
+        dead_letter_queue=dead_letter.name,
+        sender_role=device_role,
+    )
+    history_bucket = Bucket(
+        BucketRole.HISTORY, f"{env}-device-history-{account_id}", versioned=True, prefix=f"{table.name}/"
+    )
+    archive_bucket = Bucket(
+        BucketRole.ARCHIVE, f"{env}-device-archive-{account_id}", versioned=False, prefix=ARCHIVE_PREFIX
+    )
+    delivery_stream = DeliveryStream(
+        f"{env}-device-history",
+        history_bucket.name,
+        history_bucket.prefix,
+        f"{env}-device-history-firehose-role",
+        config.history_buffer_seconds,
+        config.history_buffer_mb,
+    )
 
-    def logs(function_name: str) -> Statement:
+    ingest_environment: tuple[tuple[str, str | QueueUrl], ...] = (
+        ("TABLE_NAME", table.name),
+        ("DLQ_URL", QueueUrl(dead_letter.name)),
+        ("TTL_SECONDS", str(config.ttl_seconds)),
+    )
+    if config.app_env:
+        ingest_environment += (("APP_ENV", config.app_env),)
+    ttl_environment = (("TTL_ATTRIBUTE", table.ttl_attribute),)
+
+    def function(
+        role: FunctionRole, name: str, handler: str, environment: tuple[tuple[str, str | QueueUrl], ...]
+    ) -> Function:
+        return Function(
+            role, name, handler, f"{name}-role", config.function_timeout, config.function_memory, environment
+        )
+
+    ingest = function(FunctionRole.INGEST, f"{env}-sensor-data-ingest", "handlers.ingest.handler", ingest_environment)
+    history = function(
+        FunctionRole.HISTORY,
+        f"{env}-dynamodb-history",
+        "handlers.history.handler",
+        (("DELIVERY_STREAM_NAME", delivery_stream.name), *ttl_environment),
+    )
+    archive = function(
+        FunctionRole.ARCHIVE,
+        f"{env}-dynamodb-archive",
+        "handlers.archive.handler",
+        (
+            ("ARCHIVE_BUCKET", archive_bucket.name),
+            ("ARCHIVE_PREFIX", archive_bucket.prefix),
+            ("ARCHIVE_STORAGE_CLASS", config.archive_storage_class),
+            ("ARCHIVE_LAYOUT", config.archive_layout),
+            *ttl_environment,
+        ),
+    )
+
+    def logs(function: Function) -> Statement:
         return Statement(
             ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
             (
-                arn("logs", f"log-group:/aws/lambda/{function_name}"),
-                arn("logs", f"log-group:/aws/lambda/{function_name}:*"),
+                arn("logs", f"log-group:/aws/lambda/{function.name}"),
+                arn("logs", f"log-group:/aws/lambda/{function.name}:*"),
             ),
         )
 
@@ -164,11 +273,17 @@ def declare(config: StackConfig, account_id: str) -> Stack:
         ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"),
         (stream_arns,),
     )
-    send_failures = Statement(("sqs:SendMessage",), (arn("sqs", failures),))
+    send_failures = Statement(("sqs:SendMessage",), (arn("sqs", stream_failures.name),))
     roles = (
-        Role(device_role, "iot.amazonaws.com", (Statement(("sqs:SendMessage",), (arn("sqs", ingest_queue),)),)),
         Role(
-            f"{names['ingest']}-role",
+            AssumedBy.DEVICES,
+            device_role,
+            "iot.amazonaws.com",
+            (Statement(("sqs:SendMessage",), (arn("sqs", ingest_queue.name),)),),
+        ),
+        Role(
+            AssumedBy.INGEST_FUNCTION,
+            ingest.iam_role,
             "lambda.amazonaws.com",
             (
                 Statement(("dynamodb:BatchWriteItem", "dynamodb:PutItem"), (table_arn,)),
@@ -179,34 +294,37 @@ def declare(config: StackConfig, account_id: str) -> Stack:
                         "sqs:GetQueueAttributes",
                         "sqs:ChangeMessageVisibility",
                     ),
-                    (arn("sqs", ingest_queue),),
+                    (arn("sqs", ingest_queue.name),),
                 ),
-                Statement(("sqs:SendMessage",), (arn("sqs", dlq),)),
-                logs(names["ingest"]),
+                Statement(("sqs:SendMessage",), (arn("sqs", dead_letter.name),)),
+                logs(ingest),
             ),
         ),
         Role(
-            f"{names['history']}-role",
+            AssumedBy.HISTORY_FUNCTION,
+            history.iam_role,
             "lambda.amazonaws.com",
             (
                 stream_reader,
                 send_failures,
-                Statement(("firehose:PutRecordBatch",), (arn("firehose", f"deliverystream/{delivery_stream}"),)),
-                logs(names["history"]),
+                Statement(("firehose:PutRecordBatch",), (arn("firehose", f"deliverystream/{delivery_stream.name}"),)),
+                logs(history),
             ),
         ),
         Role(
-            f"{names['archive']}-role",
+            AssumedBy.ARCHIVE_FUNCTION,
+            archive.iam_role,
             "lambda.amazonaws.com",
             (
                 stream_reader,
                 send_failures,
-                Statement(("s3:PutObject",), (f"arn:aws:s3:::{archive_bucket}/archive/*",)),
-                logs(names["archive"]),
+                Statement(("s3:PutObject",), (f"arn:aws:s3:::{archive_bucket.name}/{archive_bucket.prefix}*",)),
+                logs(archive),
             ),
         ),
         Role(
-            f"{delivery_stream}-firehose-role",
+            AssumedBy.DELIVERY_STREAM,
+            delivery_stream.role,
             "firehose.amazonaws.com",
             (
                 Statement(
@@ -216,110 +334,56 @@ def declare(config: StackConfig, account_id: str) -> Stack:
                         "s3:ListBucket",
                         "s3:ListBucketMultipartUploads",
                     ),
-                    (f"arn:aws:s3:::{history_bucket}",),
+                    (f"arn:aws:s3:::{history_bucket.name}",),
                 ),
                 Statement(
-                    ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"), (f"arn:aws:s3:::{history_bucket}/*",)
+                    ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
+                    (f"arn:aws:s3:::{history_bucket.name}/*",),
                 ),
             ),
-        ),
-    )
-
-    function_settings = {"timeout": config.function_timeout, "memory": config.function_memory}
-    ttl_environment = (("TTL_ATTRIBUTE", table.ttl_attribute),)
-    ingest_environment: tuple = (
-        ("TABLE_NAME", table.name),
-        ("DLQ_URL", QueueUrl(dlq)),
-        ("TTL_SECONDS", str(config.ttl_seconds)),
-    )
-    if config.app_env:
-        ingest_environment += (("APP_ENV", config.app_env),)
-    functions = (
-        Function(
-            "ingest",
-            names["ingest"],
-            "handlers.ingest.handler",
-            f"{names['ingest']}-role",
-            environment=ingest_environment,
-            **function_settings,
-        ),
-        Function(
-            "history",
-            names["history"],
-            "handlers.history.handler",
-            f"{names['history']}-role",
-            environment=(("DELIVERY_STREAM_NAME", delivery_stream), *ttl_environment),
-            **function_settings,
-        ),
-        Function(
-            "archive",
-            names["archive"],
-            "handlers.archive.handler",
-            f"{names['archive']}-role",
-            environment=(
-                ("ARCHIVE_BUCKET", archive_bucket),
-                ("ARCHIVE_STORAGE_CLASS", config.archive_storage_class),
-                ("ARCHIVE_LAYOUT", config.archive_layout),
-                *ttl_environment,
-            ),
-            **function_settings,
         ),
     )
 
     # A short window fills the batches (one Firehose call per up to 100 changes, one archive object
     # per up to 100 expiries) at the cost of at most a second before Firehose's own buffering.
-    stream_mapping = {
-        "source_table": table.name,
-        "batch_size": 100,
-        "batching_window": config.stream_batch_window,
-        "starting_position": "TRIM_HORIZON",
-        "bisect_on_error": True,
-        "retry_attempts": config.stream_retry_attempts,
-        "on_failure_queue": failures,
-    }
+    def stream_mapping(function: Function, filter_patterns: tuple[str, ...] = ()) -> EventSourceMapping:
+        return EventSourceMapping(
+            function.name,
+            source_table=table.name,
+            batch_size=100,
+            batching_window=config.stream_batch_window,
+            starting_position="TRIM_HORIZON",
+            bisect_on_error=True,
+            retry_attempts=config.stream_retry_attempts,
+            on_failure_queue=stream_failures.name,
+            filter_patterns=filter_patterns,
+        )
+
     mappings = (
         EventSourceMapping(
-            names["ingest"],
-            source_queue=ingest_queue,
+            ingest.name,
+            source_queue=ingest_queue.name,
             batch_size=20,
             batching_window=config.ingest_batch_window,
             report_batch_item_failures=True,
         ),
-        EventSourceMapping(names["history"], **stream_mapping),
+        stream_mapping(history),
         # The filter passes every REMOVE: LocalStack's TTL deletes carry no userIdentity, so the
         # archive function itself tells a TTL removal from a manual delete.
-        EventSourceMapping(
-            names["archive"], filter_patterns=(json.dumps({"eventName": ["REMOVE"]}),), **stream_mapping
-        ),
+        stream_mapping(archive, filter_patterns=(json.dumps({"eventName": ["REMOVE"]}),)),
     )
 
     return Stack(
         config=config,
         account_id=account_id,
         table=table,
-        queues=(
-            Queue(dlq),
-            Queue(failures),
-            Queue(
-                ingest_queue,
-                visibility_timeout=6 * config.function_timeout,
-                dead_letter_queue=dlq,
-                sender_role=device_role,
-            ),
-        ),
-        buckets=(Bucket(history_bucket, versioned=True), Bucket(archive_bucket, versioned=False)),
+        # The dead-letter queue first: the ingest queue's redrive policy names it.
+        queues=(dead_letter, stream_failures, ingest_queue),
+        buckets=(history_bucket, archive_bucket),
         roles=roles,
-        delivery_stream=DeliveryStream(
-            delivery_stream,
-            history_bucket,
-            f"{table.name}/",
-            f"{delivery_stream}-firehose-role",
-            config.history_buffer_seconds,
-            config.history_buffer_mb,
-        ),
-        functions=functions,
+        delivery_stream=delivery_stream,
+        functions=(ingest, history, archive),
         mappings=mappings,
-        names=names,
     )
 
 

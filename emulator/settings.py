@@ -8,14 +8,17 @@
 | TTL_SWEEP_SECONDS   | 1            | how often expired items are deleted                      |
 | EMULATOR_LOG_LEVEL  | WARNING      | log level of the emulator processes                      |
 | EXTRA_CORS_ALLOWED_ORIGINS | (none) | comma-separated origins that browsers may call from besides loopback |
+
+A malformed value raises env_settings.reader.SettingError.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from env_settings.reader import Environment, number, whole_number
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,12 @@ class EmulatorSettings:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> EmulatorSettings:
+    def from_env(cls, env: Environment = os.environ) -> EmulatorSettings:
         state_root = Path(env.get("STATE_DIR") or ".state")
         return cls(
-            port=int(env.get("EMULATOR_PORT") or 4566),
-            region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+            port=whole_number(env, "EMULATOR_PORT", cls.port),
+            region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or cls.region,
             state_dir=str((state_root / "embedded").resolve()),
-            ttl_sweep_seconds=float(env.get("TTL_SWEEP_SECONDS") or 1),
+            ttl_sweep_seconds=number(env, "TTL_SWEEP_SECONDS", cls.ttl_sweep_seconds),
             extra_cors_allowed_origins=tuple(env.get("EXTRA_CORS_ALLOWED_ORIGINS", "").replace(",", " ").split()),
         )

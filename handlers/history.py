@@ -8,14 +8,19 @@ Lines already delivered may then arrive twice; readers de-duplicate by `event_id
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from handlers.aws import client, is_transient
-from handlers.core.batching import Failure, chunks, send_with_retries
+from aws_calls.batching import Failure, chunks, send_with_retries
+from aws_calls.errors import is_transient
+from handlers.aws import client
 from handlers.core.history_lines import encode_history_line, history_line
+from handlers.core.stream_records import StreamRecord
 from handlers.settings import HistorySettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
 
 logger = Logger(service="history")
 
@@ -29,12 +34,12 @@ class DeliveryFailed(Exception):
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: Any) -> dict:
+def handler(event: dict[str, Any], context: Any) -> dict[str, list[Any]]:
     deliver(event["Records"], HistorySettings.from_env())
     return {"batchItemFailures": []}
 
 
-def deliver(records: list[dict], settings: HistorySettings) -> None:
+def deliver(records: list[StreamRecord], settings: HistorySettings) -> None:
     lines = [encode_history_line(history_line(record, settings.ttl_attribute)) for record in records]
     oversized = [record["eventID"] for record, line in zip(records, lines, strict=True) if len(line) > MAX_RECORD_BYTES]
     if oversized:
@@ -54,7 +59,7 @@ def deliver(records: list[dict], settings: HistorySettings) -> None:
         raise DeliveryFailed(f"{len(failures)} of {len(lines)} history lines not delivered ({', '.join(codes)})")
 
 
-def _put_record_batch(firehose, stream: str, lines: list[bytes]) -> list[Failure]:
+def _put_record_batch(firehose: FirehoseClient, stream: str, lines: list[bytes]) -> list[Failure]:
     response = firehose.put_record_batch(DeliveryStreamName=stream, Records=[{"Data": line} for line in lines])
     if not response.get("FailedPutCount"):
         return []

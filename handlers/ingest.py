@@ -10,17 +10,13 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from handlers.aws import client, is_transient
-from handlers.core.batching import Failure, chunks, error_code, send_with_retries, sqs_batch_failures
-from handlers.core.ingest_rules import (
-    HASH_KEY,
-    RANGE_KEY,
-    REJECTION_CODES,
-    RejectedMessage,
-    item_key,
-    message_items,
-)
-from handlers.core.sqs_outcome import DEAD_LETTERED, FILTERED, RETRY, SqsBatchOutcome
+from aws_calls.batching import Failure, chunks, error_code, send_with_retries, sqs_batch_failures
+from aws_calls.errors import is_transient
+from device_data.messages import MessageFate
+from device_data.table import HASH_KEY, RANGE_KEY
+from handlers.aws import client
+from handlers.core.ingest_rules import REJECTION_CODES, RejectedMessage, item_key, message_items
+from handlers.core.sqs_outcome import SqsBatchOutcome
 from handlers.settings import IngestSettings
 
 logger = Logger(service="ingest")
@@ -77,7 +73,7 @@ def ingest(records: list[dict], settings: IngestSettings, function_name: str) ->
             rejections.append(Rejection(record, "unprocessable_message", f"{type(error).__name__}: {error}"))
             continue
         if result.filtered_client_id is not None:
-            outcome.mark(message_id, FILTERED, result.filtered_client_id)
+            outcome.mark(message_id, MessageFate.FILTERED, result.filtered_client_id)
         for key, typed in typed_items:
             earlier = pending.pop(key, None)
             sources = (earlier.message_ids if earlier else ()) + (message_id,)
@@ -87,7 +83,7 @@ def ingest(records: list[dict], settings: IngestSettings, function_name: str) ->
     for failure in _write(list(pending.values()), settings):
         for message_id in failure.entry.message_ids:
             if failure.retryable:
-                outcome.mark(message_id, RETRY, f"{failure.code}: {failure.message}")
+                outcome.mark(message_id, MessageFate.RETRY, f"{failure.code}: {failure.message}")
             else:
                 rejections.append(Rejection(by_id[message_id], "rejected_by_dynamodb", failure.message))
     _park(rejections, settings, function_name, outcome)
@@ -145,7 +141,7 @@ def _park(rejections: list[Rejection], settings: IngestSettings, function_name: 
         return
     if not settings.dlq_url:
         for rejection in rejections:
-            outcome.mark(rejection.record["messageId"], RETRY, f"{rejection.code}; DLQ_URL is not set")
+            outcome.mark(rejection.record["messageId"], MessageFate.RETRY, f"{rejection.code}; DLQ_URL is not set")
         logger.error("DLQ_URL is not set: unstorable messages are left on the queue", extra={"count": len(rejections)})
         return
     sqs = client("sqs")
@@ -163,9 +159,9 @@ def _park(rejections: list[Rejection], settings: IngestSettings, function_name: 
         message_id = rejection.record["messageId"]
         if entry["Id"] in failed:
             failure = failed[entry["Id"]]
-            outcome.mark(message_id, RETRY, f"{rejection.code}; could not park: {failure.code}")
+            outcome.mark(message_id, MessageFate.RETRY, f"{rejection.code}; could not park: {failure.code}")
             continue
-        outcome.mark(message_id, DEAD_LETTERED, rejection.code)
+        outcome.mark(message_id, MessageFate.DEAD_LETTERED, rejection.code)
         logger.warning(
             "message parked in the dead-letter queue",
             extra={"message_id": message_id, "error_code": rejection.code, "reason": rejection.reason},
@@ -195,8 +191,8 @@ def _typed_key(typed_item: dict) -> tuple:
 
 def _log_summary(outcome: SqsBatchOutcome) -> None:
     counts = outcome.counts()
-    if counts.get(RETRY):
-        retried = {mid: reason for mid, reason in outcome.reasons.items() if outcome.fate(mid) == RETRY}
+    if counts.get(MessageFate.RETRY):
+        retried = {mid: reason for mid, reason in outcome.reasons.items() if outcome.fate(mid) == MessageFate.RETRY}
         logger.error("messages left on the queue for another try", extra={"counts": counts, "reasons": retried})
-    elif counts.get(FILTERED) or counts.get(DEAD_LETTERED):
+    elif counts.get(MessageFate.FILTERED) or counts.get(MessageFate.DEAD_LETTERED):
         logger.info("batch handled", extra={"counts": counts})

@@ -1,6 +1,7 @@
 """Every setting the handlers read, with its default, in one place.
 
-Read once per invocation at the edge (the handler) and passed inward as values.
+Read once per invocation at the edge (the handler) and passed inward as values. A missing or
+malformed setting raises env_settings.reader.SettingError: the invocation fails, so nothing is lost.
 
 | variable                  | default     | used by         | meaning                                             |
 |---------------------------|-------------|-----------------|-----------------------------------------------------|
@@ -23,18 +24,14 @@ Read once per invocation at the edge (the handler) and passed inward as values.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from handlers.core.archive_objects import LAYOUTS
-from handlers.core.batching import RetryPolicy
-from handlers.core.ingest_rules import DEFAULT_TTL_SECONDS, TTL_ATTRIBUTE, IngestRules
-
-Environment = Mapping[str, str]
-
-
-class ConfigurationError(Exception):
-    """A required setting is missing or malformed; the invocation fails so nothing is lost."""
+from aws_calls.batching import RetryPolicy
+from device_data.archive import ARCHIVE_PREFIX, ARCHIVE_STORAGE_CLASS, ArchiveLayout
+from device_data.messages import STAGING_APP_ENV
+from device_data.table import DEFAULT_TTL_SECONDS, TTL_ATTRIBUTE
+from env_settings.reader import Environment, number, one_of, required, whole_number
+from handlers.core.ingest_rules import IngestRules
 
 
 @dataclass(frozen=True)
@@ -47,11 +44,11 @@ class IngestSettings:
     @classmethod
     def from_env(cls, env: Environment = os.environ) -> IngestSettings:
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
+            table_name=required(env, "TABLE_NAME"),
             dlq_url=env.get("DLQ_URL") or None,
             rules=IngestRules(
-                ttl_seconds=_integer(env, "TTL_SECONDS", DEFAULT_TTL_SECONDS),
-                staging=env.get("APP_ENV", "") == "Staging",
+                ttl_seconds=whole_number(env, "TTL_SECONDS", DEFAULT_TTL_SECONDS),
+                staging=env.get("APP_ENV") == STAGING_APP_ENV,
             ),
             retry=_retry_policy(env),
         )
@@ -66,7 +63,7 @@ class HistorySettings:
     @classmethod
     def from_env(cls, env: Environment = os.environ) -> HistorySettings:
         return cls(
-            delivery_stream_name=_required(env, "DELIVERY_STREAM_NAME"),
+            delivery_stream_name=required(env, "DELIVERY_STREAM_NAME"),
             ttl_attribute=env.get("TTL_ATTRIBUTE") or TTL_ATTRIBUTE,
             retry=_retry_policy(env),
         )
@@ -76,47 +73,24 @@ class HistorySettings:
 class ArchiveSettings:
     bucket: str
     storage_class: str
-    layout: str
+    layout: ArchiveLayout
     prefix: str
     ttl_attribute: str
 
     @classmethod
     def from_env(cls, env: Environment = os.environ) -> ArchiveSettings:
-        layout = env.get("ARCHIVE_LAYOUT") or "batch"
-        if layout not in LAYOUTS:
-            raise ConfigurationError(f"ARCHIVE_LAYOUT={layout!r}: expected one of {', '.join(LAYOUTS)}")
         return cls(
-            bucket=_required(env, "ARCHIVE_BUCKET"),
-            storage_class=env.get("ARCHIVE_STORAGE_CLASS") or "GLACIER",
-            layout=layout,
-            prefix=env.get("ARCHIVE_PREFIX", "archive/"),
+            bucket=required(env, "ARCHIVE_BUCKET"),
+            storage_class=env.get("ARCHIVE_STORAGE_CLASS") or ARCHIVE_STORAGE_CLASS,
+            layout=one_of(env, "ARCHIVE_LAYOUT", ArchiveLayout.BATCH),
+            # An empty prefix is a choice (objects at the bucket's root), not a missing setting.
+            prefix=env.get("ARCHIVE_PREFIX", ARCHIVE_PREFIX),
             ttl_attribute=env.get("TTL_ATTRIBUTE") or TTL_ATTRIBUTE,
         )
 
 
 def _retry_policy(env: Environment) -> RetryPolicy:
     return RetryPolicy(
-        attempts=max(1, _integer(env, "RETRY_ATTEMPTS", RetryPolicy.attempts)),
-        base_delay=_number(env, "RETRY_BASE_DELAY_SECONDS", RetryPolicy.base_delay),
+        attempts=max(1, whole_number(env, "RETRY_ATTEMPTS", RetryPolicy.attempts)),
+        base_delay=number(env, "RETRY_BASE_DELAY_SECONDS", RetryPolicy.base_delay),
     )
-
-
-def _required(env: Environment, name: str) -> str:
-    value = env.get(name)
-    if not value:
-        raise ConfigurationError(f"{name} is not set: the function's environment must name it")
-    return value
-
-
-def _integer(env: Environment, name: str, default: int) -> int:
-    try:
-        return int(env.get(name) or default)
-    except ValueError:
-        raise ConfigurationError(f"{name}={env.get(name)!r} is not a whole number") from None
-
-
-def _number(env: Environment, name: str, default: float) -> float:
-    try:
-        return float(env.get(name) or default)
-    except ValueError:
-        raise ConfigurationError(f"{name}={env.get(name)!r} is not a number") from None

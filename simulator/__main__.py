@@ -14,12 +14,18 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from device_data.messages import STAGING_APP_ENV, MessageFate
+from device_data.table import DEFAULT_TTL_SECONDS
 from simulator.fleet import make_fleet
-from simulator.payloads import DEAD_LETTERED, FILTERED, Plan, PlanSettings
+from simulator.payloads import Plan, PlanSettings
 from simulator.sender import BATCH, Tally, send_run, senders_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             bad_ratio=args.bad_ratio,
             backdate_ratio=args.backdate_ratio,
             plain_json_ratio=args.plain_json_ratio,
-            staging=os.environ.get("APP_ENV") == "Staging",
+            staging=os.environ.get("APP_ENV") == STAGING_APP_ENV,
         ),
         rng,
     )
@@ -52,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     senders = args.senders or senders_for(args.rate)
     try:
         tally = send_run(
-            _sqs(queue_url),
+            _sqs(),
             queue_url,
             plan.batches(total, BATCH),
             args.rate,
@@ -106,8 +112,8 @@ def _report(tally: Tally, args) -> dict:
             "items": len(set(keys)),
             "live_items": len(set(keys)) - expired,
             "expired_items": expired,
-            "filtered_messages": fates[FILTERED],
-            "dead_lettered_messages": fates[DEAD_LETTERED],
+            "filtered_messages": fates[MessageFate.FILTERED],
+            "dead_lettered_messages": fates[MessageFate.DEAD_LETTERED],
         },
     }
 
@@ -125,20 +131,17 @@ def _queue_url_from_outputs(path: str) -> str | None:
         return None
 
 
-def _sqs(queue_url: str):
-    import boto3
+def _sqs() -> SQSClient:
     from botocore.config import Config
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566"
-    return boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    ).client(
-        "sqs",
-        endpoint_url=endpoint,
-        config=Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}),
+    from aws_calls.sessions import LOCAL_ENDPOINT, LOCAL_REGION, local_clients
+
+    clients = local_clients(
+        os.environ.get("AWS_ENDPOINT_URL") or LOCAL_ENDPOINT,
+        os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION,
+        Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}),
     )
+    return clients("sqs")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -161,7 +164,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plain-json-ratio", type=float, default=0.2, help="share of bodies sent as plain JSON instead of base64"
     )
-    parser.add_argument("--ttl", type=int, default=31_536_000, help="the pipeline's TTL_SECONDS, to backdate past it")
+    parser.add_argument(
+        "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="the pipeline's TTL_SECONDS, to backdate past it"
+    )
     parser.add_argument("--burst-every", type=float, default=0, help="seconds between bursts (default: no bursts)")
     parser.add_argument(
         "--burst-size", type=int, default=0, help="messages in each burst, sent at once on top of --rate"

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from device_data.messages import MessageFate
+from device_data.table import DEFAULT_TTL_SECONDS
 from simulator.fleet import Device, drift
 from simulator.malformed import CATALOGUE
 
 FORMS = ("things_name", "topic", "data_list", "flat")
-STORED, FILTERED, DEAD_LETTERED = "stored", "filtered", "dead_lettered"
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,14 @@ class Outgoing:
     body: str
     device_id: str
     kind: str  # a FORM, or "malformed:<code>"
-    fate: str
+    fate: MessageFate
     keys: tuple[tuple[str, int], ...]  # (deviceID, createdAt ms) of the items it should store
     expired: bool = False
 
 
 @dataclass(frozen=True)
 class PlanSettings:
-    ttl_seconds: int = 31_536_000
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
     bad_ratio: float = 0.0
     backdate_ratio: float = 0.0
     plain_json_ratio: float = 0.0
@@ -61,7 +62,9 @@ class Plan:
         device = rng.choice(self.devices)
         if rng.random() < settings.bad_ratio:
             malformed = rng.choice(CATALOGUE)
-            return Outgoing(malformed.body, device.device_id, f"malformed:{malformed.expected_code}", DEAD_LETTERED, ())
+            return Outgoing(
+                malformed.body, device.device_id, f"malformed:{malformed.expected_code}", MessageFate.DEAD_LETTERED, ()
+            )
         form = rng.choice(FORMS)
         expired = rng.random() < settings.backdate_ratio
         if expired:
@@ -77,9 +80,9 @@ class Plan:
         plain = rng.random() < settings.plain_json_ratio
         text = json.dumps(message, default=_number)
         body = text if plain else base64.b64encode(text.encode()).decode()
-        fate = FILTERED if device.staging != settings.staging else STORED
-        keys = tuple((device.device_id, ms) for ms in created) if fate == STORED else ()
-        return Outgoing(body, device.device_id, form, fate, keys, expired and fate == STORED)
+        fate = MessageFate.FILTERED if device.staging != settings.staging else MessageFate.STORED
+        keys = tuple((device.device_id, ms) for ms in created) if fate == MessageFate.STORED else ()
+        return Outgoing(body, device.device_id, form, fate, keys, expired and fate == MessageFate.STORED)
 
 
 def _message(form: str, device: Device, created: list[int], in_seconds: bool, rng: random.Random) -> dict:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers.aws import is_transient
-from handlers.core.batching import Failure, RetryPolicy, send_with_retries, sqs_batch_failures
+from aws_calls.batching import Failure, RetryPolicy, send_with_retries, sqs_batch_failures
+from aws_calls.errors import is_transient
 from simulator.payloads import Outgoing
 
 BATCH = 10

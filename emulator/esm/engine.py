@@ -16,18 +16,28 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aws_calls.batching import Failure, RetryPolicy, chunks, send_with_retries, sqs_batch_failures
+from aws_calls.errors import is_transient
+from aws_calls.sessions import local_clients
 from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
 from emulator.esm.stream_delivery import InvokeResult, StreamMappingConfig, deliver_stream_batch
 from emulator.esm.stream_events import lambda_stream_record
-from handlers.aws import is_transient
-from handlers.core.batching import Failure, RetryPolicy, chunks, send_with_retries, sqs_batch_failures
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_dynamodbstreams.literals import ShardIteratorTypeType
+    from mypy_boto3_dynamodbstreams.type_defs import RecordTypeDef
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
 
 logger = logging.getLogger("emulator.esm")
 
@@ -39,13 +49,13 @@ DEFAULT_SQS_POLLERS = 2
 class AwsClients:
     def __init__(self, endpoint: str, region: str):
         config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}, read_timeout=900)
-        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+        clients = local_clients(endpoint, region, config)
         self.region = region
-        self.lambda_ = session.client("lambda", endpoint_url=endpoint, config=config)
-        self.sqs = session.client("sqs", endpoint_url=endpoint, config=config)
-        self.streams = session.client("dynamodbstreams", endpoint_url=endpoint, config=config)
+        self.lambda_: LambdaClient = clients("lambda")
+        self.sqs: SQSClient = clients("sqs")
+        self.streams: DynamoDBStreamsClient = clients("dynamodbstreams")
 
-    def invoke(self, function_arn: str, event: dict) -> InvokeResult:
+    def invoke(self, function_arn: str, event: dict[str, Any]) -> InvokeResult:
         try:
             response = self.lambda_.invoke(
                 FunctionName=function_arn, InvocationType="RequestResponse", Payload=json.dumps(event).encode()
@@ -71,6 +81,7 @@ class Checkpoints:
     def __init__(self, path: Path):
         self._path = path
         self._lock = threading.Lock()
+        self._positions: dict[str, str]
         try:
             self._positions = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -92,7 +103,7 @@ class Checkpoints:
 class Worker(ABC):
     """One mapping's pollers; `stop()` lets the batch in flight finish and checkpoint."""
 
-    def __init__(self, mapping: dict, clients: AwsClients, state_dir: Path):
+    def __init__(self, mapping: Mapping[str, Any], clients: AwsClients, state_dir: Path):
         self.mapping = mapping
         self.clients = clients
         self.state_dir = state_dir
@@ -103,12 +114,12 @@ class Worker(ABC):
     def start(self) -> None:
         """Start the pollers."""
 
-    def _spawn(self, target, name: str, *args) -> None:
+    def _spawn(self, target: Callable[..., None], name: str, *args: str) -> None:
         thread = threading.Thread(target=self._guarded, args=(target, name, *args), name=name, daemon=True)
         self.threads.append(thread)
         thread.start()
 
-    def _guarded(self, target, name: str, *args) -> None:
+    def _guarded(self, target: Callable[..., None], name: str, *args: str) -> None:
         while not self.stopping.is_set():
             try:
                 target(*args)
@@ -142,7 +153,8 @@ class SqsWorker(Worker):
             messages = self._gather(queue_url, batch_size, window)
             if not messages:
                 continue
-            selected, consumed = [], []
+            selected: list[dict[str, Any]] = []
+            consumed: list[dict[str, Any]] = []
             for message in messages:
                 record = lambda_sqs_record(message, queue_arn, clients.region)
                 # Lambda deletes what the filter drops without invoking the function.
@@ -152,11 +164,11 @@ class SqsWorker(Worker):
                 consumed += records_to_delete(selected, result, report)
             self._delete(queue_url, consumed)
 
-    def _gather(self, queue_url: str, batch_size: int, window: float) -> list[dict]:
+    def _gather(self, queue_url: str, batch_size: int, window: float) -> list[MessageTypeDef]:
         """Up to `batch_size` messages: with a window, as many as arrive before it closes; without
         one, what is there now (receives continue while they come back full)."""
-        messages: list[dict] = []
-        deadline = None
+        messages: list[MessageTypeDef] = []
+        deadline: float | None = None
         while len(messages) < batch_size and not self.stopping.is_set():
             remaining = (deadline - time.monotonic()) if deadline else window
             if messages and window > 0 and remaining <= 0:
@@ -180,11 +192,13 @@ class SqsWorker(Worker):
                 self.stopping.wait(min(0.05, max(0.0, remaining)))
         return messages
 
-    def _delete(self, queue_url: str, records: list[dict]) -> None:
+    def _delete(self, queue_url: str, records: list[dict[str, Any]]) -> None:
         # A message id is a valid batch entry Id (hex and hyphens), and names the message in the log below.
-        entries = [{"Id": record["messageId"], "ReceiptHandle": record["receiptHandle"]} for record in records]
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": record["messageId"], "ReceiptHandle": record["receiptHandle"]} for record in records
+        ]
 
-        def delete(batch: list[dict]) -> list[Failure]:
+        def delete(batch: list[DeleteMessageBatchRequestEntryTypeDef]) -> list[Failure]:
             return sqs_batch_failures(batch, self.clients.sqs.delete_message_batch(QueueUrl=queue_url, Entries=batch))
 
         for group in chunks(entries, 10):
@@ -218,7 +232,7 @@ class StreamWorker(Worker):
     def _consume(self, shard_id: str) -> None:
         batch_size = int(self.mapping.get("BatchSize") or 100)
         window = float(self.mapping.get("MaximumBatchingWindowInSeconds") or 0)
-        iterator = self._iterator(shard_id)
+        iterator: str | None = self._iterator(shard_id)
         while not self.stopping.is_set() and iterator:
             records, iterator = self._gather(shard_id, iterator, batch_size, window)
             if not records:
@@ -229,11 +243,13 @@ class StreamWorker(Worker):
                 deliver_stream_batch(selected, shard_id, self.config, self._invoke, self._send_failure)
             self.checkpoints.save(shard_id, events[-1]["dynamodb"]["SequenceNumber"])
 
-    def _gather(self, shard_id: str, iterator: str, batch_size: int, window: float) -> tuple[list[dict], str | None]:
+    def _gather(
+        self, shard_id: str, iterator: str | None, batch_size: int, window: float
+    ) -> tuple[list[RecordTypeDef], str | None]:
         """Up to `batch_size` records: the window starts at the first record; until then, and while
         the window is open, the shard is polled four times a second as Lambda does."""
-        records: list[dict] = []
-        deadline = None
+        records: list[RecordTypeDef] = []
+        deadline: float | None = None
         while iterator and not self.stopping.is_set():
             try:
                 response = self.clients.streams.get_records(ShardIterator=iterator, Limit=batch_size - len(records))
@@ -246,9 +262,9 @@ class StreamWorker(Worker):
             received = [r for r in response.get("Records", []) if int(r["dynamodb"]["SequenceNumber"]) > skip_through]
             records += received
             iterator = response.get("NextShardIterator")
-            if records and deadline is None:
+            if deadline is None and records:
                 deadline = time.monotonic() + window
-            if len(records) >= batch_size or (records and time.monotonic() >= deadline):
+            if len(records) >= batch_size or (deadline is not None and time.monotonic() >= deadline):
                 break
             if not received:
                 pause = (
@@ -263,7 +279,7 @@ class StreamWorker(Worker):
         checkpoint = self.checkpoints.get(shard_id)
         streams = self.clients.streams
         if not checkpoint:
-            position = self.mapping.get("StartingPosition") or "TRIM_HORIZON"
+            position: ShardIteratorTypeType = self.mapping.get("StartingPosition") or "TRIM_HORIZON"
             return streams.get_shard_iterator(
                 StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType=position
             )["ShardIterator"]
@@ -289,10 +305,10 @@ class StreamWorker(Worker):
             StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
 
-    def _invoke(self, records: list[dict]) -> InvokeResult:
+    def _invoke(self, records: list[dict[str, Any]]) -> InvokeResult:
         return self.clients.invoke(self.config.function_arn, {"Records": records})
 
-    def _send_failure(self, invocation_record: dict) -> None:
+    def _send_failure(self, invocation_record: dict[str, Any]) -> None:
         if not self.on_failure_url:
             logger.warning(
                 "discarded stream records with no on-failure destination: %s", invocation_record["DDBStreamBatchInfo"]
@@ -345,6 +361,6 @@ class Engine:
         self.workers.clear()
 
 
-def _settings(mapping: dict) -> dict:
+def _settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
     ignored = {"State", "StateTransitionReason", "LastModified", "LastProcessingResult"}
     return {key: value for key, value in mapping.items() if key not in ignored}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import operator
+from collections.abc import Mapping
 from typing import Any
 
 _MISSING = object()
@@ -21,7 +22,7 @@ class FilterPatternError(ValueError):
     """A FilterCriteria pattern that Lambda would also reject."""
 
 
-def parse_filter_criteria(criteria: dict | None) -> list[dict]:
+def parse_filter_criteria(criteria: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     patterns = []
     for entry in (criteria or {}).get("Filters", []):
         try:
@@ -34,7 +35,7 @@ def parse_filter_criteria(criteria: dict | None) -> list[dict]:
     return patterns
 
 
-def record_matches(patterns: list[dict], record: dict) -> bool:
+def record_matches(patterns: list[dict[str, Any]], record: dict[str, Any]) -> bool:
     """No patterns means no filtering. SQS bodies are parsed as JSON when they are JSON."""
     if not patterns:
         return True
@@ -44,7 +45,7 @@ def record_matches(patterns: list[dict], record: dict) -> bool:
     return any(_matches(pattern, record) for pattern in patterns)
 
 
-def _matches(pattern: dict, value: Any) -> bool:
+def _matches(pattern: dict[str, Any], value: Any) -> bool:
     for key, condition in pattern.items():
         field = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
         if isinstance(condition, dict):
@@ -71,7 +72,7 @@ def _value_matches(rule: Any, value: Any) -> bool:
     if not isinstance(rule, dict):
         if rule is None or isinstance(rule, bool) or isinstance(value, bool):
             return rule is value
-        return rule == value
+        return bool(rule == value)
     ((kind, argument),) = rule.items()
     if kind == "prefix":
         return isinstance(value, str) and value.startswith(argument)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from typing import Any
 
 from emulator.esm.stream_delivery import InvokeResult, reported_failures
 
 
-def lambda_sqs_record(message: dict, queue_arn: str, region: str) -> dict:
+def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
     """A ReceiveMessage message as the record Lambda puts in the event (camelCase attributes)."""
     return {
         "messageId": message["MessageId"],
@@ -24,7 +26,9 @@ def lambda_sqs_record(message: dict, queue_arn: str, region: str) -> dict:
     }
 
 
-def records_to_delete(records: list[dict], result: InvokeResult, report_batch_item_failures: bool) -> list[dict]:
+def records_to_delete(
+    records: list[dict[str, Any]], result: InvokeResult, report_batch_item_failures: bool
+) -> list[dict[str, Any]]:
     """Which messages the invocation consumed. An error consumes none (they come back after the
     visibility timeout); ReportBatchItemFailures keeps the reported ones; a response naming an
     unknown or empty identifier counts as the whole batch failing, as Lambda documents."""
@@ -38,7 +42,7 @@ def records_to_delete(records: list[dict], result: InvokeResult, report_batch_it
     return [record for record in records if record["messageId"] not in reported]
 
 
-def _camel_attribute(value: dict) -> dict:
+def _camel_attribute(value: dict[str, Any]) -> dict[str, Any]:
     attribute = {
         "stringValue": value.get("StringValue"),
         "stringListValues": value.get("StringListValues", []),

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "MaximumRecordAgeInSecondsExceeded"
@@ -33,7 +34,7 @@ class StreamMappingConfig:
     report_batch_item_failures: bool = False
 
     @classmethod
-    def from_mapping(cls, mapping: dict) -> StreamMappingConfig:
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> StreamMappingConfig:
         return cls(
             function_arn=mapping["FunctionArn"],
             stream_arn=mapping["EventSourceArn"],
@@ -56,21 +57,21 @@ class InvokeResult:
 
 @dataclass(frozen=True)
 class Discarded:
-    records: list[dict]
+    records: list[dict[str, Any]]
     condition: str
     result: InvokeResult | None
     invoke_count: int
 
 
-Invoke = Callable[[list[dict]], InvokeResult]
+Invoke = Callable[[list[dict[str, Any]]], InvokeResult]
 
 
 def deliver_stream_batch(
-    records: Sequence[dict],
+    records: Sequence[dict[str, Any]],
     shard_id: str,
     config: StreamMappingConfig,
     invoke: Invoke,
-    on_failure: Callable[[dict], None],
+    on_failure: Callable[[dict[str, Any]], None],
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Discarded]:
@@ -80,11 +81,11 @@ def deliver_stream_batch(
     """
     discarded: list[Discarded] = []
 
-    def discard(batch: list[dict], condition: str, result: InvokeResult | None, invoke_count: int) -> None:
+    def discard(batch: list[dict[str, Any]], condition: str, result: InvokeResult | None, invoke_count: int) -> None:
         discarded.append(Discarded(batch, condition, result, invoke_count))
         on_failure(failure_record(batch, shard_id, config, condition, result, invoke_count, now()))
 
-    pending: deque[tuple[list[dict], int]] = deque([(list(records), 0)])
+    pending: deque[tuple[list[dict[str, Any]], int]] = deque([(list(records), 0)])
     while pending:
         batch, retries = pending.popleft()
         if config.maximum_record_age_seconds >= 0:
@@ -112,7 +113,7 @@ def deliver_stream_batch(
     return discarded
 
 
-def _first_failed(batch: list[dict], result: InvokeResult, config: StreamMappingConfig) -> int | None:
+def _first_failed(batch: list[dict[str, Any]], result: InvokeResult, config: StreamMappingConfig) -> int | None:
     """Index of the first record to retry, or None when the whole batch succeeded."""
     if result.error:
         return 0
@@ -147,14 +148,14 @@ def reported_failures(result: InvokeResult, known: Iterable[str]) -> set[str] | 
 
 
 def failure_record(
-    batch: list[dict],
+    batch: list[dict[str, Any]],
     shard_id: str,
     config: StreamMappingConfig,
     condition: str,
     result: InvokeResult | None,
     invoke_count: int,
     now: float,
-) -> dict:
+) -> dict[str, Any]:
     """The invocation record Lambda sends to an on-failure destination for a stream batch."""
     first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
     record = {

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 
-def lambda_stream_record(record: dict, stream_arn: str, region: str) -> dict:
+def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
     change = _wire_json(record["dynamodb"])
     if not change.get("SizeBytes"):
         change["SizeBytes"] = len(

@@ -33,8 +33,6 @@ from handlers.core.stream_records import (
     utc_text,
 )
 
-LAYOUTS = ("batch", "per-item")
-
 
 class ArchiveError(Exception):
     """A TTL removal that cannot be archived (the stream carries no old image)."""

@@ -129,7 +129,7 @@ def _encode(value: Any, emit: Callable[[str], None]) -> None:
         emit(json.dumps(value, ensure_ascii=False, allow_nan=False))
 
 
-def _tagged_set(members: set | frozenset) -> dict[str, list]:
+def _tagged_set(members: set[Any] | frozenset[Any]) -> dict[str, list[Any]]:
     sample = next(iter(members), "")
     if isinstance(sample, str):
         return {"$ss": sorted(members)}

@@ -28,10 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-DEFAULT_TTL_SECONDS = 31_536_000
-HASH_KEY = "deviceID"
-RANGE_KEY = "createdAt"
-TTL_ATTRIBUTE = "expiredAt"
+from device_data.table import DEFAULT_TTL_SECONDS, HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
 
 # Below this a timestamp is seconds (1e11 s is the year 5138); from it, milliseconds.
 MILLISECONDS_FROM = Decimal(10) ** 11
@@ -180,7 +177,7 @@ def item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
 
 
-def _item(reading: dict, created: Any, device_id: str, rules: IngestRules) -> dict[str, Any]:
+def _item(reading: dict[str, Any], created: Any, device_id: str, rules: IngestRules) -> dict[str, Any]:
     created_ms = created_at_milliseconds(created)
     item = dict(reading)
     item.update(
@@ -201,7 +198,7 @@ def _item(reading: dict, created: Any, device_id: str, rules: IngestRules) -> di
     return item
 
 
-def _with_things_name(message: dict) -> dict:
+def _with_things_name(message: dict[str, Any]) -> dict[str, Any]:
     if "things_name" in message:
         name = message["things_name"]
         if not isinstance(name, str):
@@ -210,7 +207,7 @@ def _with_things_name(message: dict) -> dict:
     return message
 
 
-def _lower_keys(message: Any) -> dict:
+def _lower_keys(message: Any) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise RejectedMessage("not_an_object", f"the message is {_kind(message)}")
     lowered: dict[str, Any] = {}
@@ -221,7 +218,7 @@ def _lower_keys(message: Any) -> dict:
     return lowered
 
 
-def _text_field(message: dict, name: str) -> str:
+def _text_field(message: dict[str, Any], name: str) -> str:
     value = message.get(name)
     if value is None:
         return ""

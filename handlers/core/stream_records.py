@@ -14,12 +14,13 @@ TTL_PRINCIPAL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
 def table_name(record: StreamRecord) -> str:
     """`arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>` -> `<name>`."""
-    resource = record["eventSourceARN"].split(":", 5)[5]
-    return resource.split("/")[1]
+    arn: str = record["eventSourceARN"]
+    return arn.split(":", 5)[5].split("/")[1]
 
 
 def stream_label(record: StreamRecord) -> str:
-    return record["eventSourceARN"].rsplit("/stream/", 1)[1]
+    arn: str = record["eventSourceARN"]
+    return arn.rsplit("/stream/", 1)[1]
 
 
 def created_seconds(record: StreamRecord) -> int:
@@ -42,7 +43,7 @@ def is_ttl_removal(record: StreamRecord, ttl_attribute: str) -> bool:
         return False
     identity = record.get("userIdentity")
     if identity:
-        return (
+        return bool(
             identity.get("type") == TTL_PRINCIPAL["type"]
             and identity.get("principalId") == TTL_PRINCIPAL["principalId"]
         )

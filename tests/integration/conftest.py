@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import boto3
 import pytest
 from botocore.config import Config
 
+from aws_calls.sessions import ClientFactory, local_clients
 from bootstrap.clients import client_factory
 from bootstrap.config import StackConfig
 from bootstrap.deploy import Deployer
@@ -25,14 +25,11 @@ class RunningStack:
     outputs: dict
     endpoint: str
     config: StackConfig
+    client: ClientFactory = field(init=False)
 
-    def client(self, service: str):
-        return boto3.session.Session(
-            aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
-        ).client(
-            service,
-            endpoint_url=self.endpoint,
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32),
+    def __post_init__(self):
+        self.client = local_clients(
+            self.endpoint, config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
         )
 
 

@@ -58,10 +58,11 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
     from testcontainers.localstack import LocalStackContainer
 
     from bootstrap.clients import client_factory
-    from bootstrap.config import ConfigError, StackConfig
+    from bootstrap.config import StackConfig
     from bootstrap.deploy import Deployer
     from bootstrap.outputs import outputs
     from bootstrap.stack import declare
+    from env_settings.reader import SettingError
 
     container = (
         LocalStackContainer(image=os.environ.get("LOCALSTACK_IMAGE", PINNED_IMAGE), region_name="us-east-1")
@@ -80,7 +81,7 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
                     "HISTORY_BUFFER_SECONDS": "1",
                 },
             )
-        except ConfigError as error:
+        except SettingError as error:
             pytest.skip(f"the container is not on this machine's loopback: {error}")
         client = client_factory(config)
         stack = declare(config, client("sts").get_caller_identity()["Account"])

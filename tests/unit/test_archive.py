@@ -4,9 +4,10 @@ import json
 import boto3
 import pytest
 
+from env_settings.reader import SettingError
 from handlers import archive
 from handlers.core.archive_objects import ArchiveError, boto3_item
-from handlers.settings import ArchiveSettings, ConfigurationError
+from handlers.settings import ArchiveSettings
 from tests.unit.events import device_item, device_keys, stream_record
 
 NOW = 1_800_000_000
@@ -124,5 +125,5 @@ def test_a_removal_without_old_image_is_an_error_not_a_silent_skip(archive_bucke
 
 
 def test_unknown_layout_is_a_configuration_error():
-    with pytest.raises(ConfigurationError, match="ARCHIVE_LAYOUT"):
+    with pytest.raises(SettingError, match="ARCHIVE_LAYOUT"):
         ArchiveSettings.from_env({"ARCHIVE_BUCKET": "b", "ARCHIVE_LAYOUT": "zip"})

@@ -3,8 +3,8 @@ from decimal import Decimal
 
 import pytest
 
+from env_settings.reader import SettingError
 from handlers import ingest
-from handlers.settings import ConfigurationError
 from simulator.malformed import CATALOGUE
 from tests.unit.events import b64_json, sqs_event
 
@@ -218,7 +218,7 @@ def test_without_a_dlq_unstorable_messages_are_left_for_sqs_redrive(device_table
 
 def test_missing_table_name_fails_the_invocation_loudly(mocked_aws, lambda_context, monkeypatch):
     monkeypatch.delenv("TABLE_NAME", raising=False)
-    with pytest.raises(ConfigurationError, match="TABLE_NAME"):
+    with pytest.raises(SettingError, match="TABLE_NAME"):
         ingest.handler(sqs_event(b64_json(reading())), lambda_context)
 
 

@@ -1,12 +1,26 @@
+import io
 import json
+import zipfile
 
 import boto3
 import pytest
 
-from bootstrap.config import ConfigError, StackConfig
+from bootstrap.config import StackConfig
 from bootstrap.deploy import CREATED, UNCHANGED, Deployer
 from bootstrap.outputs import outputs
-from bootstrap.stack import bucket_policy, declare, policy_document, queue_policy
+from bootstrap.package import FUNCTION_PACKAGES, build_function_zip
+from bootstrap.stack import (
+    AssumedBy,
+    BucketRole,
+    FunctionRole,
+    QueueRole,
+    bucket_policy,
+    declare,
+    policy_document,
+    queue_policy,
+)
+from device_data.archive import ARCHIVE_PREFIX
+from env_settings.reader import SettingError
 
 ACCOUNT = "123456789012"
 
@@ -25,7 +39,7 @@ def config(**env):
     ],
 )
 def test_a_local_deploy_refuses_any_endpoint_but_this_machine(endpoint):
-    with pytest.raises(ConfigError, match="--target aws"):
+    with pytest.raises(SettingError, match="--target aws"):
         StackConfig.from_env("local", {"AWS_ENDPOINT_URL": endpoint})
 
 
@@ -44,7 +58,7 @@ def test_a_local_deploy_accepts_loopback_and_the_compose_service(endpoint):
 
 
 def test_the_aws_target_needs_a_region_and_uses_no_endpoint():
-    with pytest.raises(ConfigError, match="region"):
+    with pytest.raises(SettingError, match="region"):
         StackConfig.from_env("aws", {})
     aws = StackConfig.from_env(
         "aws", {"AWS_DEFAULT_REGION": "ap-northeast-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
@@ -183,3 +197,79 @@ def test_a_failed_start_does_not_record_a_running_backend(tmp_path, monkeypatch)
     with pytest.raises(lifecycle.EmulatorError):
         local_stack.up(cfg, "embedded", simulator_rate=0, deploy=lambda: None)
     assert not (tmp_path / "backend").exists()
+
+
+def test_every_role_names_exactly_one_declared_resource():
+    stack = declare(config(), ACCOUNT)
+    assert {role: stack.queue(role).name for role in QueueRole} == {
+        QueueRole.INGEST: "dev_ba_sqs",
+        QueueRole.DEAD_LETTER: "dev_ba_sqs_dlq",
+        QueueRole.STREAM_FAILURES: "dev_stream_failures",
+    }
+    assert {role: stack.bucket(role).name for role in BucketRole} == {
+        BucketRole.HISTORY: f"dev-device-history-{ACCOUNT}",
+        BucketRole.ARCHIVE: f"dev-device-archive-{ACCOUNT}",
+    }
+    assert {role: stack.function(role).handler for role in FunctionRole} == {
+        FunctionRole.INGEST: "handlers.ingest.handler",
+        FunctionRole.HISTORY: "handlers.history.handler",
+        FunctionRole.ARCHIVE: "handlers.archive.handler",
+    }
+    assert {role: stack.iam_role(role).service for role in AssumedBy} == {
+        AssumedBy.DEVICES: "iot.amazonaws.com",
+        AssumedBy.INGEST_FUNCTION: "lambda.amazonaws.com",
+        AssumedBy.HISTORY_FUNCTION: "lambda.amazonaws.com",
+        AssumedBy.ARCHIVE_FUNCTION: "lambda.amazonaws.com",
+        AssumedBy.DELIVERY_STREAM: "firehose.amazonaws.com",
+    }
+    assert len(stack.queues) == len(QueueRole) and len(stack.buckets) == len(BucketRole)
+    assert len(stack.functions) == len(FunctionRole) and len(stack.roles) == len(AssumedBy)
+
+
+def test_each_function_assumes_the_iam_role_declared_for_it():
+    stack = declare(config(), ACCOUNT)
+    for function, assumed_by in (
+        (FunctionRole.INGEST, AssumedBy.INGEST_FUNCTION),
+        (FunctionRole.HISTORY, AssumedBy.HISTORY_FUNCTION),
+        (FunctionRole.ARCHIVE, AssumedBy.ARCHIVE_FUNCTION),
+    ):
+        assert stack.function(function).iam_role == stack.iam_role(assumed_by).name
+
+
+def test_outputs_name_each_resource_by_its_role():
+    stack = declare(config(), ACCOUNT)
+    values = outputs(stack, queue_url=lambda name: f"http://127.0.0.1:4566/{ACCOUNT}/{name}")
+    assert values["queue_url"].endswith("/dev_ba_sqs")
+    assert values["dlq_url"].endswith("/dev_ba_sqs_dlq")
+    assert values["failures_queue_url"].endswith("/dev_stream_failures")
+    assert values["history_bucket"] == stack.bucket(BucketRole.HISTORY).name == stack.delivery_stream.bucket
+    assert values["history_prefix"] == "dev_DeviceData/" == stack.delivery_stream.prefix
+    assert values["archive_bucket"] == stack.bucket(BucketRole.ARCHIVE).name
+    assert values["functions"] == {
+        "ingest": "dev-sensor-data-ingest",
+        "history": "dev-dynamodb-history",
+        "archive": "dev-dynamodb-archive",
+    }
+    assert json.loads(json.dumps(values)) == values
+
+
+def test_the_archive_function_receives_its_prefix_from_the_declaration():
+    stack = declare(config(), ACCOUNT)
+    archive = stack.bucket(BucketRole.ARCHIVE)
+    assert archive.prefix == ARCHIVE_PREFIX
+    assert dict(stack.function(FunctionRole.ARCHIVE).environment)["ARCHIVE_PREFIX"] == archive.prefix
+    (put_object,) = [
+        statement
+        for statement in stack.iam_role(AssumedBy.ARCHIVE_FUNCTION).statements
+        if statement.actions == ("s3:PutObject",)
+    ]
+    assert put_object.resources == (f"arn:aws:s3:::{archive.name}/{archive.prefix}*",)
+    assert outputs(stack, queue_url=lambda name: name)["archive_prefix"] == archive.prefix
+
+
+def test_the_function_zip_carries_the_packages_the_handlers_import_and_nothing_else_of_ours():
+    names = zipfile.ZipFile(io.BytesIO(build_function_zip())).namelist()
+    for package in FUNCTION_PACKAGES:
+        assert f"{package}/__init__.py" in names
+    assert {"aws_calls/batching.py", "device_data/table.py", "env_settings/reader.py"} <= set(names)
+    assert not [name for name in names if name.split("/")[0] in ("bootstrap", "emulator", "simulator", "tests")]

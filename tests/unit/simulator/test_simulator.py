@@ -2,10 +2,11 @@ import base64
 import json
 import random
 
-from handlers.core.batching import RetryPolicy
+from aws_calls.batching import RetryPolicy
+from device_data.messages import MessageFate
 from handlers.core.ingest_rules import IngestRules, RejectedMessage, message_items
 from simulator.fleet import make_fleet
-from simulator.payloads import DEAD_LETTERED, FILTERED, FORMS, STORED, Plan, PlanSettings
+from simulator.payloads import FORMS, Plan, PlanSettings
 from simulator.sender import send_run
 
 NOW = 1_800_000_000.0
@@ -45,12 +46,12 @@ def test_every_form_appears_and_each_message_becomes_what_the_ingest_rules_make_
         try:
             result = message_items(message.body, IngestRules())
         except RejectedMessage as rejected:
-            assert message.fate == DEAD_LETTERED and message.kind == f"malformed:{rejected.code}"
+            assert message.fate == MessageFate.DEAD_LETTERED and message.kind == f"malformed:{rejected.code}"
             continue
         if result.filtered_client_id is not None:
-            assert message.fate == FILTERED
+            assert message.fate == MessageFate.FILTERED
         else:
-            assert message.fate == STORED
+            assert message.fate == MessageFate.STORED
             assert {(i["deviceID"], int(i["createdAt"])) for i in result.items} == set(message.keys)
 
 
@@ -61,13 +62,17 @@ def test_no_two_readings_share_a_table_key():
 
 def test_backdated_readings_are_already_past_their_ttl():
     for message in run(1000, backdate_ratio=0.5, ttl_seconds=3600):
-        items = message_items(message.body, IngestRules(ttl_seconds=3600)).items if message.fate == STORED else []
+        items = (
+            message_items(message.body, IngestRules(ttl_seconds=3600)).items
+            if message.fate == MessageFate.STORED
+            else []
+        )
         for item in items:
             assert (item["expiredAt"] <= NOW) == message.expired
 
 
 def test_both_encodings_are_sent():
-    bodies = [m.body for m in run(400, plain_json_ratio=0.5) if m.fate != DEAD_LETTERED]
+    bodies = [m.body for m in run(400, plain_json_ratio=0.5) if m.fate != MessageFate.DEAD_LETTERED]
     plain = [b for b in bodies if b.startswith("{")]
     assert plain and len(plain) < len(bodies)
     assert json.loads(base64.b64decode(next(b for b in bodies if not b.startswith("{"))))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Entry = TypeVar("Entry")
 
@@ -15,7 +15,7 @@ def chunks(
     entries: Sequence[Entry],
     max_count: int,
     max_bytes: int | None = None,
-    size_of: Callable[[Entry], int] = len,
+    size_of: Callable[[Any], int] = len,
 ) -> Iterator[list[Entry]]:
     """Consecutive groups of at most `max_count` entries and `max_bytes` total size.
 
@@ -49,17 +49,18 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Failure:
-    """An entry the API did not accept; `retryable` False means trying again cannot help."""
+    """An entry the API did not accept; `retryable` False means trying again cannot help.
+    `entry` is what the caller sent, of whatever type its API takes."""
 
-    entry: object
+    entry: Any
     code: str
     message: str = ""
     retryable: bool = True
 
 
 def send_with_retries(
-    send: Callable[[list], list[Failure]],
-    entries: list,
+    send: Callable[[list[Entry]], list[Failure]],
+    entries: list[Entry],
     policy: RetryPolicy,
     is_transient: Callable[[BaseException], bool],
     sleep: Callable[[float], None] = time.sleep,
@@ -92,12 +93,11 @@ def send_with_retries(
 def error_code(error: BaseException) -> str:
     """botocore's error code (`ThrottlingException`, ...) when there is one, else the type name."""
     response = getattr(error, "response", None)
-    if isinstance(response, dict) and response.get("Error", {}).get("Code"):
-        return response["Error"]["Code"]
-    return type(error).__name__
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code if isinstance(code, str) and code else type(error).__name__
 
 
-def sqs_batch_failures(entries: list[dict], response: dict) -> list[Failure]:
+def sqs_batch_failures(entries: Sequence[Mapping[str, Any]], response: Mapping[str, Any]) -> list[Failure]:
     """The entries an SQS *Batch call (SendMessageBatch, DeleteMessageBatch) reported as failed.
     SQS marks the caller's mistakes with SenderFault; trying those again cannot help."""
     by_id = {entry["Id"]: entry for entry in entries}
