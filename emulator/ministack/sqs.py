@@ -75,8 +75,9 @@ def _receive_without_full_scans(originals: Originals) -> dict[Target, Any]:
     )
 
     def expire_retained(queue_record: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if now - queue_record.get(_RETENTION_CHECKED_AT, 0.0) >= RETENTION_CHECK_SECONDS:
+        # Wall-clock time: the mark is saved with the queue and read again after a restart.
+        now = time.time()
+        if not 0 <= now - queue_record.get(_RETENTION_CHECKED_AT, 0.0) < RETENTION_CHECK_SECONDS:
             queue_record[_RETENTION_CHECKED_AT] = now
             expire_all(queue_record)
 
