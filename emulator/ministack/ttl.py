@@ -77,6 +77,8 @@ def _import_without_reaper() -> _DynamodbImport:
         return own_threading if name == "threading" else builtins.__import__(name, *args, **kwargs)
 
     module = importlib.util.module_from_spec(spec)
+    # exec uses the __builtins__ it finds in the module's namespace, so only this module's
+    # `import threading` is answered differently.
     module.__dict__["__builtins__"] = {**vars(builtins), "__import__": import_}
     sys.modules[DYNAMODB] = module
     try:
@@ -84,7 +86,9 @@ def _import_without_reaper() -> _DynamodbImport:
     except BaseException:
         del sys.modules[DYNAMODB]
         raise
+    # Its code run after the import (locks are made at import) sees the real module again.
     module.__dict__["threading"] = threading
+    # What the import system does for a submodule, so `from ministack.services import dynamodb` works.
     parent, _, name = DYNAMODB.rpartition(".")
     setattr(sys.modules[parent], name, module)
     return _DynamodbImport(module, tuple(own_threading.not_started))
