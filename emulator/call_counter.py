@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from typing import Any
 
 COUNTS_PATH = "/_emulator/calls"
 FAULTS_PATH = "/_emulator/faults"
@@ -44,7 +45,7 @@ def operation(method: str, path: str, headers: dict[str, str]) -> str:
 class CallCounter:
     """ASGI middleware around the emulator's app."""
 
-    def __init__(self, app):
+    def __init__(self, app: Any) -> None:
         self.app = app
         self.counts: Counter = Counter()
         self.faults: dict[str, dict] = {}
