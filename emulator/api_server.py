@@ -27,6 +27,7 @@ def serve(settings: EmulatorSettings) -> None:
     _configure_ministack(settings)
     from emulator import ministack
     from emulator.ministack.registry import PatchRegistry
+    from emulator.ministack.ttl import sweep_every
 
     patches = PatchRegistry()
     ministack_app, firehose = ministack.install(patches)
@@ -50,7 +51,7 @@ def serve(settings: EmulatorSettings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         # On the loop that serves every DynamoDB request: see emulator.ministack.ttl.
-        sweeper = asyncio.create_task(ministack.ttl.sweep_every(settings.ttl_sweep_seconds))
+        sweeper = asyncio.create_task(sweep_every(settings.ttl_sweep_seconds))
 
         async def shutdown_trigger() -> None:
             await stop.wait()

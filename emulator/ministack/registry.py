@@ -81,7 +81,7 @@ def source_sha256(value: Any) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
-def checked_original(patch: str, target: Target, expected_sha256: str) -> Any:
+def _checked_original(patch: str, target: Target, expected_sha256: str) -> Any:
     """The target's current value, when its source is the one `patch` was written for."""
     try:
         original = target.read()
@@ -119,7 +119,7 @@ class PatchRegistry:
         """Check every target, then replace them all; raises MinistackDiffers before changing anything."""
         if any(applied.patch.name == patch.name for applied in self._applied):
             raise ValueError(f"patch {patch.name} is already applied")
-        originals = {target: checked_original(patch.name, target, sha) for target, sha in patch.targets.items()}
+        originals = {target: _checked_original(patch.name, target, sha) for target, sha in patch.targets.items()}
         replacements = patch.build(originals)
         if replacements.keys() != originals.keys():
             raise ValueError(f"patch {patch.name} must replace exactly its targets")
