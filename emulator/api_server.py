@@ -6,11 +6,14 @@ Run by `python -m emulator start` (detached); `python -m emulator api` runs it i
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
 import threading
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 from emulator.call_counter import CallCounter
 from emulator.loopback_guard import LoopbackGuard
@@ -18,19 +21,20 @@ from emulator.settings import EmulatorSettings
 
 logger = logging.getLogger("emulator.api")
 
+PATCHES_PATH = "/_emulator/patches"
+
 
 def serve(settings: EmulatorSettings) -> None:
     _configure_ministack(settings)
-    from emulator import ministack_patches
+    from emulator import ministack
+    from emulator.ministack.registry import PatchRegistry
+    from emulator.ministack.ttl import sweep_every
 
-    app = ministack_patches.import_ministack()
-    ministack_patches.persist_stream_records()
-    ministack_patches.mark_invocation_ends()
-    ministack_patches.delete_message_batches_in_one_pass()
-    ministack_patches.receive_without_full_scans()
-    firehose = ministack_patches.buffer_firehose_deliveries()
+    patches = PatchRegistry()
+    ministack_app, firehose = ministack.install(patches)
+    logger.info("MiniStack %s, patched: %s", ministack.MINISTACK_VERSION, [p.patch.name for p in patches.applied])
+    app = PatchListing(ministack_app, patches.describe())
     stopping = threading.Event()
-    _every(settings.ttl_sweep_seconds, ministack_patches.sweep_expired_items, stopping, "ttl-sweeper")
     _every(0.2, firehose.flush_due, stopping, "firehose-flusher")
 
     from hypercorn.asyncio import serve as hypercorn_serve
@@ -47,10 +51,13 @@ def serve(settings: EmulatorSettings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        # On the loop that serves every DynamoDB request: see emulator.ministack.ttl.
+        sweeper = asyncio.create_task(sweep_every(settings.ttl_sweep_seconds))
 
         async def shutdown_trigger() -> None:
             await stop.wait()
             stopping.set()
+            sweeper.cancel()
             # Buffered Firehose records reach S3 before MiniStack saves its state.
             await loop.run_in_executor(None, firehose.flush_all)
 
@@ -81,7 +88,7 @@ def _configure_ministack(settings: EmulatorSettings) -> None:
     )
 
 
-def _every(seconds: float, work, stopping: threading.Event, name: str) -> None:
+def _every(seconds: float, work: Callable[[], object], stopping: threading.Event, name: str) -> None:
     def loop() -> None:
         while not stopping.wait(seconds):
             try:
@@ -90,3 +97,23 @@ def _every(seconds: float, work, stopping: threading.Event, name: str) -> None:
                 logger.exception("%s failed; trying again in %s s", name, seconds)
 
     threading.Thread(target=loop, name=name, daemon=True).start()
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class PatchListing:
+    """ASGI middleware: GET /_emulator/patches returns the MiniStack patches applied, as JSON."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], patches: list[dict[str, Any]]):
+        self.app = app
+        self._body = json.dumps({"patches": patches}).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATCHES_PATH:
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": self._body})

@@ -49,7 +49,7 @@ def operation(method: str, path: str, headers: dict[str, str]) -> str:
 class CallCounter:
     """ASGI middleware around the emulator's app."""
 
-    def __init__(self, app):
+    def __init__(self, app: Any) -> None:
         self.app = app
         self.counts: Counter = Counter()
         self.faults: dict[str, dict] = {}

@@ -8,18 +8,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_SIZE_MB = 5
 DEFAULT_INTERVAL_SECONDS = 300
 
 # deliver(stream, destination, body): writes one object under AWS's key layout.
-Deliver = Callable[[dict, dict, bytes], None]
+Deliver = Callable[[dict[str, Any], dict[str, Any], bytes], None]
 
 
 @dataclass
 class _Buffer:
-    stream: dict
-    destination: dict
+    stream: dict[str, Any]
+    destination: dict[str, Any]
     size_limit: int
     interval: float
     opened_at: float
@@ -34,7 +35,7 @@ class FirehoseBuffers:
         self._buffers: dict[tuple[str, str], _Buffer] = {}
         self._lock = threading.Lock()
 
-    def add(self, stream: dict, destination: dict, payloads: list[bytes]) -> None:
+    def add(self, stream: dict[str, Any], destination: dict[str, Any], payloads: list[bytes]) -> None:
         key = (stream["name"], destination.get("id", ""))
         with self._lock:
             buffer = self._buffers.get(key)

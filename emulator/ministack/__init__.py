@@ -1,0 +1,56 @@
+"""Where the embedded backend reaches into MiniStack (pinned in pyproject.toml to MINISTACK_VERSION).
+
+Everything that depends on MiniStack's internals is in this package, one module per concern,
+and every change to MiniStack's code goes through `registry`: each patch checks that its targets
+are the code it was written for, so an upgrade stops the backend with one line naming the patch
+and the function instead of running a replacement on code it does not fit.
+
+- `ttl`: MiniStack's TTL reaper never starts; `sweep_expired_items` applies DynamoDB's rules and
+  writes each removal's stream record;
+- `mappings`: MiniStack's event source mapping poller stays off (`emulator.esm` runs them);
+- `firehose`: Firehose deliveries go through `FirehoseBuffers` (one S3 object per buffer);
+- `persistence`: DynamoDB stream records are saved and restored with the tables;
+- `functions`: Python function workers mark the end of each invocation (no 50 ms log wait);
+- `sqs`: DeleteMessageBatch in one pass, ReceiveMessage without four full scans of the queue.
+
+`upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, NamedTuple
+
+from emulator.firehose_buffer import FirehoseBuffers
+from emulator.ministack import firehose, functions, mappings, persistence, sqs, ttl
+from emulator.ministack.registry import MINISTACK_VERSION, MinistackDiffers, PatchRegistry
+
+__all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "install"]
+
+
+class EmbeddedMinistack(NamedTuple):
+    app: Any
+    firehose: FirehoseBuffers
+
+
+def install(registry: PatchRegistry) -> EmbeddedMinistack:
+    """Import MiniStack and apply every patch through `registry`, all or none: raises
+    MinistackDiffers, with nothing left patched, when a target is not the code it should be."""
+    ttl.import_dynamodb()
+    app = importlib.import_module("ministack.app").app
+    buffers = FirehoseBuffers(firehose.deliver_one_object)
+    try:
+        for patch in (
+            ttl.REAPER_NEVER_STARTS,
+            mappings.POLLER_OFF,
+            persistence.STREAM_RECORDS_PERSISTED,
+            functions.INVOCATION_END_MARK,
+            sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
+            sqs.RECEIVE_WITHOUT_FULL_SCANS,
+            firehose.buffered_delivery(buffers),
+        ):
+            registry.apply(patch)
+    except MinistackDiffers:
+        registry.undo()
+        raise
+    return EmbeddedMinistack(app, buffers)
