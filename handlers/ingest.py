@@ -3,8 +3,10 @@ reason, or reported in batchItemFailures for SQS to deliver again: none is dropp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeSerializer
@@ -15,9 +17,19 @@ from aws_calls.errors import is_transient
 from device_data.messages import MessageFate
 from device_data.table import HASH_KEY, RANGE_KEY
 from handlers.aws import client
-from handlers.core.ingest_rules import REJECTION_CODES, RejectedMessage, item_key, message_items
+from handlers.core.ingest_rules import (
+    REJECTED_BY_DYNAMODB,
+    REJECTION_CODES,
+    UNPROCESSABLE_MESSAGE,
+    RejectedMessage,
+    item_key,
+    message_items,
+)
 from handlers.core.sqs_outcome import SqsBatchOutcome
 from handlers.settings import IngestSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = Logger(service="ingest")
 
@@ -27,17 +39,20 @@ SEND_BATCH_BYTES = 256 * 1024
 REASON_LIMIT = 1024
 _serializer = TypeSerializer()
 
+# The item's key as DynamoDB returns it in UnprocessedItems: ((name, type, value), ...), sorted.
+TypedKey = tuple[tuple[str, ...], ...]
+
 
 @dataclass(frozen=True)
 class PendingItem:
     """An item to write and the messages it came from (more than one when a later message
     overwrote the same key in this batch: last write wins)."""
 
-    typed: dict[str, Any]
+    typed: Mapping[str, Any]
     message_ids: tuple[str, ...]
 
     @property
-    def typed_key(self) -> tuple:
+    def typed_key(self) -> TypedKey:
         return _typed_key(self.typed)
 
 
@@ -49,14 +64,14 @@ class Rejection:
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: Any) -> dict:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = IngestSettings.from_env()
     return ingest(event["Records"], settings, function_name=getattr(context, "function_name", "ingest"))
 
 
-def ingest(records: list[dict], settings: IngestSettings, function_name: str) -> dict:
+def ingest(records: list[dict[str, Any]], settings: IngestSettings, function_name: str) -> dict[str, Any]:
     outcome = SqsBatchOutcome([record["messageId"] for record in records])
-    pending: dict[tuple, PendingItem] = {}
+    pending: dict[tuple[str, Decimal], PendingItem] = {}
     rejections: list[Rejection] = []
     for record in records:
         message_id = record["messageId"]
@@ -70,7 +85,7 @@ def ingest(records: list[dict], settings: IngestSettings, function_name: str) ->
             # No I/O happens above, so trying again cannot help; failing the batch would send this
             # message's good neighbours through every retry and into the DLQ without a reason.
             logger.exception("a message failed in a way the rules did not foresee", extra={"message_id": message_id})
-            rejections.append(Rejection(record, "unprocessable_message", f"{type(error).__name__}: {error}"))
+            rejections.append(Rejection(record, UNPROCESSABLE_MESSAGE, f"{type(error).__name__}: {error}"))
             continue
         if result.filtered_client_id is not None:
             outcome.mark(message_id, MessageFate.FILTERED, result.filtered_client_id)
@@ -85,7 +100,7 @@ def ingest(records: list[dict], settings: IngestSettings, function_name: str) ->
             if failure.retryable:
                 outcome.mark(message_id, MessageFate.RETRY, f"{failure.code}: {failure.message}")
             else:
-                rejections.append(Rejection(by_id[message_id], "rejected_by_dynamodb", failure.message))
+                rejections.append(Rejection(by_id[message_id], REJECTED_BY_DYNAMODB, failure.message))
     _park(rejections, settings, function_name, outcome)
     _log_summary(outcome)
     return outcome.response()
@@ -104,7 +119,7 @@ def _write(items: list[PendingItem], settings: IngestSettings) -> list[Failure]:
     return failures
 
 
-def _batch_write(dynamodb, table: str, entries: list[PendingItem]) -> list[Failure]:
+def _batch_write(dynamodb: DynamoDBClient, table: str, entries: list[PendingItem]) -> list[Failure]:
     try:
         response = dynamodb.batch_write_item(
             RequestItems={table: [{"PutRequest": {"Item": entry.typed}} for entry in entries]}
@@ -121,7 +136,7 @@ def _batch_write(dynamodb, table: str, entries: list[PendingItem]) -> list[Failu
     ]
 
 
-def _put_one(dynamodb, table: str, entry: PendingItem) -> Failure | None:
+def _put_one(dynamodb: DynamoDBClient, table: str, entry: PendingItem) -> Failure | None:
     try:
         dynamodb.put_item(TableName=table, Item=entry.typed)
     except ClientError as error:
@@ -168,7 +183,7 @@ def _park(rejections: list[Rejection], settings: IngestSettings, function_name: 
         )
 
 
-def _dlq_entry(entry_id: str, rejection: Rejection, function_name: str) -> dict:
+def _dlq_entry(entry_id: str, rejection: Rejection, function_name: str) -> dict[str, Any]:
     reason = f"{REJECTION_CODES[rejection.code]}: {rejection.reason}"[:REASON_LIMIT]
     attributes = {
         "error_code": rejection.code,
@@ -185,7 +200,7 @@ def _dlq_entry(entry_id: str, rejection: Rejection, function_name: str) -> dict:
     }
 
 
-def _typed_key(typed_item: dict) -> tuple:
+def _typed_key(typed_item: Mapping[str, Any]) -> TypedKey:
     return tuple(sorted((name, *typed_item[name].items()) for name in (HASH_KEY, RANGE_KEY)))
 
 

@@ -42,6 +42,10 @@ MAX_JSON_DEPTH = 64
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
+# The two codes the handler gives: the rules themselves never raise them.
+REJECTED_BY_DYNAMODB = "rejected_by_dynamodb"
+UNPROCESSABLE_MESSAGE = "unprocessable_message"
+
 REJECTION_CODES = {
     "empty_body": "the message body is empty",
     "not_base64": "the body is neither JSON nor base64",
@@ -63,8 +67,8 @@ REJECTION_CODES = {
     "number_out_of_range": "a number is outside DynamoDB's range or precision",
     "bad_attribute_name": "an attribute name is empty",
     "item_too_large": "an item is over DynamoDB's 400 KB limit",
-    "rejected_by_dynamodb": "DynamoDB refused the item as invalid",
-    "unprocessable_message": "turning the message into items failed in a way the rules did not foresee",
+    REJECTED_BY_DYNAMODB: "DynamoDB refused the item as invalid",
+    UNPROCESSABLE_MESSAGE: "turning the message into items failed in a way the rules did not foresee",
 }
 
 
