@@ -51,6 +51,7 @@ class Answer:
 
 
 def what_answers(endpoint: str) -> Answer:
+    endpoint = endpoint.rstrip("/")
     try:
         status, body, server = _get(endpoint + IDENTITY_PATH)
     except (OSError, http.client.HTTPException) as error:

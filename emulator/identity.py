@@ -49,8 +49,9 @@ def ensure_identity(state_dir: str) -> StateIdentity:
         return existing
     path = identity_file(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{_FILE_NAME}.{os.getpid()}")
-    draft.write_text(uuid.uuid4().hex + "\n")
+    candidate = uuid.uuid4().hex
+    draft = path.with_name(f".{_FILE_NAME}.{candidate}")
+    draft.write_text(candidate + "\n")
     try:
         with contextlib.suppress(FileExistsError):
             os.link(draft, path)
