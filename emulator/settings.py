@@ -1,16 +1,17 @@
 """The embedded backend's settings, from the environment, with their defaults.
 
-| variable                   | default   | meaning                                                        |
-|----------------------------|-----------|----------------------------------------------------------------|
-| EMULATOR_PORT              | 4566      | port of the AWS API on 127.0.0.1 (LocalStack's port); the      |
-|                            |           | endpoint of every local tool follows it (aws_calls.sessions)   |
-| AWS_DEFAULT_REGION         | us-east-1 | the region the emulator reports                                |
-| STATE_DIR                  | .state    | local state; the embedded backend keeps it in `embedded/`      |
-| TTL_SWEEP_SECONDS          | 1         | how often expired items are deleted                            |
-| EMULATOR_LOG_LEVEL         | WARNING   | log level of the emulator processes                            |
-| EXTRA_CORS_ALLOWED_ORIGINS | (none)    | comma-separated origins that browsers may call from besides    |
-|                            |           | loopback                                                       |
+| variable                   | default   | meaning                                                           |
+|----------------------------|-----------|-------------------------------------------------------------------|
+| EMULATOR_PORT              | 4566      | port of the AWS API on 127.0.0.1; every local tool follows it     |
+| AWS_DEFAULT_REGION         | us-east-1 | the region the emulator reports                                   |
+| STATE_DIR                  | .state    | local state; the embedded backend keeps it in `embedded/`         |
+| TTL_SWEEP_SECONDS          | 1         | how often expired items are deleted                               |
+| EMULATOR_LOG_LEVEL         | WARNING   | DEBUG, INFO, WARNING or ERROR, for the emulator's processes       |
+| EXTRA_CORS_ALLOWED_ORIGINS | (none)    | comma-separated origins browsers may call from besides loopback   |
 
+The endpoint, http://127.0.0.1:<EMULATOR_PORT>, is derived in aws_calls.sessions with every
+other local tool's. The processes started by emulator.lifecycle get these settings from the
+EmulatorSettings value (environment()), not from the shell they were started from.
 A malformed value raises env_settings.reader.SettingError.
 """
 
