@@ -18,11 +18,20 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bootstrap.backend_check import check_backend, check_endpoint_is_the_emulators
+from bootstrap.backend_check import check_backend
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
 from bootstrap.deploy import UNCHANGED, Deployer
-from bootstrap.local_stack import Backend, StackError, clean, down, recorded_backend, simulator_pid, up
+from bootstrap.local_stack import (
+    Backend,
+    StackError,
+    check_endpoint_is_the_emulators,
+    clean,
+    down,
+    recorded_backend,
+    simulator_pid,
+    up,
+)
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
 from bootstrap.stack import declare

@@ -17,11 +17,9 @@ import urllib.request
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlparse
 
 from bootstrap.local_stack import Backend, StackError
 from emulator.identity import IDENTITY_PATH, StateIdentity, read_identity
-from emulator.loopback_guard import is_loopback_name
 from emulator.settings import EmulatorSettings
 
 PROBE_TIMEOUT_SECONDS = 1.0
@@ -88,24 +86,6 @@ def check_backend(endpoint: str, recorded: Backend | None, emulator: EmulatorSet
     raise StackError(
         f"refusing to {command}: {endpoint} is answered by {answer.description}, not by {expected}; "
         "set EMULATOR_PORT to this stack's port, or start it with `make up`"
-    )
-
-
-def check_endpoint_is_the_emulators(endpoint: str, emulator: EmulatorSettings) -> None:
-    """On the embedded backend an AWS_ENDPOINT_URL, when set, must name the emulator that
-    EMULATOR_PORT starts; the refusal says which of the two to change."""
-    url = urlparse(endpoint)
-    try:
-        port = url.port
-    except ValueError:
-        port = None
-    loopback = url.scheme == "http" and is_loopback_name(url.hostname or "")
-    if loopback and port == emulator.port:
-        return
-    other_port = f", or set EMULATOR_PORT={port}" if loopback and port else ""
-    raise StackError(
-        f"AWS_ENDPOINT_URL={endpoint} is not the embedded backend, which EMULATOR_PORT={emulator.port} puts on "
-        f"{emulator.endpoint}: unset AWS_ENDPOINT_URL (EMULATOR_PORT alone sets the endpoint){other_port}"
     )
 
 

@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlparse
 
 from bootstrap.config import StackConfig
+from emulator.loopback_guard import is_loopback_name
 from emulator.settings import EmulatorSettings
 
 
@@ -76,7 +78,6 @@ def up(
         _backend_file(state).write_text(backend)
         print("LocalStack, the bootstrap and the simulator run under Docker Compose")
         return backend
-    from bootstrap.backend_check import check_endpoint_is_the_emulators
     from emulator.lifecycle import start, stop
 
     if config.endpoint:
@@ -95,6 +96,24 @@ def up(
     if simulator_rate > 0:
         _start_simulator(state, simulator_rate)
     return backend
+
+
+def check_endpoint_is_the_emulators(endpoint: str, emulator: EmulatorSettings) -> None:
+    """On the embedded backend an AWS_ENDPOINT_URL, when set, must name the emulator that
+    EMULATOR_PORT starts; the refusal says which of the two to change."""
+    url = urlparse(endpoint)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    loopback = url.scheme == "http" and is_loopback_name(url.hostname or "")
+    if loopback and port == emulator.port:
+        return
+    other_port = f", or set EMULATOR_PORT={port}" if loopback and port else ""
+    raise StackError(
+        f"AWS_ENDPOINT_URL={endpoint} is not the embedded backend, which EMULATOR_PORT={emulator.port} puts on "
+        f"{emulator.endpoint}: unset AWS_ENDPOINT_URL (EMULATOR_PORT alone sets the endpoint){other_port}"
+    )
 
 
 def down(config: StackConfig, emulator: EmulatorSettings) -> None:

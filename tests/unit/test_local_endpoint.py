@@ -11,9 +11,8 @@ from botocore.exceptions import BotoCoreError
 
 import simulator.__main__ as simulator_cli
 from aws_calls.sessions import local_endpoint
-from bootstrap.backend_check import check_endpoint_is_the_emulators
 from bootstrap.config import StackConfig
-from bootstrap.local_stack import StackError
+from bootstrap.local_stack import StackError, check_endpoint_is_the_emulators
 from emulator import lifecycle
 from emulator.settings import EmulatorSettings, LogLevel
 from env_settings.reader import SettingError
