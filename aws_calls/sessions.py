@@ -5,10 +5,10 @@ endpoint can ever be valid for a real account, whatever profile the shell has se
 
 The local endpoint is derived here and nowhere else (bootstrap, simulator and emulator read it):
 
-| variable          | default                              | meaning                                   |
-|-------------------|--------------------------------------|-------------------------------------------|
-| AWS_ENDPOINT_URL  | http://127.0.0.1:${EMULATOR_PORT}    | the endpoint, when it is not the emulator's |
-| EMULATOR_PORT     | 4566                                 | port of the embedded emulator on 127.0.0.1 |
+| variable         | default                           | meaning                                    |
+|------------------|-----------------------------------|--------------------------------------------|
+| AWS_ENDPOINT_URL | http://127.0.0.1:${EMULATOR_PORT} | the endpoint, when it is not the emulator  |
+| EMULATOR_PORT    | 4566                              | the embedded emulator's port, on 127.0.0.1 |
 
 So `EMULATOR_PORT` alone moves a whole stack: the emulator, the deploy, the simulator, the
 functions and the tests all follow it.
