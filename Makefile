@@ -7,6 +7,8 @@ VENV ?= .venv
 BACKEND ?= auto
 SIM_RATE ?= 5
 STATE_DIR ?= .state
+# The one setting that moves a stack: the emulator, deploy, simulator, functions and every target follow it.
+EMULATOR_PORT ?= 4566
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -14,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 BENCH_ARGS ?=
-export STATE_DIR BACKEND SIM_RATE
+export STATE_DIR BACKEND SIM_RATE EMULATOR_PORT
 export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -33,7 +35,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the virtualenv and install everything (the other targets do it when needed)
 
-up: $(STAMP) ## Start the backend (BACKEND=auto|embedded|localstack), deploy, start the simulator (SIM_RATE=5)
+up: $(STAMP) ## Start the backend (BACKEND=auto|embedded|localstack) on EMULATOR_PORT=4566, deploy, simulate (SIM_RATE=5)
 	@$(BIN)/python -m bootstrap up
 
 down: $(STAMP) ## Stop everything `make up` started (data is kept)

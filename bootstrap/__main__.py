@@ -18,14 +18,25 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bootstrap.backend_check import check_backend
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
 from bootstrap.deploy import UNCHANGED, Deployer
-from bootstrap.local_stack import Backend, StackError, clean, down, simulator_pid, up
+from bootstrap.local_stack import (
+    Backend,
+    StackError,
+    check_endpoint_is_the_emulators,
+    clean,
+    down,
+    recorded_backend,
+    simulator_pid,
+    up,
+)
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
 from bootstrap.stack import declare
 from emulator.lifecycle import EmulatorError
+from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError, number, one_of
 
 COMMANDS = ["deploy", "teardown", "outputs", "status", "up", "down", "clean", "logs"]
@@ -53,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = StackConfig.from_env(args.target)
+        emulator = EmulatorSettings.from_env()
         if args.command == "outputs":
             path = outputs_path(config.state_dir)
             if not path.exists():
@@ -62,15 +74,16 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             requested = args.backend or one_of(os.environ, "BACKEND", Backend.AUTO)
             rate = args.simulator_rate if args.simulator_rate is not None else number(os.environ, "SIM_RATE", 5)
-            backend = up(config, requested, rate, lambda: _deploy(config))
+            backend = up(config, emulator, requested, rate, lambda: _deploy(config, emulator))
             _print_welcome(config, backend, rate, time.monotonic() - started)
         elif args.command == "down":
-            down(config)
+            down(config, emulator)
         elif args.command == "clean":
-            clean(config)
+            clean(config, emulator)
         elif args.command == "deploy":
-            _deploy(config)
+            _deploy(config, emulator)
         else:
+            _check_backend(config, emulator, args.command)
             client = client_factory(config)
             stack = declare(config, client("sts").get_caller_identity()["Account"])
             deployer = Deployer(client, progress=print)
@@ -79,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 outputs_path(config.state_dir).unlink(missing_ok=True)
                 print(f"removed {len(removed)} resources" if removed else "nothing to remove")
             elif args.command == "status":
-                report = stage_counts(outputs(stack, deployer.queue_url), client)
+                report = {"endpoint": config.endpoint, **stage_counts(outputs(stack, deployer.queue_url), client)}
                 report["simulator_running"] = bool(simulator_pid(outputs_path(config.state_dir).parent))
                 print(json.dumps(report, indent=2))
             else:
@@ -97,7 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _deploy(config: StackConfig) -> None:
+def _check_backend(config: StackConfig, emulator: EmulatorSettings, command: str) -> None:
+    """On a local target, fail fast unless the endpoint is this stack's backend (before any
+    client is built, so nothing waits on the SDK's retries)."""
+    if not config.endpoint:
+        return
+    recorded = recorded_backend(config.state_dir)
+    if recorded == Backend.EMBEDDED:
+        check_endpoint_is_the_emulators(config.endpoint, emulator)
+    check_backend(config.endpoint, recorded, emulator, command)
+
+
+def _deploy(config: StackConfig, emulator: EmulatorSettings) -> None:
+    _check_backend(config, emulator, "deploy")
     client = client_factory(config)
     stack = declare(config, client("sts").get_caller_identity()["Account"])
     deployer = Deployer(client, progress=print)

@@ -1,25 +1,28 @@
 """The bootstrap's settings, from the environment, with their defaults.
 
-| variable                      | default (local / aws)        | meaning                                         |
-|-------------------------------|------------------------------|-------------------------------------------------|
-| STACK_ENV                     | dev                          | prefix of every resource name (`dev_DeviceData`)|
-| AWS_ENDPOINT_URL              | http://127.0.0.1:4566 / -    | the API endpoint (local targets only)           |
-| AWS_DEFAULT_REGION            | us-east-1 / (required)       | region                                          |
-| DEVICE_ROLE_ARN               | role `<env>-iot-device`      | the only principal the queue policy lets send   |
-| TABLE_BILLING                 | on-demand                    | `on-demand` or `provisioned` (38 read/22 write) |
-| FUNCTION_TIMEOUT_SECONDS      | 30                           | timeout of the three functions                  |
-| FUNCTION_MEMORY_MB            | 256                          | memory of the three functions                   |
-| INGEST_BATCH_WINDOW_SECONDS   | 0 / 60                       | SQS batching window of the ingest mapping       |
-| HISTORY_BUFFER_SECONDS        | 2 / 60                       | Firehose buffering interval                     |
-| HISTORY_BUFFER_MB             | 1 / 50                       | Firehose buffering size                         |
-| STREAM_RETRY_ATTEMPTS         | 3                            | MaximumRetryAttempts of the stream mappings     |
-| STREAM_BATCH_WINDOW_SECONDS   | 1                            | batching window of the stream mappings          |
-| TTL_SECONDS                   | 31536000                     | passed to the ingest function                   |
-| APP_ENV                       | (none)                       | passed to the ingest function (`Staging`)       |
-| ARCHIVE_LAYOUT                | batch                        | passed to the archive function                  |
-| ARCHIVE_STORAGE_CLASS         | GLACIER                      | passed to the archive function                  |
-| STATE_DIR                     | .state                       | where outputs.json and build files are written  |
+| variable                    | default (local / aws)               | meaning                                          |
+|-----------------------------|-------------------------------------|--------------------------------------------------|
+| STACK_ENV                   | dev                                 | prefix of every resource name (`dev_DeviceData`) |
+| EMULATOR_PORT               | 4566 / -                            | embedded emulator's port; moves the endpoint     |
+| AWS_ENDPOINT_URL            | http://127.0.0.1:$EMULATOR_PORT / - | the API endpoint (local targets only)            |
+| AWS_DEFAULT_REGION          | us-east-1 / (required)              | region                                           |
+| DEVICE_ROLE_ARN             | role `<env>-iot-device`             | the only principal the queue policy lets send    |
+| TABLE_BILLING               | on-demand                           | `on-demand` or `provisioned` (38 read/22 write)  |
+| FUNCTION_TIMEOUT_SECONDS    | 30                                  | timeout of the three functions                   |
+| FUNCTION_MEMORY_MB          | 256                                 | memory of the three functions                    |
+| INGEST_BATCH_WINDOW_SECONDS | 0 / 60                              | SQS batching window of the ingest mapping        |
+| HISTORY_BUFFER_SECONDS      | 2 / 60                              | Firehose buffering interval                      |
+| HISTORY_BUFFER_MB           | 1 / 50                              | Firehose buffering size                          |
+| STREAM_RETRY_ATTEMPTS       | 3                                   | MaximumRetryAttempts of the stream mappings      |
+| STREAM_BATCH_WINDOW_SECONDS | 1                                   | batching window of the stream mappings           |
+| TTL_SECONDS                 | 31536000                            | passed to the ingest function                    |
+| APP_ENV                     | (none)                              | passed to the ingest function (`Staging`)        |
+| ARCHIVE_LAYOUT              | batch                               | passed to the archive function                   |
+| ARCHIVE_STORAGE_CLASS       | GLACIER                             | passed to the archive function                   |
+| STATE_DIR                   | .state                              | where outputs.json and build files are written   |
 
+A local target's endpoint is AWS_ENDPOINT_URL when set, else http://127.0.0.1:<EMULATOR_PORT>
+(aws_calls.sessions.local_endpoint: the simulator and the emulator derive it the same way).
 A malformed value, or a local endpoint that is not this machine, raises SettingError.
 """
 
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlparse
 
-from aws_calls.sessions import LOCAL_ENDPOINT, LOCAL_REGION
+from aws_calls.sessions import LOCAL_REGION, local_endpoint
 from device_data.archive import ARCHIVE_STORAGE_CLASS, ArchiveLayout
 from device_data.table import DEFAULT_TTL_SECONDS
 from env_settings.reader import Environment, SettingError, one_of, whole_number
@@ -85,7 +88,7 @@ class StackConfig:
         local = target == DeployTarget.LOCAL
         endpoint: str | None = None
         if local:
-            endpoint = env.get("AWS_ENDPOINT_URL") or LOCAL_ENDPOINT
+            endpoint = local_endpoint(env)
             check_local_endpoint(endpoint)
             region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or LOCAL_REGION
         else:

@@ -16,8 +16,11 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlparse
 
 from bootstrap.config import StackConfig
+from emulator.loopback_guard import is_loopback_name
+from emulator.settings import EmulatorSettings
 
 
 class Backend(StrEnum):
@@ -49,11 +52,25 @@ def choose_backend(requested: Backend) -> Backend:
     return requested
 
 
-def up(config: StackConfig, requested_backend: Backend, simulator_rate: float, deploy: Callable[[], None]) -> Backend:
+def recorded_backend(state_dir: str) -> Backend | None:
+    """The backend `make up` started from this state folder and `make down` has not stopped."""
+    try:
+        return Backend(_backend_file(Path(state_dir)).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def up(
+    config: StackConfig,
+    emulator: EmulatorSettings,
+    requested_backend: Backend,
+    simulator_rate: float,
+    deploy: Callable[[], None],
+) -> Backend:
     state = Path(config.state_dir)
     state.mkdir(parents=True, exist_ok=True)
     backend = choose_backend(requested_backend)
-    running = _backend_file(state).read_text().strip() if _backend_file(state).exists() else None
+    running = recorded_backend(config.state_dir)
     if running and running != backend:
         raise StackError(f"the {running} backend is running: `make down` first")
     if backend == Backend.LOCALSTACK:
@@ -61,34 +78,58 @@ def up(config: StackConfig, requested_backend: Backend, simulator_rate: float, d
         _backend_file(state).write_text(backend)
         print("LocalStack, the bootstrap and the simulator run under Docker Compose")
         return backend
-    from emulator.lifecycle import start
-    from emulator.settings import EmulatorSettings
+    from emulator.lifecycle import start, stop
 
-    start(EmulatorSettings.from_env())
+    if config.endpoint:
+        check_endpoint_is_the_emulators(config.endpoint, emulator)
+    started = start(emulator)
     # Recorded once it runs, so a failed start leaves nothing for `make down` to look for.
     _backend_file(state).write_text(backend)
-    deploy()
+    try:
+        deploy()
+    except BaseException:
+        # A failed `make up` leaves running only what was running before it.
+        if started:
+            stop(emulator, progress=lambda _line: None)
+            _backend_file(state).unlink(missing_ok=True)
+        raise
     if simulator_rate > 0:
         _start_simulator(state, simulator_rate)
     return backend
 
 
-def down(config: StackConfig) -> None:
+def check_endpoint_is_the_emulators(endpoint: str, emulator: EmulatorSettings) -> None:
+    """On the embedded backend an AWS_ENDPOINT_URL, when set, must name the emulator that
+    EMULATOR_PORT starts; the refusal says which of the two to change."""
+    url = urlparse(endpoint)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    loopback = url.scheme == "http" and is_loopback_name(url.hostname or "")
+    if loopback and port == emulator.port:
+        return
+    other_port = f", or set EMULATOR_PORT={port}" if loopback and port else ""
+    raise StackError(
+        f"AWS_ENDPOINT_URL={endpoint} is not the embedded backend, which EMULATOR_PORT={emulator.port} puts on "
+        f"{emulator.endpoint}: unset AWS_ENDPOINT_URL (EMULATOR_PORT alone sets the endpoint){other_port}"
+    )
+
+
+def down(config: StackConfig, emulator: EmulatorSettings) -> None:
     state = Path(config.state_dir)
-    backend = _backend_file(state).read_text().strip() if _backend_file(state).exists() else Backend.EMBEDDED
-    if backend == Backend.LOCALSTACK:
+    if recorded_backend(config.state_dir) == Backend.LOCALSTACK:
         _compose("down")
     else:
         _stop_simulator(state)
         from emulator.lifecycle import stop
-        from emulator.settings import EmulatorSettings
 
-        stop(EmulatorSettings.from_env())
+        stop(emulator)
     _backend_file(state).unlink(missing_ok=True)
 
 
-def clean(config: StackConfig) -> None:
-    down(config)
+def clean(config: StackConfig, emulator: EmulatorSettings) -> None:
+    down(config, emulator)
     shutil.rmtree(config.state_dir, ignore_errors=True)
     print(f"removed {config.state_dir}")
 

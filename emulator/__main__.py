@@ -8,8 +8,10 @@ import logging
 import os
 import sys
 
+from emulator.identity import IDENTITY_FILE_VARIABLE, ensure_identity, identity_file
 from emulator.lifecycle import EmulatorError, start, status, stop
 from emulator.settings import EmulatorSettings
+from env_settings.reader import SettingError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,10 +22,12 @@ def main(argv: list[str] | None = None) -> int:
         help="start/stop/status manage both processes; api and dataplane run one in the foreground",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("EMULATOR_LOG_LEVEL", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = EmulatorSettings.from_env()
+    try:
+        settings = EmulatorSettings.from_env()
+    except SettingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "start":
             start(settings)
@@ -36,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "api":
             from emulator.api_server import serve
 
+            ensure_identity(settings.state_dir)
+            # api_server builds CallCounter(app) without an identity: the environment names its file.
+            os.environ[IDENTITY_FILE_VARIABLE] = str(identity_file(settings.state_dir))
             serve(settings)
         else:
             from emulator.dataplane import run

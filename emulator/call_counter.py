@@ -7,14 +7,22 @@ AWS error, so tests can watch the pipeline ride out a Firehose or S3 outage.
 
 The /_emulator/ endpoints take JSON only: a form or text/plain POST, which a web page can send
 without a CORS preflight, gets 415; a body that is not the JSON asked for gets 400, in one line.
+
+GET /_emulator/identity returns {"identity": ..., "state_dir": ...}: which state folder this
+emulator belongs to (emulator.identity), so a deploy can tell its own emulator from another's.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
+
+from emulator.identity import IDENTITY_FILE_VARIABLE, IDENTITY_PATH, StateIdentity, read_identity
+from emulator.loopback_guard import ASGIApp, Receive, Scope, Send
 
 INTERNAL_PREFIX = "/_emulator/"
 COUNTS_PATH = INTERNAL_PREFIX + "calls"
@@ -47,15 +55,18 @@ def operation(method: str, path: str, headers: dict[str, str]) -> str:
 
 
 class CallCounter:
-    """ASGI middleware around the emulator's app."""
+    """ASGI middleware around the emulator's app. `identity` defaults to the one in the file
+    named by EMULATOR_IDENTITY_FILE, which `python -m emulator api` sets; without either,
+    /_emulator/identity answers 404."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp, identity: StateIdentity | None = None) -> None:
         self.app = app
-        self.counts: Counter = Counter()
-        self.faults: dict[str, dict] = {}
+        self.identity = identity or _identity_named_by_environment()
+        self.counts: Counter[str] = Counter()
+        self.faults: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {name.decode().lower(): value.decode(errors="replace") for name, value in scope.get("headers", [])}
@@ -64,6 +75,10 @@ class CallCounter:
             if not is_json_media_type(content_type):
                 message = f"{scope['path']} takes application/json, not {content_type or 'a body without Content-Type'}"
                 return await _respond(send, 415, _error("UnsupportedMediaTypeException", message))
+        if scope["path"] == IDENTITY_PATH:
+            if self.identity is None:
+                return await _respond(send, 404, _error("ResourceNotFoundException", "this emulator has no identity"))
+            return await _respond(send, 200, self.identity.document())
         if scope["path"] == COUNTS_PATH:
             with self._lock:
                 counts = dict(self.counts)
@@ -77,21 +92,21 @@ class CallCounter:
         name = operation(scope["method"], scope["path"], headers)
         with self._lock:
             self.counts[name] += 1
-            fault = self.faults.get(name)
-            if fault:
-                fault["count"] -= 1
-                if fault["count"] <= 0:
+            injected = self.faults.get(name)
+            if injected:
+                injected["count"] -= 1
+                if injected["count"] <= 0:
                     del self.faults[name]
-        if fault:
+        if injected:
             return await _respond(
                 send,
-                fault["status"],
-                _error(fault["code"], f"injected {fault['code']}"),
-                [(b"x-amzn-errortype", fault["code"].encode())],
+                injected["status"],
+                _error(injected["code"], f"injected {injected['code']}"),
+                [(b"x-amzn-errortype", injected["code"].encode())],
             )
         return await self.app(scope, receive, send)
 
-    def _add_fault(self, fault: dict[str, Any]) -> dict:
+    def _add_fault(self, fault: dict[str, Any]) -> dict[str, dict[str, Any]]:
         with self._lock:
             self.faults[fault["operation"]] = {key: fault[key] for key in ("count", "code", "status")}
             return dict(self.faults)
@@ -129,7 +144,12 @@ def fault_request(body: bytes) -> dict[str, Any]:
     return {key: fault[key] for key in ("operation", "count", "code", "status")}
 
 
-async def _body(receive) -> bytes:
+def _identity_named_by_environment() -> StateIdentity | None:
+    path = os.environ.get(IDENTITY_FILE_VARIABLE)
+    return read_identity(str(Path(path).parent)) if path else None
+
+
+async def _body(receive: Receive) -> bytes:
     chunks = []
     while True:
         message = await receive()
@@ -142,7 +162,9 @@ def _error(code: str, message: str) -> dict[str, str]:
     return {"__type": code, "message": message}
 
 
-async def _respond(send, status: int, document: dict, headers: list | None = None) -> None:
+async def _respond(
+    send: Send, status: int, document: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send(
         {
             "type": "http.response.start",

@@ -15,14 +15,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emulator.settings import EmulatorSettings
 
 COMPONENTS = ("api", "dataplane")
 START_DEADLINE_SECONDS = 60
 STOP_DEADLINE_SECONDS = 20
+
+Progress = Callable[[str], None]
 
 
 class EmulatorError(Exception):
@@ -47,12 +51,13 @@ class Paths:
         return self.root / "run" / f"{component}.status.json"
 
 
-def start(settings: EmulatorSettings, progress=print) -> None:
+def start(settings: EmulatorSettings, progress: Progress = print) -> bool:
+    """Start both processes; False when they were already running."""
     paths = Paths(Path(settings.state_dir))
     running = [component for component in COMPONENTS if process_alive(_pid(paths, component))]
     if len(running) == len(COMPONENTS) and _answers(settings):
         progress(f"embedded backend already running on {settings.endpoint}")
-        return
+        return False
     if running:
         stop(settings, progress=lambda _message: None)
     _check_port_free(settings.port)
@@ -65,15 +70,16 @@ def start(settings: EmulatorSettings, progress=print) -> None:
     progress(
         f"embedded backend ready on {settings.endpoint} in {time.monotonic() - started:.1f} s (state: {paths.root})"
     )
+    return True
 
 
-def stop(settings: EmulatorSettings, progress=print) -> None:
+def stop(settings: EmulatorSettings, progress: Progress = print) -> None:
     paths = Paths(Path(settings.state_dir))
     stopped = []
     # The data plane first, so it checkpoints before the API it reads from goes away.
     for component in reversed(COMPONENTS):
         pid = _pid(paths, component)
-        if process_alive(pid):
+        if pid is not None and process_alive(pid):
             _terminate(pid)
             stopped.append(f"{component} (pid {pid})")
         paths.pid_file(component).unlink(missing_ok=True)
@@ -82,7 +88,7 @@ def stop(settings: EmulatorSettings, progress=print) -> None:
     progress(f"stopped {', '.join(stopped)}" if stopped else "embedded backend was not running")
 
 
-def status(settings: EmulatorSettings) -> dict:
+def status(settings: EmulatorSettings) -> dict[str, Any]:
     paths = Paths(Path(settings.state_dir))
     return {
         "endpoint": settings.endpoint,
@@ -96,22 +102,18 @@ def status(settings: EmulatorSettings) -> dict:
     }
 
 
-def dataplane_status(settings: EmulatorSettings) -> dict:
+def dataplane_status(settings: EmulatorSettings) -> dict[str, Any]:
     try:
-        return json.loads(Paths(Path(settings.state_dir)).status_file("dataplane").read_text())
+        report = json.loads(Paths(Path(settings.state_dir)).status_file("dataplane").read_text())
     except (OSError, ValueError):
         return {}
+    return report if isinstance(report, dict) else {}
 
 
 def _spawn(paths: Paths, component: str, settings: EmulatorSettings) -> None:
     paths.ready_file(component).unlink(missing_ok=True)
-    env = {
-        **os.environ,
-        "EMULATOR_PORT": str(settings.port),
-        "AWS_DEFAULT_REGION": settings.region,
-        "STATE_DIR": str(Path(settings.state_dir).parent),
-        "TTL_SWEEP_SECONDS": str(settings.ttl_sweep_seconds),
-    }
+    # Every setting from `settings`, not the shell's: settings built in code reach the process.
+    env = {**os.environ, **settings.environment()}
     # The child keeps its own copy of the log's descriptor; ours closes once it has started.
     with open(paths.log_file(component), "ab") as log:
         process = subprocess.Popen(
@@ -125,7 +127,7 @@ def _spawn(paths: Paths, component: str, settings: EmulatorSettings) -> None:
     paths.pid_file(component).write_text(str(process.pid))
 
 
-def _wait(paths: Paths, component: str, ready, settings: EmulatorSettings) -> None:
+def _wait(paths: Paths, component: str, ready: Callable[[], bool], settings: EmulatorSettings) -> None:
     deadline = time.monotonic() + START_DEADLINE_SECONDS
     pid = _pid(paths, component)
     while time.monotonic() < deadline:
@@ -179,7 +181,7 @@ def _prepare_state_dir(paths: Paths) -> None:
 def _answers(settings: EmulatorSettings) -> bool:
     try:
         with urllib.request.urlopen(f"{settings.endpoint}/_ministack/health", timeout=1) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except OSError:
         return False
 
@@ -195,7 +197,8 @@ def free_port() -> int:
     """A loopback port nothing listens on now, for a backend of its own (tests, benchmarks)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def proc_stat(pid: int) -> list[str] | None:
@@ -238,7 +241,7 @@ def _group_has_live_members(pgid: int) -> bool:
 
 def _is_zombie(pid: int) -> bool:
     fields = proc_stat(pid)
-    return bool(fields) and fields[0] == "Z"
+    return fields is not None and fields[:1] == ["Z"]
 
 
 def _reap(pid: int) -> None:

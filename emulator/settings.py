@@ -1,14 +1,17 @@
 """The embedded backend's settings, from the environment, with their defaults.
 
-| variable            | default      | meaning                                                  |
-|---------------------|--------------|----------------------------------------------------------|
-| EMULATOR_PORT       | 4566         | port of the AWS API on 127.0.0.1 (LocalStack's port)     |
-| AWS_DEFAULT_REGION  | us-east-1    | the region the emulator reports                          |
-| STATE_DIR           | .state       | local state; the embedded backend keeps it in `embedded/`|
-| TTL_SWEEP_SECONDS   | 1            | how often expired items are deleted                      |
-| EMULATOR_LOG_LEVEL  | WARNING      | log level of the emulator processes                      |
-| EXTRA_CORS_ALLOWED_ORIGINS | (none) | comma-separated origins that browsers may call from besides loopback |
+| variable                   | default   | meaning                                                           |
+|----------------------------|-----------|-------------------------------------------------------------------|
+| EMULATOR_PORT              | 4566      | port of the AWS API on 127.0.0.1; every local tool follows it     |
+| AWS_DEFAULT_REGION         | us-east-1 | the region the emulator reports                                   |
+| STATE_DIR                  | .state    | local state; the embedded backend keeps it in `embedded/`         |
+| TTL_SWEEP_SECONDS          | 1         | how often expired items are deleted                               |
+| EMULATOR_LOG_LEVEL         | WARNING   | DEBUG, INFO, WARNING or ERROR, for the emulator's processes       |
+| EXTRA_CORS_ALLOWED_ORIGINS | (none)    | comma-separated origins browsers may call from besides loopback   |
 
+The endpoint, http://127.0.0.1:<EMULATOR_PORT>, is derived in aws_calls.sessions with every
+other local tool's. The processes started by emulator.lifecycle get these settings from the
+EmulatorSettings value (environment()), not from the shell they were started from.
 A malformed value raises env_settings.reader.SettingError.
 """
 
@@ -16,30 +19,61 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-from env_settings.reader import Environment, number, whole_number
+from aws_calls.sessions import DEFAULT_EMULATOR_PORT, LOCAL_REGION, emulator_port, loopback_endpoint
+from env_settings.reader import Environment, number, one_of
+
+# The embedded backend's folder inside STATE_DIR.
+EMBEDDED_FOLDER = "embedded"
+
+
+class LogLevel(StrEnum):
+    """The `logging` levels, by name."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 @dataclass(frozen=True)
 class EmulatorSettings:
-    port: int = 4566
-    region: str = "us-east-1"
-    state_dir: str = ".state/embedded"
+    port: int = DEFAULT_EMULATOR_PORT
+    region: str = LOCAL_REGION
+    # Always <STATE_DIR>/embedded: environment() hands the processes its parent as STATE_DIR.
+    state_dir: str = f".state/{EMBEDDED_FOLDER}"
     ttl_sweep_seconds: float = 1.0
+    log_level: LogLevel = LogLevel.WARNING
     extra_cors_allowed_origins: tuple[str, ...] = ()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return loopback_endpoint(self.port)
 
     @classmethod
     def from_env(cls, env: Environment = os.environ) -> EmulatorSettings:
         state_root = Path(env.get("STATE_DIR") or ".state")
         return cls(
-            port=whole_number(env, "EMULATOR_PORT", cls.port),
+            port=emulator_port(env),
             region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or cls.region,
-            state_dir=str((state_root / "embedded").resolve()),
+            state_dir=str((state_root / EMBEDDED_FOLDER).resolve()),
             ttl_sweep_seconds=number(env, "TTL_SWEEP_SECONDS", cls.ttl_sweep_seconds),
+            log_level=one_of(env, "EMULATOR_LOG_LEVEL", cls.log_level),
             extra_cors_allowed_origins=tuple(env.get("EXTRA_CORS_ALLOWED_ORIGINS", "").replace(",", " ").split()),
         )
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the variables from_env reads, for the emulator's processes. It also
+        sets AWS_ENDPOINT_URL, which MiniStack hands to the function workers it starts: their SDK
+        calls come back to this emulator whatever the shell had exported."""
+        return {
+            "EMULATOR_PORT": str(self.port),
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": self.region,
+            "STATE_DIR": str(Path(self.state_dir).parent),
+            "TTL_SWEEP_SECONDS": str(self.ttl_sweep_seconds),
+            "EMULATOR_LOG_LEVEL": str(self.log_level),
+            "EXTRA_CORS_ALLOWED_ORIGINS": ",".join(self.extra_cors_allowed_origins),
+        }

@@ -16,10 +16,13 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aws_calls.sessions import LOCAL_REGION, local_clients, local_endpoint
 from device_data.messages import STAGING_APP_ENV, MessageFate
 from device_data.table import DEFAULT_TTL_SECONDS
+from env_settings.reader import SettingError
 from simulator.fleet import make_fleet
 from simulator.payloads import Plan, PlanSettings
 from simulator.sender import BATCH, Tally, send_run, senders_for
@@ -35,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     # --duration 0: until stopped (SIGTERM), as `make up` runs it.
     total = args.count if args.count is not None else (int(args.rate * args.duration) if args.duration else None)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        endpoint = local_endpoint(os.environ)
+    except SettingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     queue_url = args.queue_url or _queue_url_from_outputs(args.outputs)
     if not queue_url:
         print(
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     senders = args.senders or senders_for(args.rate)
     try:
         tally = send_run(
-            _sqs(),
+            _sqs(endpoint, os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION),
             queue_url,
             plan.batches(total, BATCH),
             args.rate,
@@ -131,15 +139,9 @@ def _queue_url_from_outputs(path: str) -> str | None:
         return None
 
 
-def _sqs() -> SQSClient:
-    from botocore.config import Config
-
-    from aws_calls.sessions import LOCAL_ENDPOINT, LOCAL_REGION, local_clients
-
+def _sqs(endpoint: str, region: str) -> SQSClient:
     clients = local_clients(
-        os.environ.get("AWS_ENDPOINT_URL") or LOCAL_ENDPOINT,
-        os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION,
-        Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}),
+        endpoint, region, Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
     )
     return clients("sqs")
 

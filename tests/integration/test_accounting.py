@@ -52,7 +52,9 @@ def assert_balanced(stack, report, *, redelivered=False):
 
     With `redelivered`, a crash made SQS deliver some messages again, as it may on AWS (delivery is
     at least once): a backdated reading stored a second time expires a second time, and that second
-    expiry is a change of its own. The books then balance per reading, not per stream event."""
+    expiry is a change of its own. Stream batches are at least once too: a batch invoked but not yet
+    checkpointed when the data plane died is read again, in other boundaries, so its archive entries
+    may be written twice (readers de-duplicate by event_id). The books then balance per reading."""
     expected = report["expected"]
     wait_for(
         lambda: queue_depth(stack, stack.outputs["queue_url"]) == 0, timeout=60, message="the ingest queue to drain"
@@ -84,11 +86,12 @@ def assert_balanced(stack, report, *, redelivered=False):
     )
     assert Counter(p["error_code"] for p in parked.values()) == sent_malformed
     archived = [entry for _, _, entry in archive_entries(stack)]
-    assert len(archived) == len({e["event_id"] for e in archived}), "each expiry archived once"
     archived_readings = {(e["keys"]["deviceID"]["S"], e["keys"]["createdAt"]["N"]) for e in archived}
     assert len(archived_readings) == expected["expired_items"]
     if not redelivered:
-        assert len(archived) == expected["expired_items"]
+        assert len(archived) == len({e["event_id"] for e in archived}) == expected["expired_items"], (
+            "each expiry archived once"
+        )
 
 
 def history_changes(stack, *, per_reading):

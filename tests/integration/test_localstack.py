@@ -46,6 +46,11 @@ def test_compose_file_parses_and_wires_the_stack():
     assert "_aws/dynamodb/expired" in " ".join(services["ttl-trigger"]["command"])
 
 
+def test_emulator_port_moves_the_port_localstack_is_published_on():
+    assert compose_config(EMULATOR_PORT="")["services"]["localstack"]["ports"] == ["127.0.0.1:4566:4566/tcp"]
+    assert compose_config(EMULATOR_PORT="4567")["services"]["localstack"]["ports"] == ["127.0.0.1:4567:4566/tcp"]
+
+
 def test_one_variable_picks_a_newer_localstack_image():
     config = compose_config(LOCALSTACK_IMAGE="localstack/localstack:4.20.0")
     assert config["services"]["localstack"]["image"] == "localstack/localstack:4.20.0"

@@ -20,6 +20,7 @@ from bootstrap.stack import (
     queue_policy,
 )
 from device_data.archive import ARCHIVE_PREFIX
+from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError
 
 ACCOUNT = "123456789012"
@@ -193,10 +194,46 @@ def test_a_failed_start_does_not_record_a_running_backend(tmp_path, monkeypatch)
         raise lifecycle.EmulatorError("port 4566 is already in use")
 
     monkeypatch.setattr(lifecycle, "start", port_taken)
-    cfg = StackConfig.from_env("local", {"STATE_DIR": str(tmp_path)})
+    env = {"STATE_DIR": str(tmp_path)}
     with pytest.raises(lifecycle.EmulatorError):
-        local_stack.up(cfg, "embedded", simulator_rate=0, deploy=lambda: None)
+        local_stack.up(
+            StackConfig.from_env("local", env), EmulatorSettings.from_env(env), "embedded", 0, deploy=lambda: None
+        )
     assert not (tmp_path / "backend").exists()
+
+
+def test_a_failed_deploy_stops_the_emulator_that_make_up_started(tmp_path, monkeypatch):
+    from bootstrap import local_stack
+    from emulator import lifecycle
+
+    stopped = []
+    monkeypatch.setattr(lifecycle, "start", lambda settings: True)
+    monkeypatch.setattr(lifecycle, "stop", lambda settings, progress: stopped.append(settings))
+
+    def refused():
+        raise local_stack.StackError("refusing to deploy")
+
+    env = {"STATE_DIR": str(tmp_path)}
+    emulator = EmulatorSettings.from_env(env)
+    with pytest.raises(local_stack.StackError):
+        local_stack.up(StackConfig.from_env("local", env), emulator, "embedded", 0, deploy=refused)
+    assert stopped == [emulator] and not (tmp_path / "backend").exists()
+
+
+def test_a_failed_deploy_leaves_an_emulator_that_was_already_running_alone(tmp_path, monkeypatch):
+    from bootstrap import local_stack
+    from emulator import lifecycle
+
+    monkeypatch.setattr(lifecycle, "start", lambda settings: False)
+    monkeypatch.setattr(lifecycle, "stop", lambda settings, progress: pytest.fail("stopped a running emulator"))
+
+    def refused():
+        raise local_stack.StackError("refusing to deploy")
+
+    env = {"STATE_DIR": str(tmp_path)}
+    with pytest.raises(local_stack.StackError):
+        local_stack.up(StackConfig.from_env("local", env), EmulatorSettings.from_env(env), "embedded", 0, refused)
+    assert local_stack.recorded_backend(str(tmp_path)) == local_stack.Backend.EMBEDDED
 
 
 def test_every_role_names_exactly_one_declared_resource():
