@@ -189,9 +189,11 @@ def test_filtered_out_stream_records_are_consumed_without_invoking(stack, harnes
 def test_sqs_partial_batch_failure_deletes_the_rest_and_redrives_the_failure(stack, harness):
     seen_url, _ = harness["queue"]("esm-sqs-seen")
     dlq_url, dlq_arn = harness["queue"]("esm-sqs-dlq")
+    # Long enough for an invocation on a loaded machine: a message still in flight when its
+    # visibility ends is delivered again, as SQS would, and "exactly once" below would not hold.
     source_url, source_arn = harness["queue"](
         "esm-sqs-source",
-        VisibilityTimeout=1,
+        VisibilityTimeout=4,
         RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
     )
     harness["function"]("esm-sqs", "recorder.sqs_handler", seen_url)
