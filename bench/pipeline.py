@@ -132,7 +132,7 @@ class Bench:
         stack = declare(config, self.client("sts").get_caller_identity()["Account"])
         deployer = Deployer(self.client)
         deployer.deploy(stack)
-        self.outputs = outputs(stack, deployer.queue_url)
+        self.outputs = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
         self.stack = stack
         clients = local_clients(settings.endpoint, settings.region, CLIENT_CONFIG)
         self.sqs, self.dynamodb, self.s3 = (clients(n) for n in ("sqs", "dynamodb", "s3"))

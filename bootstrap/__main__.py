@@ -104,7 +104,7 @@ def _deploy(config: StackConfig) -> None:
     where = config.endpoint or f"AWS account {stack.account_id} in {config.region}"
     print(f"deploying {config.env} to {where}")
     changes = deployer.deploy(stack)
-    path = write_outputs(outputs(stack, deployer.queue_url), config.state_dir)
+    path = write_outputs(outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack)), config.state_dir)
     changed = [change for change in changes if change.action != UNCHANGED]
     print(f"{len(changed)} changes, {len(changes) - len(changed)} resources unchanged" if changed else "no changes")
     print(f"outputs: {path}")

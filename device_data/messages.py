@@ -16,3 +16,12 @@ class MessageFate(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     # Reported in batchItemFailures: SQS delivers it again.
     RETRY = "retry"
+
+
+# Each device publishes its readings on `<thing name>/SENSOR/DAT`; the topic rule takes them all.
+SENSOR_TOPIC_SUFFIX = "/SENSOR/DAT"
+SENSOR_TOPIC_FILTER = "+" + SENSOR_TOPIC_SUFFIX
+
+
+def sensor_topic(thing_name: str) -> str:
+    return thing_name + SENSOR_TOPIC_SUFFIX

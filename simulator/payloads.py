@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from device_data.messages import MessageFate
+from device_data.messages import MessageFate, sensor_topic
 from device_data.table import DEFAULT_TTL_SECONDS
 from simulator.fleet import Device, drift
 from simulator.malformed import CATALOGUE
@@ -91,7 +91,7 @@ def _message(form: str, device: Device, created: list[int], in_seconds: bool, rn
         return {"things_name": device.device_id, "timestamp": stamp(created[0]), "data": drift(device, rng)}
     if form == "topic":
         return {
-            "topic": f"{device.device_id}/SENSOR/DAT",
+            "topic": sensor_topic(device.device_id),
             "timestamp": stamp(created[0]),
             "data": {**drift(device, rng), "createdAt": stamp(created[0])},
         }

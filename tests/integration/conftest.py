@@ -66,7 +66,8 @@ def deploy_stack(embedded_backend, tmp_path_factory):
         stack = declare(config, client("sts").get_caller_identity()["Account"])
         deployer = Deployer(client)
         deployer.deploy(stack)
-        deployed[env] = RunningStack(outputs(stack, deployer.queue_url), embedded_backend.endpoint, config)
+        values = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
+        deployed[env] = RunningStack(values, embedded_backend.endpoint, config)
         return deployed[env]
 
     return deploy
