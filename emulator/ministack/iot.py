@@ -12,7 +12,9 @@ broker's and rules engine's limits as AWS applies them.
   (`21.50` became `21.5`, a 20-digit fraction lost digits, spacing changed), and dispatched
   nothing for a payload that is not UTF-8, which AWS forwards as raw bytes (binary payloads). The
   SQS action with useBase64 sends those base64; without it SQS cannot take them, and the rule's
-  error action hears of it.
+  error action hears of it. JSON nested past the parser's depth raised out of the broker and
+  ended the device's connection (its client then sent it again, for ever); it reaches the rules
+  as text.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from device_data.messages import IOT_MAX_PAYLOAD_BYTES
 from emulator.loopback_guard import is_loopback_name
 from emulator.ministack.registry import Originals, Patch, Target
 
@@ -41,13 +44,12 @@ DISPATCH_PACKET = Target(IOT, "_WSSession._dispatch_packet")
 HTTPS_PUBLISH = Target(IOT_DATA, "_publish")
 ERROR_RESPONSE = Target("ministack.core.responses", "error_response_json")
 RULE_EVENT = Target(IOT, "_rule_event")
+RULE_MESSAGE = Target(IOT, "_rule_message")
 DISPATCH_SQS = Target(IOT, "_dispatch_rule_sqs")
 SELECT_CLAUSE = Target(IOT, "_rule_select_clause")
 SELECT_ITEMS = Target(IOT, "_split_select_items")
 RUN_RULE_ACTIONS = Target(IOT, "_run_rule_actions")
 
-# AWS IoT Core's message broker quota: 128 KB of payload per PUBLISH or HTTPS Publish.
-MAX_PAYLOAD_BYTES = 128 * 1024
 PUBLISH_PACKET = 3
 SUPPORTED_QOS = (0, 1)
 MQTT_5 = 5
@@ -95,8 +97,8 @@ def publish_refusal(flags: int, body: bytes, protocol_version: int) -> tuple[str
         payload_bytes = len(body) - _payload_offset(body, qos, protocol_version)
     except (IndexError, struct.error):
         return None  # malformed: MiniStack's own parser answers it
-    if payload_bytes > MAX_PAYLOAD_BYTES:
-        return f"a payload of {payload_bytes} bytes (at most {MAX_PAYLOAD_BYTES})", PACKET_TOO_LARGE
+    if payload_bytes > IOT_MAX_PAYLOAD_BYTES:
+        return f"a payload of {payload_bytes} bytes (at most {IOT_MAX_PAYLOAD_BYTES})", PACKET_TOO_LARGE
     return None
 
 
@@ -140,7 +142,7 @@ def _publish_limits(originals: Originals) -> dict[Target, Any]:
     async def https_publish_within_limits(
         topic: str, body: bytes, qp: dict[str, Any], headers: dict[str, Any], access_key: str
     ) -> tuple[Any, ...]:
-        if len(body or b"") > MAX_PAYLOAD_BYTES:
+        if len(body or b"") > IOT_MAX_PAYLOAD_BYTES:
             error_response = _module("ministack.core.responses").error_response_json
             answer: tuple[Any, ...] = error_response(
                 "RequestEntityTooLargeException", "Payload exceeds the maximum size allowed", 413
@@ -186,7 +188,15 @@ class PublishedArray(list[Any]):
 
 
 def _payload_as_published(originals: Originals) -> dict[Target, Any]:
-    rule_event, dispatch_sqs = originals[RULE_EVENT], originals[DISPATCH_SQS]
+    rule_event, dispatch_sqs, rule_message = originals[RULE_EVENT], originals[DISPATCH_SQS], originals[RULE_MESSAGE]
+
+    def rule_message_of_any_depth(payload: bytes) -> Any:
+        try:
+            return rule_message(payload)
+        except RecursionError:
+            # Nested deeper than the parser goes: the rules see text, as for any payload not JSON,
+            # instead of the exception ending the device's connection.
+            return bytes(payload).decode("utf-8")
 
     def rule_event_as_published(sql: str, topic: str, payload: bytes, *args: Any, **kwargs: Any) -> Any:
         iot = _module(IOT)
@@ -216,7 +226,11 @@ def _payload_as_published(originals: Originals) -> dict[Target, Any]:
         encoded = base64.b64encode(event).decode("ascii")
         return dispatch_sqs(account_id, region, rule_name, {**spec, "useBase64": False}, encoded)  # type: ignore[no-any-return]
 
-    return {RULE_EVENT: rule_event_as_published, DISPATCH_SQS: dispatch_sqs_as_published}
+    return {
+        RULE_EVENT: rule_event_as_published,
+        DISPATCH_SQS: dispatch_sqs_as_published,
+        RULE_MESSAGE: rule_message_of_any_depth,
+    }
 
 
 PAYLOAD_AS_PUBLISHED = Patch(
@@ -225,6 +239,7 @@ PAYLOAD_AS_PUBLISHED = Patch(
     targets={
         RULE_EVENT: "8b503d9388833d5fb695d18d64b21cf1ead9fd2abc24882203c00a42243c6167",
         DISPATCH_SQS: "7fd16790d8a1b99d19ffb2c1b246221113881fbe00432f1aa8ab7db20ab02082",
+        RULE_MESSAGE: "3dde9f1549e427b383f6a131dd1a5e47a5ed573cfb12bf09ccbe71d41cecd02b",
     },
     build=_payload_as_published,
     relies_on={

@@ -304,3 +304,13 @@ def test_a_second_connection_with_the_same_client_id_disconnects_the_first(minis
 def test_publish_refusal_reads_the_qos_and_the_payload_size(flags_body, refused):
     answer = iot_patches.publish_refusal(*flags_body, protocol_version=MQTT_311)
     assert (answer[1] if answer else None) == refused
+
+
+def test_json_nested_past_the_parsers_depth_is_forwarded_as_text_and_the_connection_stays(ministack):
+    iot, sqs = ministack["services.iot"], ministack["services.sqs"]
+    ingest, _errors = sensor_rule(iot, sqs)
+    device = Device(iot, "dev-0001")
+    payload = b"[" * 10_000 + b"]" * 10_000
+    assert device.publish("dev-0001/SENSOR/DAT", payload)
+    assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=8)
+    assert [base64.b64decode(body) for body in bodies(sqs, ingest)] == [payload, b"{}"]
