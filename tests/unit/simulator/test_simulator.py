@@ -8,8 +8,8 @@ from aws_calls.batching import RetryPolicy
 from device_data.messages import MessageFate
 from handlers.core.ingest_rules import IngestRules, RejectedMessage, message_items
 from simulator.fleet import make_fleet
-from simulator.payloads import FORMS, Plan, PlanSettings
 from simulator.malformed import PUBLISHED_CATALOGUE
+from simulator.payloads import FORMS, Plan, PlanSettings
 from simulator.sender import send_run
 from simulator.sqs_sender import SqsSender
 from simulator.transports import Via, default_via
