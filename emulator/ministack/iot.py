@@ -209,7 +209,8 @@ def _payload_as_published(originals: Originals) -> dict[Target, Any]:
             return PublishedObject(event, payload.decode())
         if isinstance(event, list):
             return PublishedArray(event, payload.decode())
-        return event
+        # A JSON string or number: MiniStack's parsed value would lose its quotes or its digits.
+        return payload.decode()
 
     def dispatch_sqs_as_published(
         account_id: str, region: str, rule_name: str, spec: dict[str, Any], event: Any

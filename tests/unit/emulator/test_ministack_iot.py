@@ -188,7 +188,7 @@ def test_a_payload_that_is_not_json_is_forwarded_unchanged(ministack):
     iot, sqs = ministack["services.iot"], ministack["services.sqs"]
     ingest, errors = sensor_rule(iot, sqs)
     device = Device(iot, "dev-0001")
-    for payload in (b"hello device", b"\xff\xfe{}", b'{"a": 1.50}', b"[1, 2.0]", b"42.0"):
+    for payload in (b"hello device", b"\xff\xfe{}", b'{"a": 1.50}', b"[1, 2.0]", b"42.0", b'"dev-0001"'):
         assert device.publish("dev-0001/SENSOR/DAT", payload)
     assert [base64.b64decode(body) for body in bodies(sqs, ingest)] == [
         b"hello device",
@@ -196,6 +196,7 @@ def test_a_payload_that_is_not_json_is_forwarded_unchanged(ministack):
         b'{"a": 1.50}',
         b"[1, 2.0]",
         b"42.0",
+        b'"dev-0001"',
     ]
     assert bodies(sqs, errors) == []
 
