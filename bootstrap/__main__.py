@@ -112,9 +112,17 @@ def _deploy(config: StackConfig) -> None:
 
 def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: float) -> None:
     values = json.loads(outputs_path(config.state_dir).read_text())
-    simulator = f"sending {rate:g} readings/s to {values['queue_url']}" if rate > 0 else "not started (SIM_RATE=0)"
+    device_endpoint = values.get("iot_endpoint")
+    target = f"devices over MQTT at {device_endpoint}" if device_endpoint else values["queue_url"]
+    simulator = f"sending {rate:g} readings/s to {target}" if rate > 0 else "not started (SIM_RATE=0)"
+    devices = (
+        f"\n  devices     {device_endpoint} -> <thing>/SENSOR/DAT -> rule {values['iot_topic_rule']} -> "
+        f"{values['queue_url'].rsplit('/', 1)[-1]} (failures: {values['iot_errors_queue_url'].rsplit('/', 1)[-1]})"
+        if device_endpoint
+        else ""
+    )
     print(f"""
-The pipeline is up ({backend} backend, {seconds:.1f} s) on {values["endpoint"]}
+The pipeline is up ({backend} backend, {seconds:.1f} s) on {values["endpoint"]}{devices}
   simulator   {simulator}
   table       {values["table"]}
   history     s3://{values["history_bucket"]}/{values["history_prefix"]}

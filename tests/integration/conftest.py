@@ -76,11 +76,12 @@ def deploy_stack(embedded_backend, tmp_path_factory):
     return deploy
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def device_stack(tmp_path_factory):
     """device_stack(env) -> RunningStack alone on a backend of its own. Every stack's topic rule
     takes every device's topic (`+/SENSOR/DAT`), as stacks in one AWS account and region do, so
-    what devices publish here must reach no other stack."""
+    what devices publish here must reach no other stack. The backend stops with the test module,
+    so it takes no CPU from the timing-sensitive tests after it."""
     started: dict[str, tuple[EmulatorSettings, RunningStack]] = {}
 
     def deploy(env: str) -> RunningStack:
