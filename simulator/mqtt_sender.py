@@ -3,7 +3,7 @@ its thing name, MQTT over WebSocket, keep-alive), publishing its readings at QoS
 `<thing>/SENSOR/DAT`, reconnecting with exponential backoff and jitter when the connection drops.
 
 Hundreds of connections in one process: the clients' network loops are shared by a few threads
-(`loops`), each driving its clients with select() instead of paho's thread per client. Every paho
+(`loops`), each driving its clients with poll() instead of paho's thread per client. Every paho
 call for a client happens on the thread that owns it; the senders only hand messages over and
 wait for their PUBACKs. A message counts as delivered at its PUBACK: AWS IoT Core has run the
 topic rule (the message is on the queue, or parked by the error action) before it answers.
@@ -37,7 +37,7 @@ RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY = 0.5, 30.0
 CONNECT_TIMEOUT_SECONDS = 30.0
 # paho's own housekeeping (keep-alive PINGREQ, retrying unacknowledged messages) runs this often.
 MISC_EVERY_SECONDS = 0.5
-SELECT_TIMEOUT_SECONDS = 0.05
+POLL_TIMEOUT_SECONDS = 0.05
 
 
 class MqttConnectError(Exception):
@@ -130,18 +130,24 @@ class _NetworkLoop(threading.Thread):
             # A WebSocket frame read earlier may hold more than one packet.
             if getattr(sock, "pending", lambda: 0)():
                 pending.append(device)
-        timeout = 0 if pending else SELECT_TIMEOUT_SECONDS
-        try:
-            readable, _, _ = select.select([self._wake_read, *sockets], [], [], timeout)
-        except (OSError, ValueError):
-            readable = list(sockets)  # a socket closed under us: each read sorts itself out
-        if self._wake_read in readable:
+        # poll(), not select(): no limit of 1,024 file descriptors on the connections one loop holds.
+        poller = select.poll()
+        by_fd = {}
+        for sock, device in sockets.items():
+            try:
+                by_fd[sock.fileno()] = device
+            except OSError:
+                continue  # closed under us: its next read or reconnect sorts it out
+            poller.register(sock.fileno(), select.POLLIN)
+        poller.register(self._wake_read.fileno(), select.POLLIN)
+        ready = poller.poll(0 if pending else POLL_TIMEOUT_SECONDS * 1000)
+        if any(fd == self._wake_read.fileno() for fd, _event in ready):
             try:
                 while self._wake_read.recv(4096):
                     pass
             except BlockingIOError:
                 pass
-        for device in {*pending, *(sockets[sock] for sock in readable if sock in sockets)}:
+        for device in {*pending, *(by_fd[fd] for fd, _event in ready if fd in by_fd)}:
             device.client.loop_read()
 
     def _reconnect_due(self, now: float) -> None:
