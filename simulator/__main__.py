@@ -173,7 +173,7 @@ def _parser() -> argparse.ArgumentParser:
         "--backdate-ratio", type=float, default=0.0, help="share of readings old enough that their TTL has passed"
     )
     parser.add_argument(
-        "--plain-json-ratio", type=float, default=0.2, help="share of bodies sent as plain JSON instead of base64"
+        "--plain-json-ratio", type=float, default=0.2, help="sqs: share of bodies sent as plain JSON instead of base64"
     )
     parser.add_argument(
         "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="the pipeline's TTL_SECONDS, to backdate past it"
