@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=_progress_line if sys.stderr.isatty() else None,
                 bursts=BurstSchedule(args.burst_every, args.burst_size),
             )
-    except (ClientError, BotoCoreError, MqttConnectError) as error:
+    except (ClientError, BotoCoreError, MqttConnectError, SettingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     report = _report(tally, args, via)

@@ -4,6 +4,8 @@ a refusal (a payload over 128 KB: 413) is not."""
 
 from __future__ import annotations
 
+import functools
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_calls.batching import Failure, RetryPolicy, send_with_retries
@@ -23,13 +25,13 @@ class HttpsSender:
             entry = {"Id": str(index)}
             try:
                 failures += send_with_retries(
-                    lambda _batch, message=message: self._publish(message), [entry], self.retry, is_transient
+                    functools.partial(self._publish, message), [entry], self.retry, is_transient
                 )
             except (ClientError, BotoCoreError) as error:
                 code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
                 failures.append(Failure(entry, code, str(error), retryable=False))
         return failures
 
-    def _publish(self, message: Outgoing) -> list[Failure]:
+    def _publish(self, message: Outgoing, _entries: list[dict[str, str]]) -> list[Failure]:
         self.iot_data.publish(topic=message.topic, qos=1, payload=message.payload)
         return []

@@ -21,7 +21,7 @@ from botocore.config import Config
 
 from aws_calls.sessions import LOCAL_ENDPOINT, LOCAL_REGION, local_clients
 from bootstrap.local_stack import Backend
-from env_settings.reader import Environment, one_of
+from env_settings.reader import Environment, SettingError, one_of
 from simulator.sender import Transport
 
 
@@ -47,7 +47,7 @@ def default_via(outputs: Mapping[str, object], env: Environment = os.environ) ->
 
 @contextmanager
 def opened(
-    via: Via, *, queue_url: str, iot_endpoint: str | None, device_ids: list[str], loops: int, seed: int
+    via: Via, *, queue_url: str | None, iot_endpoint: str | None, device_ids: list[str], loops: int, seed: int
 ) -> Iterator[Transport]:
     """The transport, connected; MQTT connections are closed on the way out."""
     if via == Via.MQTT:
@@ -74,4 +74,6 @@ def opened(
         return
     from simulator.sqs_sender import SqsSender
 
+    if not queue_url:
+        raise SettingError("--via sqs needs the ingest queue: give --queue-url, or deploy first")
     yield SqsSender(clients("sqs"), queue_url)

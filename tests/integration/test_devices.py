@@ -233,3 +233,20 @@ def test_a_second_connection_with_the_same_client_id_disconnects_the_first(stack
 def test_the_loopback_guard_still_refuses_an_mqtt_upgrade_naming_another_host(stack):
     with pytest.raises(mqtt.WebsocketConnectionError):
         Paho(stack.outputs["iot_endpoint"], "rebound-dev-1", headers={"Host": "iot.example.com"})
+
+
+def test_the_simulator_over_https_publishes_each_reading_through_the_rule(stack, monkeypatch, tmp_path):
+    from simulator.__main__ import main as simulate
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint)
+    (tmp_path / "outputs.json").write_text(json.dumps(stack.outputs))
+    report_path = tmp_path / "report.json"
+    arguments = ["--via", "https", "--count", "30", "--rate", "200", "--devices", "3", "--staging-share", "0"]
+    assert simulate([*arguments, "--outputs", str(tmp_path / "outputs.json"), "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["via"] == "https" and report["sent"] == 30
+    wanted = report["expected"]["items"]
+    wait_for(
+        lambda: sum(len(stored(stack, device)) for device in report["per_device"]) == wanted,
+        message=f"{wanted} readings published over HTTPS",
+    )
