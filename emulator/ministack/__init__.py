@@ -13,7 +13,8 @@ and the function instead of running a replacement on code it does not fit.
 - `functions`: Python function workers mark the end of each invocation (no 50 ms log wait);
 - `sqs`: DeleteMessageBatch in one pass, ReceiveMessage without four full scans of the queue;
 - `iot`: MQTT over WebSocket on a loopback Host, AWS IoT Core's publish limits (QoS 0/1, 128 KB),
-  `SELECT *` handing the SQS action the payload as published (binary included).
+  `SELECT *` handing the SQS action the payload as published (binary included), and the SQS
+  action sending only as its role allows.
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -53,6 +54,7 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             iot.MQTT_ON_LOOPBACK_HOST,
             iot.PUBLISH_LIMITS,
             iot.PAYLOAD_AS_PUBLISHED,
+            iot.RULE_ROLE_ENFORCED,
         ):
             registry.apply(patch)
     except MinistackDiffers:

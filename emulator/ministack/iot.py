@@ -15,17 +15,21 @@ broker's and rules engine's limits as AWS applies them.
   error action hears of it. JSON nested past the parser's depth raised out of the broker and
   ended the device's connection (its client then sent it again, for ever); it reaches the rules
   as text.
+- MiniStack took a rule's SQS role as given. Now the action (and the error action) sends only as
+  its role may: the role exists and trusts iot.amazonaws.com, its policies allow sqs:SendMessage
+  on the queue, and the queue's policy does not deny it; else the error action hears why.
 """
 
 from __future__ import annotations
 
 import base64
 import importlib
+import json
 import logging
 import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from device_data.messages import IOT_MAX_PAYLOAD_BYTES
 from emulator.loopback_guard import is_loopback_name
@@ -248,5 +252,104 @@ PAYLOAD_AS_PUBLISHED = Patch(
         SELECT_ITEMS: "e67060c447e77c38455029864125af0cc5ca711f22ee3f646ed603cb685c037d",
         # It skips the actions when the event is `_MISSING`, and runs the error action on a raise.
         RUN_RULE_ACTIONS: "d369ff485772aac67d937e2d0753479dfb10ff2f0eb894f32721771f6a32d397",
+    },
+)
+
+
+IOT_SERVICE = "iot.amazonaws.com"
+SEND_MESSAGE = "sqs:SendMessage"
+DISPATCH_ACTION = Target(IOT, "_dispatch_rule_action")
+GATHER_ROLE_POLICIES = Target("ministack.core.iam_evaluator", "_gather_role_policies")
+EVALUATE = Target("ministack.core.iam_evaluator", "evaluate")
+EVALUATE_RESOURCE_POLICY = Target("ministack.core.iam_evaluator", "evaluate_resource_policy")
+EVAL_CONTEXT = Target("ministack.core.iam_evaluator", "EvalContext")
+GET_QUEUE = Target("ministack.services.sqs", "_get_q")
+REQUEST_SCOPE = Target("ministack.core.responses", "request_scope")
+ROLE_PRINCIPAL = Target(IOT, "_rule_role_principal")
+
+
+def sqs_action_refusal(account_id: str, region: str, role_arn: str, queue_url: str) -> str | None:
+    """Why IoT Core could not send to the queue as the rule's role, or None when it may: the role
+    exists and trusts IoT, its policies allow sqs:SendMessage on the queue, and the queue's policy
+    does not deny it (within one account an identity policy's allow is enough, as on AWS)."""
+    iam = _module("ministack.services.iam")
+    evaluator = _module("ministack.core.iam_evaluator")
+    role_name = role_arn.rsplit("/", 1)[-1] if ":role/" in role_arn else ""
+    role = iam._roles.get_scoped(account_id, None, role_name) if role_name else None
+    if role is None:
+        return f"Unable to assume role {role_arn!r}: no such role"
+    if not _trusts_iot(role.get("AssumeRolePolicyDocument")):
+        return f"Unable to assume role {role_arn!r}: its trust policy does not name {IOT_SERVICE}"
+    sqs = _module("ministack.services.sqs")
+    with _module("ministack.core.responses").request_scope(account_id, region):
+        try:
+            attributes = sqs._get_q(queue_url)["attributes"]
+        except sqs._Err:
+            return None  # no such queue: the send itself reports it
+    queue_arn = attributes["QueueArn"]
+    context = evaluator.EvalContext(
+        principal_arn=role_arn,
+        principal_type="AssumedRole",
+        principal_account=account_id,
+        action=SEND_MESSAGE,
+        resource_arn=queue_arn,
+        region=region,
+    )
+    if evaluator.evaluate(context, evaluator._gather_role_policies(role_name, account_id)).decision != "Allow":
+        return f"AccessDenied: {role_arn} is not allowed {SEND_MESSAGE} on {queue_arn} by its policies"
+    if evaluator.evaluate_resource_policy(attributes.get("Policy"), context).decision == "Deny":
+        return f"AccessDenied: the policy of {queue_arn} denies {SEND_MESSAGE} to {role_arn}"
+    return None
+
+
+def _trusts_iot(document: Any) -> bool:
+    if isinstance(document, str):
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            return False
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        services = (statement.get("Principal") or {}).get("Service", []) if isinstance(statement, dict) else []
+        actions = statement.get("Action", []) if isinstance(statement, dict) else []
+        if (
+            statement.get("Effect") == "Allow"
+            and IOT_SERVICE in ([services] if isinstance(services, str) else services)
+            and "sts:AssumeRole" in ([actions] if isinstance(actions, str) else actions)
+        ):
+            return True
+    return False
+
+
+def _rule_role_enforced(originals: Originals) -> dict[Target, Any]:
+    dispatch_action = originals[DISPATCH_ACTION]
+
+    async def dispatch_as_the_role(
+        account_id: str, region: str, rule_name: str, action: dict[str, Any], event: Any
+    ) -> None:
+        spec = action.get("sqs")
+        if isinstance(spec, dict):
+            refusal = sqs_action_refusal(account_id, region, spec.get("roleArn") or "", spec.get("queueUrl") or "")
+            if refusal is not None:
+                raise RuntimeError(f"SQS SendMessage to {spec.get('queueUrl', '')} failed: {refusal}")
+        await dispatch_action(account_id, region, rule_name, action, event)
+
+    return {DISPATCH_ACTION: dispatch_as_the_role}
+
+
+RULE_ROLE_ENFORCED = Patch(
+    name="iot-rule-sqs-action-as-its-role",
+    summary="A rule's SQS action and error action send only as their role may: trust, its policies, the queue policy",
+    targets={DISPATCH_ACTION: "2cc290cef1d21e1e30c2de5f24410f78782322d5a36fd3efe2b33afc9593b7cd"},
+    build=_rule_role_enforced,
+    relies_on={
+        # Where IAM keeps a role (`_roles.get_scoped(account, None, name)`), as this reads it.
+        ROLE_PRINCIPAL: "601a05889bb2b420f3ec0429b633dd44b4d4c7faebb17a9300646976a9dd4599",
+        GATHER_ROLE_POLICIES: "d83d1661b86595ac8babc95841fec0e216a5d5b4a862e92f05b35be6c451dd20",
+        EVALUATE: "2a5dd6932d1aca6a6e0759dca046354fdde705da759f8ea7fed9487e3bc49825",
+        EVALUATE_RESOURCE_POLICY: "e49ce7161ad63e35672a960067131789e35087bb35ff5fef944372c0f76bc2e7",
+        EVAL_CONTEXT: "f5769904b3fa1d4eb6bb6bdad08ae5284a1af071144fd4d95547deec9cd320db",
+        GET_QUEUE: "cac74fb142a7c27ef665fcc6ba5eff47a4ddd11e744ce5954eb2d43fde50d57a",
+        REQUEST_SCOPE: "c1ee92e8e8c7ceef39367575044006ef3c574e657638f2427dc28fe0aae8e727",
     },
 )

@@ -250,3 +250,31 @@ def test_the_simulator_over_https_publishes_each_reading_through_the_rule(stack,
         lambda: sum(len(stored(stack, device)) for device in report["per_device"]) == wanted,
         message=f"{wanted} readings published over HTTPS",
     )
+
+
+def test_the_rule_sends_as_its_deployed_role_and_a_role_stripped_of_the_queue_parks_the_reading(stack, paho):
+    from bootstrap.deploy import Deployer
+    from bootstrap.stack import AssumedBy, declare
+
+    declared = declare(stack.config, "000000000000")
+    role = declared.iam_role(AssumedBy.TOPIC_RULE).name
+    iam = stack.client("iam")
+    wrong_queue = {
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": "arn:aws:sqs:us-east-1:000000000000:other",
+    }
+    iam.put_role_policy(
+        RoleName=role, PolicyName="least-privilege", PolicyDocument=json.dumps({"Statement": [wrong_queue]})
+    )
+    device = paho("role-dev-1")
+    try:
+        device.publish(sensor_topic("role-dev-1"), reading("role-dev-1"))
+        (parked,) = wait_for(lambda: drain(stack, stack.outputs["iot_errors_queue_url"]), message="the error document")
+        (failure,) = json.loads(parked["Body"])["failures"]
+        assert f"role/{role} is not allowed sqs:SendMessage on" in failure["errorMessage"]
+    finally:
+        changes = Deployer(stack.client).deploy(declared)
+    assert [(c.kind, c.name) for c in changes if c.action != "unchanged"] == [("role", role)]
+    device.publish(sensor_topic("role-dev-1"), reading("role-dev-1"))
+    assert wait_stored(stack, "role-dev-1")

@@ -6,6 +6,7 @@ import base64
 import importlib
 import json
 import struct
+from urllib.parse import urlencode
 
 import pytest
 
@@ -315,3 +316,105 @@ def test_json_nested_past_the_parsers_depth_is_forwarded_as_text_and_the_connect
     assert device.publish("dev-0001/SENSOR/DAT", payload)
     assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=8)
     assert [base64.b64decode(body) for body in bodies(sqs, ingest)] == [payload, b"{}"]
+
+
+def iam_call(action, **params):
+    iam = importlib.import_module("ministack.services.iam")
+    body = urlencode({"Action": action, "Version": "2010-05-08", **params}).encode()
+    headers = {"content-type": "application/x-www-form-urlencoded", "host": "localhost:4566"}
+    status, _headers, answer = asyncio.run(iam.handle_request("POST", "/", headers, body, {}))
+    assert status == 200, answer
+
+
+@pytest.fixture
+def enforced(ministack):
+    """The stack's two rule roles in IAM, the role patch applied: (iot, sqs, ingest URL, errors URL)."""
+    iot, sqs = ministack["services.iot"], ministack["services.sqs"]
+    iam = importlib.import_module("ministack.services.iam")
+    iam.reset()
+    registry = PatchRegistry()
+    registry.apply(iot_patches.RULE_ROLE_ENFORCED)
+    ingest, errors = make_queue(sqs, "ingest"), make_queue(sqs, "errors")
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    for role, queue in (("rule", "ingest"), ("rule-errors", "errors")):
+        iam_call("CreateRole", RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+        allow = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"}
+        iam_call("PutRolePolicy", RoleName=role, PolicyName="p", PolicyDocument=json.dumps({"Statement": [allow]}))
+    yield iot, sqs, ingest, errors
+    registry.undo()
+    iam.reset()
+
+
+def rule_as(iot, ingest, errors, role="rule", error_role="rule-errors"):
+    def send_to(url, name, use_base64):
+        return {"sqs": {"queueUrl": url, "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "useBase64": use_base64}}
+
+    iot.put_topic_rule(
+        "sensor_to_sqs",
+        {
+            "sql": SENSOR_RULE_SQL,
+            "actions": [send_to(ingest, role, True)],
+            "errorAction": send_to(errors, error_role, False),
+        },
+    )
+
+
+def test_the_rules_sqs_action_sends_as_a_role_that_may(enforced):
+    iot, sqs, ingest, errors = enforced
+    rule_as(iot, ingest, errors)
+    assert Device(iot, "dev-0001").publish("dev-0001/SENSOR/DAT", b"{}")
+    assert [base64.b64decode(body) for body in bodies(sqs, ingest)] == [b"{}"]
+    assert bodies(sqs, errors) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "reason"),
+    [
+        ("rule-errors", "is not allowed sqs:SendMessage on arn:aws:sqs:us-east-1:000000000000:ingest"),
+        ("nobody", "Unable to assume role"),
+    ],
+)
+def test_a_role_that_may_not_send_to_the_queue_sends_nothing_and_the_error_action_says_why(enforced, role, reason):
+    iot, sqs, ingest, errors = enforced
+    rule_as(iot, ingest, errors, role=role)
+    assert Device(iot, "dev-0001").publish("dev-0001/SENSOR/DAT", b"{}")
+    assert bodies(sqs, ingest) == []
+    (document,) = [json.loads(body) for body in bodies(sqs, errors)]
+    assert reason in document["failures"][0]["errorMessage"]
+
+
+def test_a_role_that_does_not_trust_iot_cannot_be_assumed(enforced):
+    iot, sqs, ingest, errors = enforced
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    iam_call("UpdateAssumeRolePolicy", RoleName="rule", PolicyDocument=json.dumps(trust))
+    rule_as(iot, ingest, errors)
+    assert Device(iot, "dev-0001").publish("dev-0001/SENSOR/DAT", b"{}")
+    (document,) = [json.loads(body) for body in bodies(sqs, errors)]
+    assert "does not name iot.amazonaws.com" in document["failures"][0]["errorMessage"]
+
+
+def test_a_queue_policy_that_denies_the_role_stops_the_send(enforced):
+    iot, sqs, ingest, errors = enforced
+    deny = {
+        "Effect": "Deny",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/rule"},
+        "Action": "sqs:SendMessage",
+        "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:ingest",
+    }
+    sqs._get_q(ingest)["attributes"]["Policy"] = json.dumps({"Statement": [deny]})
+    rule_as(iot, ingest, errors)
+    assert Device(iot, "dev-0001").publish("dev-0001/SENSOR/DAT", b"{}")
+    assert bodies(sqs, ingest) == []
+    (document,) = [json.loads(body) for body in bodies(sqs, errors)]
+    assert "denies sqs:SendMessage" in document["failures"][0]["errorMessage"]
+
+
+def test_an_error_action_whose_role_may_not_send_parks_nothing(enforced):
+    iot, sqs, ingest, errors = enforced
+    rule_as(iot, ingest, errors, role="nobody", error_role="rule")
+    assert Device(iot, "dev-0001").publish("dev-0001/SENSOR/DAT", b"{}")
+    assert bodies(sqs, ingest) == [] and bodies(sqs, errors) == []
