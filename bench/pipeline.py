@@ -2,6 +2,7 @@
 and how close it gets to the emulator's own limit. Not a test: it measures and writes results.
 
     .venv/bin/python bench/pipeline.py [--rates 100,250,500,1000,2000] [--step-seconds 60] [--backlog 50000]
+    .venv/bin/python bench/pipeline.py --device-path [--device-rates 100,250] [--step-seconds 30]
 
 Phases, on a freshly started embedded stack of its own (free port, temporary state):
 1. raw capacity of the emulator: SendMessageBatch, BatchWriteItem, GetRecords and PutRecordBatch
@@ -11,6 +12,10 @@ Phases, on a freshly started embedded stack of its own (free port, temporary sta
    calls per 1,000 readings by operation; the ladder stops at the first rate whose backlog grows;
 3. a backlog drain: the ingest mapping is paused, the backlog is sent, the mapping resumed.
 Results: bench/results/latest.{json,md,png} (and a timestamped copy of the JSON).
+
+--device-path measures the device path alone (results: bench/results/device-path.{json,md}):
+MQTT publish -> item readable p50/p99 at each of --device-rates, every device its own connection,
+and the sustained throughput through MQTT against SQS directly, offered --device-ceiling msg/s.
 """
 
 from __future__ import annotations
@@ -40,13 +45,16 @@ from bootstrap.config import StackConfig  # noqa: E402
 from bootstrap.deploy import Deployer  # noqa: E402
 from bootstrap.outputs import outputs  # noqa: E402
 from bootstrap.stack import declare  # noqa: E402
+from device_data.messages import MessageFate  # noqa: E402
 from device_data.table import DEFAULT_TTL_SECONDS  # noqa: E402
 from emulator.call_counter import COUNTS_PATH  # noqa: E402
 from emulator.lifecycle import Paths, free_port, proc_stat, start, stop  # noqa: E402
 from emulator.settings import EmulatorSettings  # noqa: E402
 from simulator.fleet import make_fleet  # noqa: E402
-from simulator.payloads import Plan, PlanSettings  # noqa: E402
+from simulator.mqtt_sender import MqttFleet  # noqa: E402
+from simulator.payloads import Outgoing, Plan, PlanSettings  # noqa: E402
 from simulator.sender import BATCH, send_run, senders_for  # noqa: E402
+from simulator.sqs_sender import SqsSender  # noqa: E402
 
 RAW_SECONDS = 5
 CLIENT_CONFIG = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
@@ -69,12 +77,26 @@ def main() -> int:
     parser.add_argument("--step-seconds", type=float, default=60)
     parser.add_argument("--backlog", type=int, default=50_000)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--device-path", action="store_true", help="measure only the device path (MQTT)")
+    parser.add_argument("--device-rates", default="100,250")
+    parser.add_argument("--device-ceiling", type=float, default=1000)
+    parser.add_argument("--devices", type=int, default=250, help="--device-path: simulated devices")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="bench-"))
     settings = EmulatorSettings(port=free_port(), state_dir=str(state / "embedded"))
     started = time.monotonic()
     start(settings, progress=print)
     startup_seconds = time.monotonic() - started
+    if args.device_path:
+        try:
+            result = DevicePath(Bench(settings, state), args.devices).run(
+                [float(r) for r in args.device_rates.split(",")], args.step_seconds, args.device_ceiling
+            )
+        finally:
+            stop(settings, progress=print)
+            shutil.rmtree(state, ignore_errors=True)
+        write_device_path_results(result, Path(args.out))
+        return 0
     try:
         bench = Bench(settings, state)
         result = {
@@ -132,7 +154,7 @@ class Bench:
         stack = declare(config, self.client("sts").get_caller_identity()["Account"])
         deployer = Deployer(self.client)
         deployer.deploy(stack)
-        self.outputs = outputs(stack, deployer.queue_url)
+        self.outputs = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
         self.stack = stack
         clients = local_clients(settings.endpoint, settings.region, CLIENT_CONFIG)
         self.sqs, self.dynamodb, self.s3 = (clients(n) for n in ("sqs", "dynamodb", "s3"))
@@ -284,7 +306,8 @@ class Bench:
         }
 
     def send(self, rate: float, count: int) -> None:
-        send_run(self.sqs, self.outputs["queue_url"], self.plan.batches(count, BATCH), rate, senders=senders_for(rate))
+        sender = SqsSender(self.sqs, self.outputs["queue_url"])
+        send_run(sender, self.plan.batches(count, BATCH), rate, senders=senders_for(rate))
 
     def probe(self, latencies: dict, stop_probes: threading.Event) -> None:
         """Probe readings through the pipeline: send -> item in the table -> line in the history;
@@ -425,6 +448,129 @@ class Bench:
             name: round(max((_peak_rss_kb(pid) for pid in pids), default=0) / 1024, 1)
             for name, pids in self.processes().items()
         }
+
+
+class DevicePath:
+    """The device path: every simulated device its own MQTT connection, publishing through the
+    topic rule; probe readings from a device of their own, timed from publish to readable."""
+
+    def __init__(self, bench: Bench, devices: int):
+        self.bench = bench
+        self.rng = random.Random(7)
+        self.fleet = make_fleet(devices, 0.0, self.rng)
+        self.plan = Plan(self.fleet, PlanSettings(through_rule=True), self.rng)
+        self.endpoint = bench.outputs["iot_endpoint"]
+
+    def run(self, rates: list[float], seconds: float, ceiling: float) -> dict:
+        mqtt = MqttFleet(self.endpoint, [device.device_id for device in self.fleet])
+        began = time.monotonic()
+        mqtt.connect()
+        connect_seconds = time.monotonic() - began
+        probe = MqttFleet(self.endpoint, ["probe-mqtt"], loops=1)
+        probe.connect()
+        try:
+            self.bench.warm_up()
+            result = {
+                "machine": _machine(),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "devices": len(self.fleet),
+                "connect_seconds": round(connect_seconds, 2),
+                "latency": [self.latency_step(mqtt, probe, rate, seconds) for rate in rates],
+                "throughput": {
+                    "mqtt": self.throughput(mqtt, ceiling, seconds),
+                    "sqs": self.throughput(
+                        SqsSender(self.bench.sqs, self.bench.outputs["queue_url"]), ceiling, seconds
+                    ),
+                },
+            }
+        finally:
+            probe.close()
+            mqtt.close()
+        return result
+
+    def latency_step(self, mqtt: MqttFleet, probe: MqttFleet, rate: float, seconds: float) -> dict:
+        latencies: list[float] = []
+        stop_probes = threading.Event()
+
+        def probes() -> None:
+            while not stop_probes.is_set():
+                latencies.append(self.probe_once(probe))
+                stop_probes.wait(PROBE_INTERVAL)
+
+        prober = threading.Thread(target=probes, daemon=True)
+        prober.start()
+        tally = send_run(mqtt, self.plan.batches(int(rate * seconds), BATCH), rate, senders_for(rate))
+        stop_probes.set()
+        prober.join(timeout=70)
+        drained = _wait(lambda: self.bench.backlog() == 0, timeout=60)
+        step = {
+            "offered_msgs_per_s": rate,
+            "published_msgs_per_s": round(tally.total / tally.elapsed, 1),
+            "not_acknowledged": tally.failed,
+            "backlog_drained_after_s": None if drained is None else round(drained, 1),
+            "publish_to_readable_ms": _percentiles([value for value in latencies if value is not None]),
+        }
+        print(json.dumps(step), flush=True)
+        return step
+
+    def probe_once(self, probe: MqttFleet) -> float | None:
+        self.bench.probe_count += 1
+        created = int(time.time() * 1000) + self.bench.probe_count % 1000
+        payload = json.dumps({"things_name": "probe-mqtt", "timestamp": created, "data": {"probe": 1}}).encode()
+        message = Outgoing("", "probe-mqtt", "probe", MessageFate.STORED, (), payload=payload)
+        key = {"deviceID": {"S": "probe-mqtt"}, "createdAt": {"N": str(created)}}
+        sent = time.monotonic()
+        if probe.send([message]):
+            return None
+        while time.monotonic() < sent + 60:
+            if self.bench.dynamodb.get_item(TableName=self.bench.outputs["table"], Key=key).get("Item"):
+                return 1000 * (time.monotonic() - sent)
+            waited = time.monotonic() - sent
+            time.sleep(0.005 if waited < 0.2 else 0.05)
+        return None
+
+    def throughput(self, transport, rate: float, seconds: float) -> dict:
+        """Offered `rate` for `seconds`: what the front door accepted, and what the pipeline stored."""
+        items_before = self.bench.item_count()
+        began = time.monotonic()
+        tally = send_run(transport, self.plan.batches(int(rate * seconds), BATCH), rate, senders_for(rate))
+        drained = _wait(lambda: self.bench.backlog() == 0, timeout=120)
+        elapsed = time.monotonic() - began
+        step = {
+            "offered_msgs_per_s": rate,
+            "accepted_msgs_per_s": round(tally.total / tally.elapsed, 1),
+            "stored_readings_per_s": round((self.bench.item_count() - items_before) / elapsed, 1),
+            "drained": drained is not None,
+        }
+        print(json.dumps(step), flush=True)
+        return step
+
+
+def write_device_path_results(result: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "device-path.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        f"# Device path, {result['started_at']}",
+        "",
+        f"Machine: {result['machine']}; {result['devices']} devices connected in {result['connect_seconds']} s",
+        "",
+        "| offered msg/s | published msg/s | publish -> readable p50 / p99 |",
+        "|---|---|---|",
+    ]
+    for step in result["latency"]:
+        latency = step["publish_to_readable_ms"]
+        lines.append(
+            f"| {step['offered_msgs_per_s']:g} | {step['published_msgs_per_s']} | "
+            f"{latency.get('p50')} / {latency.get('p99')} ms |"
+        )
+    lines += ["", "| via | offered msg/s | accepted msg/s | stored readings/s |", "|---|---|---|---|"]
+    for via, step in result["throughput"].items():
+        offered, accepted, stored = (
+            step[key] for key in ("offered_msgs_per_s", "accepted_msgs_per_s", "stored_readings_per_s")
+        )
+        lines.append(f"| {via} | {offered:g} | {accepted} | {stored} |")
+    (out / "device-path.md").write_text("\n".join(lines) + "\n")
+    print(f"results: {out / 'device-path.md'}")
 
 
 def write_results(result: dict, out: Path) -> None:

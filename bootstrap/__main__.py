@@ -129,7 +129,7 @@ def _deploy(config: StackConfig, emulator: EmulatorSettings) -> None:
     where = config.endpoint or f"AWS account {stack.account_id} in {config.region}"
     print(f"deploying {config.env} to {where}")
     changes = deployer.deploy(stack)
-    path = write_outputs(outputs(stack, deployer.queue_url), config.state_dir)
+    path = write_outputs(outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack)), config.state_dir)
     changed = [change for change in changes if change.action != UNCHANGED]
     print(f"{len(changed)} changes, {len(changes) - len(changed)} resources unchanged" if changed else "no changes")
     print(f"outputs: {path}")
@@ -137,9 +137,17 @@ def _deploy(config: StackConfig, emulator: EmulatorSettings) -> None:
 
 def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: float) -> None:
     values = json.loads(outputs_path(config.state_dir).read_text())
-    simulator = f"sending {rate:g} readings/s to {values['queue_url']}" if rate > 0 else "not started (SIM_RATE=0)"
+    device_endpoint = values.get("iot_endpoint")
+    target = f"devices over MQTT at {device_endpoint}" if device_endpoint else values["queue_url"]
+    simulator = f"sending {rate:g} readings/s to {target}" if rate > 0 else "not started (SIM_RATE=0)"
+    devices = (
+        f"\n  devices     {device_endpoint} -> <thing>/SENSOR/DAT -> rule {values['iot_topic_rule']} -> "
+        f"{values['queue_url'].rsplit('/', 1)[-1]} (failures: {values['iot_errors_queue_url'].rsplit('/', 1)[-1]})"
+        if device_endpoint
+        else ""
+    )
     print(f"""
-The pipeline is up ({backend} backend, {seconds:.1f} s) on {values["endpoint"]}
+The pipeline is up ({backend} backend, {seconds:.1f} s) on {values["endpoint"]}{devices}
   simulator   {simulator}
   table       {values["table"]}
   history     s3://{values["history_bucket"]}/{values["history_prefix"]}

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlparse, urlunparse
 
 from botocore.exceptions import ClientError
 
@@ -26,6 +27,7 @@ from bootstrap.stack import (
     DeliveryStream,
     EventSourceMapping,
     Function,
+    IotPolicy,
     Queue,
     QueueUrl,
     Role,
@@ -34,10 +36,13 @@ from bootstrap.stack import (
     bucket_policy,
     policy_document,
     queue_policy,
+    topic_rule_payload,
     trust_document,
 )
 
 CREATED, UPDATED, UNCHANGED, DELETED = "created", "updated", "unchanged", "deleted"
+# The path of MQTT over WebSocket on an IoT data endpoint.
+MQTT_PATH = "/mqtt"
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class Deployer:
         changes += [self._ensure_queue(stack, queue) for queue in stack.queues]
         changes += [self._ensure_bucket(bucket, stack.config.region) for bucket in stack.buckets]
         changes += [self._ensure_role(role) for role in stack.roles]
+        changes += self._ensure_iot(stack)
         changes.append(self._ensure_delivery_stream(stack, stack.delivery_stream))
         code = build_function_zip()
         changes += [self._ensure_function(stack, function, code) for function in stack.functions]
@@ -240,6 +246,71 @@ class Deployer:
             action = _changed(action)
         return self._report("role", role.name, action)
 
+    def _ensure_iot(self, stack: Stack) -> list[Change]:
+        if not self.offers_iot(stack):
+            # Not a change: a second deploy on the same backend still says "no changes".
+            self.progress(
+                f"  skipped   topic rule {stack.topic_rule.name} and IoT policy {stack.device_policy.name}: "
+                "this backend has no IoT Core (devices send to SQS directly)"
+            )
+            return []
+        return [self._ensure_topic_rule(stack), self._ensure_iot_policy(stack.device_policy)]
+
+    def offers_iot(self, stack: Stack) -> bool:
+        """Whether the endpoint serves IoT Core. Only a local target may lack it; on AWS any error is raised."""
+        try:
+            self.client("iot").list_topic_rules(maxResults=1)
+        except ClientError as error:
+            if stack.config.is_local and _not_offered(error):
+                return False
+            raise
+        return True
+
+    def _ensure_topic_rule(self, stack: Stack) -> Change:
+        iot, rule = self.client("iot"), stack.topic_rule
+        wanted = topic_rule_payload(stack, self.queue_url)
+        try:
+            current = iot.get_topic_rule(ruleName=rule.name)["rule"]
+        except ClientError as error:
+            # GetTopicRule answers a missing rule with UnauthorizedException, as AWS does.
+            if _code(error) not in ("ResourceNotFoundException", "UnauthorizedException"):
+                raise
+            iot.create_topic_rule(ruleName=rule.name, topicRulePayload=wanted)
+            return self._report("topic rule", rule.name, CREATED)
+        if all(_normalised(current.get(key)) == _normalised(value) for key, value in wanted.items()):
+            return self._report("topic rule", rule.name, UNCHANGED)
+        iot.replace_topic_rule(ruleName=rule.name, topicRulePayload=wanted)
+        return self._report("topic rule", rule.name, UPDATED)
+
+    def _ensure_iot_policy(self, policy: IotPolicy) -> Change:
+        iot, document = self.client("iot"), policy_document(policy)
+        try:
+            current = json.loads(iot.get_policy(policyName=policy.name)["policyDocument"])
+        except ClientError as error:
+            if _code(error) != "ResourceNotFoundException":
+                raise
+            iot.create_policy(policyName=policy.name, policyDocument=json.dumps(document))
+            return self._report("IoT policy", policy.name, CREATED)
+        if _normalised(current) == _normalised(document):
+            return self._report("IoT policy", policy.name, UNCHANGED)
+        # A policy keeps at most five versions: the older ones go before a new default is set.
+        self._delete_old_policy_versions(policy.name)
+        iot.create_policy_version(policyName=policy.name, policyDocument=json.dumps(document), setAsDefault=True)
+        return self._report("IoT policy", policy.name, UPDATED)
+
+    def _delete_old_policy_versions(self, name: str) -> None:
+        iot = self.client("iot")
+        for version in iot.list_policy_versions(policyName=name)["policyVersions"]:
+            if not version.get("isDefaultVersion"):
+                iot.delete_policy_version(policyName=name, policyVersionId=version["versionId"])
+
+    def iot_endpoint(self, stack: Stack) -> str | None:
+        """The URL a device connects to (MQTT over WebSocket), or None where IoT Core is not served."""
+        if stack.config.endpoint:
+            return local_iot_endpoint(stack.config.endpoint) if self.offers_iot(stack) else None
+        host = self.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+        return f"wss://{host}{MQTT_PATH}"
+
     def _ensure_delivery_stream(self, stack: Stack, delivery: DeliveryStream) -> Change:
         firehose = self.client("firehose")
         destination = {
@@ -360,6 +431,12 @@ class Deployer:
         """Delete what the declaration names, and nothing else."""
         changes: list[Change] = []
         lambda_, s3, iam = (self.client(name) for name in ("lambda", "s3", "iam"))
+        if self.offers_iot(stack):
+            iot = self.client("iot")
+            if self._deleted(functools.partial(iot.delete_topic_rule, ruleName=stack.topic_rule.name)):
+                changes.append(self._report("topic rule", stack.topic_rule.name, DELETED))
+            if self._deleted(functools.partial(self._delete_iot_policy, stack.device_policy.name)):
+                changes.append(self._report("IoT policy", stack.device_policy.name, DELETED))
         for mapping in stack.mappings:
             try:
                 source_arn = self._source_arn(stack, mapping)
@@ -396,6 +473,10 @@ class Deployer:
         if self._deleted(lambda: self.client("dynamodb").delete_table(TableName=stack.table.name)):
             changes.append(self._report("table", stack.table.name, DELETED))
         return changes
+
+    def _delete_iot_policy(self, name: str) -> None:
+        self._delete_old_policy_versions(name)
+        self.client("iot").delete_policy(policyName=name)
 
     def _delete_queue(self, name: str) -> None:
         self.client("sqs").delete_queue(QueueUrl=self.queue_url(name))
@@ -464,6 +545,18 @@ class Deployer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"gave up waiting for {what} after {seconds:.0f} s")
             time.sleep(0.5)
+
+
+def local_iot_endpoint(api_endpoint: str) -> str:
+    """A local backend serves MQTT over WebSocket on its API port, as AWS serves it on 443."""
+    parts = urlparse(api_endpoint)
+    return urlunparse(("wss" if parts.scheme == "https" else "ws", parts.netloc, MQTT_PATH, "", "", ""))
+
+
+def _not_offered(error: ClientError) -> bool:
+    """The endpoint has no such API: LocalStack answers 501 for a service it does not run."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status == 501 or _code(error) in ("InternalFailure", "NotImplemented", "NotImplementedException")
 
 
 def _changed(action: str) -> str:

@@ -10,7 +10,8 @@ from aws_calls.sessions import ClientFactory
 from bootstrap.stack import BucketRole, QueueRole, Stack
 
 
-def outputs(stack: Stack, queue_url: Callable[[str], str]) -> dict:
+def outputs(stack: Stack, queue_url: Callable[[str], str], iot_endpoint: str | None = None) -> dict:
+    """`iot_endpoint`: where devices connect (Deployer.iot_endpoint), None where IoT Core is not served."""
     history, archive = stack.bucket(BucketRole.HISTORY), stack.bucket(BucketRole.ARCHIVE)
     return {
         "endpoint": stack.config.endpoint,
@@ -25,6 +26,9 @@ def outputs(stack: Stack, queue_url: Callable[[str], str]) -> dict:
         "archive_prefix": archive.prefix,
         "delivery_stream": stack.delivery_stream.name,
         "functions": {str(function.role): function.name for function in stack.functions},
+        "iot_endpoint": iot_endpoint,
+        "iot_topic_rule": stack.topic_rule.name,
+        "iot_errors_queue_url": queue_url(stack.queue(QueueRole.IOT_ERRORS).name),
     }
 
 
@@ -82,6 +86,7 @@ def stage_counts(values: dict, client: ClientFactory) -> dict:
         "ingest_queue": queue_depth(values["queue_url"]),
         "dead_letter_queue": queue_depth(values["dlq_url"]),
         "stream_failures_queue": queue_depth(values["failures_queue_url"]),
+        "iot_errors_queue": queue_depth(values["iot_errors_queue_url"]),
         "table_items": items,
         "history": {"objects": history_objects, "lines": history_lines},
         "archive": {"objects": archive_objects, "items": archived_items},

@@ -8,7 +8,11 @@
 - one table stream (NEW_AND_OLD_IMAGES) feeds both history and archive;
 - every role may call only the actions its function uses on the resources it uses (the seeds
   gave AmazonS3FullAccess and an admin role);
-- buckets block public access, encrypt by default and deny requests without TLS.
+- buckets block public access, encrypt by default and deny requests without TLS;
+- devices reach the queue only through the topic rule (SQS action, useBase64): the rule's role
+  is the one principal the ingest queue admits, and a failed rule execution is parked on its own
+  queue by the rule's error action; a device's IoT policy lets it connect as its own thing and
+  publish only to its own topic.
 
 Every resource carries its role in the pipeline (QueueRole, BucketRole, FunctionRole, and for an
 IAM role whom it serves, AssumedBy), and is found by it: `stack.queue(QueueRole.INGEST)`.
@@ -18,17 +22,22 @@ Nothing is recognised by its shape or its name.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
 from bootstrap.config import StackConfig, TableBilling
 from device_data.archive import ARCHIVE_PREFIX
+from device_data.messages import SENSOR_TOPIC_FILTER, sensor_topic
 from device_data.table import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
 
 RUNTIME = "python3.12"
 MAX_RECEIVE_COUNT = 5
+# The rules engine's current SQL version; it is what AWS picks when a rule names none.
+IOT_SQL_VERSION = "2016-03-23"
+# IoT policy variables: AWS fills them in per connection, so one policy serves every device.
+THING_NAME = "${iot:Connection.Thing.ThingName}"
 PROVISIONED_READ, PROVISIONED_WRITE = 38, 22
 
 
@@ -36,6 +45,8 @@ class QueueRole(StrEnum):
     INGEST = "ingest"
     DEAD_LETTER = "dead_letter"
     STREAM_FAILURES = "stream_failures"
+    # Where the topic rule's error action parks the messages it could not deliver.
+    IOT_ERRORS = "iot_errors"
 
 
 class BucketRole(StrEnum):
@@ -50,9 +61,11 @@ class FunctionRole(StrEnum):
 
 
 class AssumedBy(StrEnum):
-    """Whom an IAM role serves."""
+    """Whom an IAM role serves. The topic rule's role is named `<env>-iot-device`, as the role
+    the queue policy admitted was before the rule was declared."""
 
-    DEVICES = "devices"
+    TOPIC_RULE = "topic_rule"
+    TOPIC_RULE_ERRORS = "topic_rule_errors"
     INGEST_FUNCTION = "ingest_function"
     HISTORY_FUNCTION = "history_function"
     ARCHIVE_FUNCTION = "archive_function"
@@ -111,6 +124,29 @@ class Role:
 
 
 @dataclass(frozen=True)
+class TopicRule:
+    """An IoT topic rule whose one action sends each message to a queue, and whose error action
+    sends what failed to another, each as an IAM role of its own."""
+
+    name: str
+    sql: str
+    queue: str
+    role: str
+    error_queue: str
+    error_role: str
+    use_base64: bool = True
+    sql_version: str = IOT_SQL_VERSION
+
+
+@dataclass(frozen=True)
+class IotPolicy:
+    """An IoT policy: what a device may do once connected (attached to its certificate)."""
+
+    name: str
+    statements: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
 class DeliveryStream:
     name: str
     bucket: str
@@ -157,6 +193,8 @@ class Stack:
     delivery_stream: DeliveryStream
     functions: tuple[Function, ...]
     mappings: tuple[EventSourceMapping, ...]
+    topic_rule: TopicRule
+    device_policy: IotPolicy
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.config.region}:{self.account_id}:{resource}"
@@ -199,7 +237,7 @@ def declare(config: StackConfig, account_id: str) -> Stack:
     table_arn = arn("dynamodb", f"table/{table.name}")
     stream_arns = f"{table_arn}/stream/*"
 
-    device_role = f"{env}-iot-device"
+    rule_role, rule_errors_role = f"{env}-iot-device", f"{env}-iot-rule-errors"
     dead_letter = Queue(QueueRole.DEAD_LETTER, f"{env}_ba_sqs_dlq")
     stream_failures = Queue(QueueRole.STREAM_FAILURES, f"{env}_stream_failures")
     ingest_queue = Queue(
@@ -207,7 +245,23 @@ def declare(config: StackConfig, account_id: str) -> Stack:
         f"{env}_ba_sqs",
         visibility_timeout=6 * config.function_timeout,
         dead_letter_queue=dead_letter.name,
-        sender_role=device_role,
+        sender_role=rule_role,
+    )
+    iot_errors = Queue(QueueRole.IOT_ERRORS, f"{env}_iot_errors", sender_role=rule_errors_role)
+    topic_rule = TopicRule(
+        name=f"{env}_sensor_to_sqs",
+        sql=f"SELECT * FROM '{SENSOR_TOPIC_FILTER}'",
+        queue=ingest_queue.name,
+        role=rule_role,
+        error_queue=iot_errors.name,
+        error_role=rule_errors_role,
+    )
+    device_policy = IotPolicy(
+        f"{env}-sensor-device",
+        (
+            Statement(("iot:Connect",), (arn("iot", f"client/{THING_NAME}"),)),
+            Statement(("iot:Publish",), (arn("iot", f"topic/{sensor_topic(THING_NAME)}"),)),
+        ),
     )
     history_bucket = Bucket(
         BucketRole.HISTORY, f"{env}-device-history-{account_id}", versioned=True, prefix=f"{table.name}/"
@@ -276,10 +330,16 @@ def declare(config: StackConfig, account_id: str) -> Stack:
     send_failures = Statement(("sqs:SendMessage",), (arn("sqs", stream_failures.name),))
     roles = (
         Role(
-            AssumedBy.DEVICES,
-            device_role,
+            AssumedBy.TOPIC_RULE,
+            rule_role,
             "iot.amazonaws.com",
             (Statement(("sqs:SendMessage",), (arn("sqs", ingest_queue.name),)),),
+        ),
+        Role(
+            AssumedBy.TOPIC_RULE_ERRORS,
+            rule_errors_role,
+            "iot.amazonaws.com",
+            (Statement(("sqs:SendMessage",), (arn("sqs", iot_errors.name),)),),
         ),
         Role(
             AssumedBy.INGEST_FUNCTION,
@@ -378,22 +438,42 @@ def declare(config: StackConfig, account_id: str) -> Stack:
         account_id=account_id,
         table=table,
         # The dead-letter queue first: the ingest queue's redrive policy names it.
-        queues=(dead_letter, stream_failures, ingest_queue),
+        queues=(dead_letter, stream_failures, ingest_queue, iot_errors),
         buckets=(history_bucket, archive_bucket),
         roles=roles,
         delivery_stream=delivery_stream,
         functions=(ingest, history, archive),
         mappings=mappings,
+        topic_rule=topic_rule,
+        device_policy=device_policy,
     )
 
 
-def policy_document(role: Role) -> dict:
+def policy_document(grantee: Role | IotPolicy) -> dict:
+    """The allow-only policy of an IAM role or of an IoT policy: both speak the same language."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": list(statement.actions), "Resource": list(statement.resources)}
-            for statement in role.statements
+            for statement in grantee.statements
         ],
+    }
+
+
+def topic_rule_payload(stack: Stack, queue_url: Callable[[str], str]) -> dict:
+    """The rule as CreateTopicRule and ReplaceTopicRule take it (and GetTopicRule returns it)."""
+    rule = stack.topic_rule
+
+    def send_to(queue: str, role: str, use_base64: bool) -> dict:
+        return {"sqs": {"queueUrl": queue_url(queue), "roleArn": stack.role_arn(role), "useBase64": use_base64}}
+
+    return {
+        "sql": rule.sql,
+        "awsIotSqlVersion": rule.sql_version,
+        "ruleDisabled": False,
+        "actions": [send_to(rule.queue, rule.role, rule.use_base64)],
+        # The error document is JSON already: parked as it is, readable on the queue.
+        "errorAction": send_to(rule.error_queue, rule.error_role, False),
     }
 
 
@@ -411,7 +491,7 @@ def queue_policy(stack: Stack, queue: Queue) -> dict | None:
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "OnlyTheDeviceRoleSends",
+                "Sid": "OnlyTheTopicRuleSends",
                 "Effect": "Allow",
                 "Principal": {"AWS": stack.role_arn(queue.sender_role)},
                 "Action": "sqs:SendMessage",

@@ -16,3 +16,18 @@ class MessageFate(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     # Reported in batchItemFailures: SQS delivers it again.
     RETRY = "retry"
+    # The topic rule could not send it to the queue: its error action parked it on the IoT errors queue.
+    RULE_ERROR = "rule_error"
+
+
+# Each device publishes its readings on `<thing name>/SENSOR/DAT`; the topic rule takes them all.
+SENSOR_TOPIC_SUFFIX = "/SENSOR/DAT"
+SENSOR_TOPIC_FILTER = "+" + SENSOR_TOPIC_SUFFIX
+
+
+# AWS IoT Core's message broker takes at most 128 KB of payload per message, over MQTT or HTTPS.
+IOT_MAX_PAYLOAD_BYTES = 128 * 1024
+
+
+def sensor_topic(thing_name: str) -> str:
+    return thing_name + SENSOR_TOPIC_SUFFIX

@@ -1,7 +1,9 @@
-"""python -m simulator --rate 20 --duration 60 [--devices 50 --bad-ratio 0.05 --backdate-ratio 0.1 ...]
+"""python -m simulator --rate 20 --duration 60 [--via mqtt|https|sqs --devices 50 --bad-ratio 0.05 ...]
 
-Publishes sensor JSON to the ingest queue as an IoT rule's SQS action does, and with --report
-writes what it sent and what the pipeline should make of it (items, filtered, dead-lettered).
+Devices publish sensor JSON to their own `<thing>/SENSOR/DAT` through IoT Core (MQTT, or HTTPS),
+or it goes to the ingest queue as the IoT rule's SQS action would send it (sqs); with --report it
+writes what it sent and what the pipeline should make of it (items, filtered, dead-lettered,
+parked by the rule's error action).
 """
 
 from __future__ import annotations
@@ -14,21 +16,18 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aws_calls.sessions import LOCAL_REGION, local_clients, local_endpoint
+from aws_calls.sessions import local_endpoint
 from device_data.messages import STAGING_APP_ENV, MessageFate
 from device_data.table import DEFAULT_TTL_SECONDS
 from env_settings.reader import SettingError
 from simulator.fleet import make_fleet
+from simulator.mqtt_sender import MqttConnectError
 from simulator.payloads import Plan, PlanSettings
 from simulator.sender import BATCH, Tally, send_run, senders_for
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
+from simulator.transports import Via, default_via, opened
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,13 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     # --duration 0: until stopped (SIGTERM), as `make up` runs it.
     total = args.count if args.count is not None else (int(args.rate * args.duration) if args.duration else None)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    deployed = _read_outputs(args.outputs)
+    queue_url = args.queue_url or deployed.get("queue_url")
+    via = args.via
     try:
         endpoint = local_endpoint(os.environ)
+        if via is None:
+            via, why = default_via(deployed)
+            if why:
+                print(why, file=sys.stderr)
     except SettingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    queue_url = args.queue_url or _queue_url_from_outputs(args.outputs)
-    if not queue_url:
+    if not queue_url and via == Via.SQS:
         print(
             "error: no queue: give --queue-url, or deploy first so .state/outputs.json exists (make up)",
             file=sys.stderr,
@@ -59,25 +64,34 @@ def main(argv: list[str] | None = None) -> int:
             backdate_ratio=args.backdate_ratio,
             plain_json_ratio=args.plain_json_ratio,
             staging=os.environ.get("APP_ENV") == STAGING_APP_ENV,
+            through_rule=via.through_rule,
         ),
         rng,
     )
 
     senders = args.senders or senders_for(args.rate)
     try:
-        tally = send_run(
-            _sqs(endpoint, os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION),
-            queue_url,
-            plan.batches(total, BATCH),
-            args.rate,
-            senders,
-            progress=_progress_line if sys.stderr.isatty() else None,
-            bursts=BurstSchedule(args.burst_every, args.burst_size),
-        )
-    except (ClientError, BotoCoreError) as error:
+        with opened(
+            via,
+            endpoint=endpoint,
+            queue_url=queue_url,
+            iot_endpoint=args.iot_endpoint or deployed.get("iot_endpoint"),
+            device_ids=[device.device_id for device in plan.devices],
+            loops=args.mqtt_loops,
+            seed=args.seed,
+        ) as transport:
+            tally = send_run(
+                transport,
+                plan.batches(total, BATCH),
+                args.rate,
+                senders,
+                progress=_progress_line if sys.stderr.isatty() else None,
+                bursts=BurstSchedule(args.burst_every, args.burst_size),
+            )
+    except (ClientError, BotoCoreError, MqttConnectError, SettingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    report = _report(tally, args)
+    report = _report(tally, args, via)
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     summary = {key: report[key] for key in ("sent", "failed_to_send", "rate_achieved", "expected")}
@@ -102,11 +116,12 @@ class BurstSchedule:
         return 0
 
 
-def _report(tally: Tally, args) -> dict:
+def _report(tally: Tally, args, via: Via) -> dict:
     fates = Counter(message.fate for message in tally.delivered)
     keys = [key for message in tally.delivered for key in message.keys]
     expired = sum(len(message.keys) for message in tally.delivered if message.expired)
     return {
+        "via": str(via),
         "sent": tally.total,
         "failed_to_send": tally.failed,
         "send_errors": dict(tally.errors),
@@ -120,8 +135,11 @@ def _report(tally: Tally, args) -> dict:
             "items": len(set(keys)),
             "live_items": len(set(keys)) - expired,
             "expired_items": expired,
+            # stored + filtered + dead-lettered + IoT errors == sent, exactly.
+            "stored_messages": fates[MessageFate.STORED],
             "filtered_messages": fates[MessageFate.FILTERED],
             "dead_lettered_messages": fates[MessageFate.DEAD_LETTERED],
+            "iot_errors": fates[MessageFate.RULE_ERROR],
         },
     }
 
@@ -132,18 +150,12 @@ def _progress_line(tally: Tally, elapsed: float) -> None:
     print(f"\rsent {tally.total:>8}  {rate:8.1f} msg/s  errors {errors:>5}", end="", file=sys.stderr, flush=True)
 
 
-def _queue_url_from_outputs(path: str) -> str | None:
+def _read_outputs(path: str) -> dict:
     try:
-        return json.loads(Path(path).read_text())["queue_url"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _sqs(endpoint: str, region: str) -> SQSClient:
-    clients = local_clients(
-        endpoint, region, Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
-    )
-    return clients("sqs")
+        values = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -164,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
         "--backdate-ratio", type=float, default=0.0, help="share of readings old enough that their TTL has passed"
     )
     parser.add_argument(
-        "--plain-json-ratio", type=float, default=0.2, help="share of bodies sent as plain JSON instead of base64"
+        "--plain-json-ratio", type=float, default=0.2, help="sqs: share of bodies sent as plain JSON instead of base64"
     )
     parser.add_argument(
         "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="the pipeline's TTL_SECONDS, to backdate past it"
@@ -175,7 +187,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--senders", type=int, help="concurrent senders (default: enough for the rate)")
     parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed sends the same run")
-    parser.add_argument("--queue-url", help="default: queue_url from the outputs file")
+    parser.add_argument(
+        "--via",
+        type=Via,
+        choices=list(Via),
+        help="mqtt: a connection per device; https: iot-data Publish; sqs: straight to the queue "
+        "(default: mqtt where the backend has IoT Core, else sqs)",
+    )
+    parser.add_argument(
+        "--iot-endpoint", help="mqtt: the device endpoint (default: iot_endpoint from the outputs file)"
+    )
+    parser.add_argument(
+        "--mqtt-loops", type=int, default=4, help="mqtt: threads that share the devices' connections (default 4)"
+    )
+    parser.add_argument("--queue-url", help="sqs: default: queue_url from the outputs file")
     parser.add_argument("--outputs", default=os.path.join(os.environ.get("STATE_DIR", ".state"), "outputs.json"))
     parser.add_argument("--report", help="write the full JSON report here")
     return parser

@@ -10,6 +10,8 @@ import base64
 import json
 from typing import NamedTuple
 
+from device_data.messages import IOT_MAX_PAYLOAD_BYTES, MessageFate
+
 
 class MalformedMessage(NamedTuple):
     name: str
@@ -121,4 +123,42 @@ CATALOGUE: tuple[MalformedMessage, ...] = (
     ),
     MalformedMessage("empty attribute name", json.dumps(_reading(data={"": 1})), "bad_attribute_name"),
     MalformedMessage("reading over 400 KB", json.dumps(_reading(data={"blob": "x" * 420_000})), "item_too_large"),
+)
+
+
+class PublishedMalformed(NamedTuple):
+    """A malformed message as a device publishes it: the topic rule base64-encodes the payload
+    (useBase64), and the pipeline ends it as `fate`, with `expected_code` when dead-lettered."""
+
+    name: str
+    payload: bytes
+    expected_code: str
+    fate: MessageFate = MessageFate.DEAD_LETTERED
+
+
+def published(message: MalformedMessage) -> PublishedMalformed | None:
+    """The payload a device would publish to end with the same body, or None when IoT Core would
+    refuse it (over its payload limit). A body the ingest function does not decode as base64 is
+    the payload itself; once the rule has base64-encoded it, the ingest function decodes it and
+    finds no JSON: the codes for bodies that are empty or not base64 become `not_json`."""
+    text = message.body.strip()
+    decodes = bool(text) and text[0] not in '{["'
+    try:
+        payload = base64.b64decode(text, validate=True) if decodes else message.body.encode()
+    except ValueError:
+        payload = message.body.encode()
+        decodes = False
+    if len(payload) > IOT_MAX_PAYLOAD_BYTES:
+        return None
+    code = message.expected_code if decodes or message.expected_code not in _ONLY_UNENCODED else "not_json"
+    return PublishedMalformed(message.name, payload, code)
+
+
+_ONLY_UNENCODED = ("empty_body", "not_base64")
+
+# What devices can publish through IoT Core that can never be stored: the catalogue as published,
+# and a payload SQS cannot carry at all, which the rule's error action parks.
+PUBLISHED_CATALOGUE: tuple[PublishedMalformed, ...] = (
+    *(entry for entry in map(published, CATALOGUE) if entry is not None),
+    PublishedMalformed("empty payload", b"", "", MessageFate.RULE_ERROR),
 )

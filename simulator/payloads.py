@@ -1,7 +1,9 @@
-"""Messages as an IoT rule's SQS action sends them, in every form the ingest function accepts.
+"""Messages as a device publishes them and as the IoT rule's SQS action sends them on, in every
+form the ingest function accepts.
 
 Pure: a `Plan` turns (device, time) into an `Outgoing` message that knows what it should become
-(items stored, filtered by the staging rule, or parked in the DLQ), so a run can be accounted for.
+(items stored, filtered by the staging rule, parked in the DLQ, or parked by the rule's error
+action), so a run can be accounted for.
 """
 
 from __future__ import annotations
@@ -14,22 +16,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from device_data.messages import MessageFate
+from device_data.messages import MessageFate, sensor_topic
 from device_data.table import DEFAULT_TTL_SECONDS
 from simulator.fleet import Device, drift
-from simulator.malformed import CATALOGUE
+from simulator.malformed import CATALOGUE, PUBLISHED_CATALOGUE
 
 FORMS = ("things_name", "topic", "data_list", "flat")
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    body: str
+    body: str  # as the ingest queue receives it
     device_id: str
-    kind: str  # a FORM, or "malformed:<code>"
+    kind: str  # a FORM, "malformed:<code>", or "rule_error:<name>"
     fate: MessageFate
     keys: tuple[tuple[str, int], ...]  # (deviceID, createdAt ms) of the items it should store
     expired: bool = False
+    payload: bytes = b""  # as the device publishes it
+
+    @property
+    def topic(self) -> str:
+        return sensor_topic(self.device_id)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class PlanSettings:
     plain_json_ratio: float = 0.0
     staging: bool = False  # the pipeline's APP_ENV is Staging
     list_size: int = 3
+    # Devices publish and the topic rule sends on (base64); else the messages go to SQS as they are.
+    through_rule: bool = False
 
 
 class Plan:
@@ -61,9 +70,23 @@ class Plan:
         rng, settings = self.rng, self.settings
         device = rng.choice(self.devices)
         if rng.random() < settings.bad_ratio:
+            if settings.through_rule:
+                published = rng.choice(PUBLISHED_CATALOGUE)
+                kind = (
+                    f"malformed:{published.expected_code}"
+                    if published.fate == MessageFate.DEAD_LETTERED
+                    else f"rule_error:{published.name}"
+                )
+                body = _base64(published.payload)
+                return Outgoing(body, device.device_id, kind, published.fate, (), payload=published.payload)
             malformed = rng.choice(CATALOGUE)
             return Outgoing(
-                malformed.body, device.device_id, f"malformed:{malformed.expected_code}", MessageFate.DEAD_LETTERED, ()
+                malformed.body,
+                device.device_id,
+                f"malformed:{malformed.expected_code}",
+                MessageFate.DEAD_LETTERED,
+                (),
+                payload=malformed.body.encode(),
             )
         form = rng.choice(FORMS)
         expired = rng.random() < settings.backdate_ratio
@@ -77,12 +100,12 @@ class Plan:
         count = settings.list_size if form == "data_list" else 1
         created = [device.next_created_ms(base_ms, whole_second=in_seconds, clock=clock) for _ in range(count)]
         message = _message(form, device, created, in_seconds, rng)
-        plain = rng.random() < settings.plain_json_ratio
-        text = json.dumps(message, default=_number)
-        body = text if plain else base64.b64encode(text.encode()).decode()
+        plain = rng.random() < settings.plain_json_ratio and not settings.through_rule
+        payload = json.dumps(message, default=_number).encode()
+        body = payload.decode() if plain else _base64(payload)
         fate = MessageFate.FILTERED if device.staging != settings.staging else MessageFate.STORED
         keys = tuple((device.device_id, ms) for ms in created) if fate == MessageFate.STORED else ()
-        return Outgoing(body, device.device_id, form, fate, keys, expired and fate == MessageFate.STORED)
+        return Outgoing(body, device.device_id, form, fate, keys, expired and fate == MessageFate.STORED, payload)
 
 
 def _message(form: str, device: Device, created: list[int], in_seconds: bool, rng: random.Random) -> dict:
@@ -91,7 +114,7 @@ def _message(form: str, device: Device, created: list[int], in_seconds: bool, rn
         return {"things_name": device.device_id, "timestamp": stamp(created[0]), "data": drift(device, rng)}
     if form == "topic":
         return {
-            "topic": f"{device.device_id}/SENSOR/DAT",
+            "topic": sensor_topic(device.device_id),
             "timestamp": stamp(created[0]),
             "data": {**drift(device, rng), "createdAt": stamp(created[0])},
         }
@@ -102,6 +125,10 @@ def _message(form: str, device: Device, created: list[int], in_seconds: bool, rn
             "data": [{**drift(device, rng), "createdAt": stamp(ms)} for ms in created],
         }
     return {"things_name": device.device_id, "timestamp": stamp(created[0]), **drift(device, rng)}
+
+
+def _base64(payload: bytes) -> str:
+    return base64.b64encode(payload).decode()
 
 
 def _number(value):

@@ -1,7 +1,6 @@
-"""Sending a planned run to SQS at a steady rate: SendMessageBatch (10 per call) from enough
-concurrent senders to hold the rate, entries SQS reports as failed sent again with backoff,
-throttling backed off. Batches are released on a fixed schedule, so the rate holds over the run
-instead of drifting with call latency."""
+"""Sending a planned run at a steady rate through one transport (`Transport`: SQS, MQTT or HTTPS,
+a module each), from enough concurrent senders to hold the rate. Batches are released on a fixed
+schedule, so the rate holds over the run instead of drifting with call latency."""
 
 from __future__ import annotations
 
@@ -11,14 +10,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from aws_calls.batching import Failure, RetryPolicy, send_with_retries, sqs_batch_failures
-from aws_calls.errors import is_transient
+from aws_calls.batching import Failure
 from simulator.payloads import Outgoing
 
 BATCH = 10
+
+
+class Transport(Protocol):
+    def send(self, messages: list[Outgoing]) -> list[Failure]:
+        """Deliver the messages; returns those it could not, each Failure's entry {"Id": "<index>"}."""
 
 
 @dataclass
@@ -54,18 +56,12 @@ def senders_for(rate: float) -> int:
     return max(2, min(32, int(rate // 150) + 2))
 
 
-# Devices keep trying longer than the functions do: a reading not sent is lost for good.
-SEND_RETRY = RetryPolicy(attempts=8)
-
-
 def send_run(
-    sqs,
-    queue_url: str,
+    transport: Transport,
     batches: Iterator[list[Outgoing]],
     rate: float,
     senders: int,
     progress: Callable[[Tally, float], None] | None = None,
-    retry: RetryPolicy = SEND_RETRY,
     bursts: Callable[[float], int] = lambda _elapsed: 0,
 ) -> Tally:
     """Send every batch, releasing batch n at start + n * 10 / rate; returns what was sent.
@@ -77,17 +73,7 @@ def send_run(
 
     def sender() -> None:
         while (messages := work.get()) is not None:
-            entries = [{"Id": str(index), "MessageBody": message.body} for index, message in enumerate(messages)]
-            try:
-                failures = send_with_retries(
-                    lambda batch: sqs_batch_failures(batch, sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)),
-                    entries,
-                    retry,
-                    is_transient,
-                )
-            except (ClientError, BotoCoreError) as error:
-                failures = [Failure(entry, type(error).__name__, str(error), retryable=False) for entry in entries]
-            tally.record(messages, failures)
+            tally.record(messages, transport.send(messages))
 
     threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
     for thread in threads:

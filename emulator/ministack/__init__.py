@@ -11,7 +11,10 @@ and the function instead of running a replacement on code it does not fit.
 - `firehose`: Firehose deliveries go through `FirehoseBuffers` (one S3 object per buffer);
 - `persistence`: DynamoDB stream records are saved and restored with the tables;
 - `functions`: Python function workers mark the end of each invocation (no 50 ms log wait);
-- `sqs`: DeleteMessageBatch in one pass, ReceiveMessage without four full scans of the queue.
+- `sqs`: DeleteMessageBatch in one pass, ReceiveMessage without four full scans of the queue;
+- `iot`: MQTT over WebSocket on a loopback Host, AWS IoT Core's publish limits (QoS 0/1, 128 KB),
+  `SELECT *` handing the SQS action the payload as published (binary included), and the SQS
+  action sending only as its role allows.
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -22,7 +25,7 @@ import importlib
 from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
-from emulator.ministack import firehose, functions, mappings, persistence, sqs, ttl
+from emulator.ministack import firehose, functions, iot, mappings, persistence, sqs, ttl
 from emulator.ministack.registry import MINISTACK_VERSION, MinistackDiffers, PatchRegistry
 
 __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "install"]
@@ -48,6 +51,10 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
             sqs.RECEIVE_WITHOUT_FULL_SCANS,
             firehose.buffered_delivery(buffers),
+            iot.MQTT_ON_LOOPBACK_HOST,
+            iot.PUBLISH_LIMITS,
+            iot.PAYLOAD_AS_PUBLISHED,
+            iot.RULE_ROLE_ENFORCED,
         ):
             registry.apply(patch)
     except MinistackDiffers:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.lifecycle import EmulatorError
@@ -65,6 +66,8 @@ class Patch:
     targets: Mapping[Target, str]
     # The replacement for each target, given the originals.
     build: Callable[[Originals], Mapping[Target, Any]]
+    # Code the replacements call or depend on without replacing it, checked by hash the same way.
+    relies_on: Mapping[Target, str] = field(default_factory=dict)
 
 
 class MinistackDiffers(EmulatorError):
@@ -77,6 +80,9 @@ class MinistackDiffers(EmulatorError):
 
 
 def source_sha256(value: Any) -> str:
+    """Of a function's or class's source, a string's value, or a compiled pattern's pattern."""
+    if isinstance(value, re.Pattern):
+        value = f"re.compile({value.pattern!r}, {value.flags})"
     source = value if isinstance(value, str) else inspect.getsource(value)
     return hashlib.sha256(source.encode()).hexdigest()
 
@@ -119,6 +125,8 @@ class PatchRegistry:
         """Check every target, then replace them all; raises MinistackDiffers before changing anything."""
         if any(applied.patch.name == patch.name for applied in self._applied):
             raise ValueError(f"patch {patch.name} is already applied")
+        for target, sha in patch.relies_on.items():
+            _checked_original(patch.name, target, sha)
         originals = {target: _checked_original(patch.name, target, sha) for target, sha in patch.targets.items()}
         replacements = patch.build(originals)
         if replacements.keys() != originals.keys():

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from device_data.messages import sensor_topic
 from device_data.table import DEFAULT_TTL_SECONDS, HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
 
 # Below this a timestamp is seconds (1e11 s is the year 5138); from it, milliseconds.
@@ -207,7 +208,7 @@ def _with_things_name(message: dict[str, Any]) -> dict[str, Any]:
         name = message["things_name"]
         if not isinstance(name, str):
             raise RejectedMessage("bad_device_field", f"things_name is {_kind(name)}")
-        message = {**message, "topic": name + "/SENSOR/DAT", "client_id": name}
+        message = {**message, "topic": sensor_topic(name), "client_id": name}
     return message
 
 

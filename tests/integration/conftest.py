@@ -42,34 +42,59 @@ def embedded_backend(tmp_path_factory):
     stop(settings, progress=lambda _line: None)
 
 
+def deploy_on(backend: EmulatorSettings, env: str, state_dir: str, **overrides: str) -> RunningStack:
+    environment = {
+        "STACK_ENV": env,
+        "AWS_ENDPOINT_URL": backend.endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "STATE_DIR": state_dir,
+        "FUNCTION_TIMEOUT_SECONDS": "5",
+        # No stream batching window: the tests wait on history and archive, and no test depends on it.
+        "HISTORY_BUFFER_SECONDS": "1",
+        "STREAM_BATCH_WINDOW_SECONDS": "0",
+        **overrides,
+    }
+    config = StackConfig.from_env("local", environment)
+    client = client_factory(config)
+    stack = declare(config, client("sts").get_caller_identity()["Account"])
+    deployer = Deployer(client)
+    deployer.deploy(stack)
+    values = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
+    return RunningStack(values, backend.endpoint, config)
+
+
 @pytest.fixture(scope="session")
 def deploy_stack(embedded_backend, tmp_path_factory):
     """deploy_stack(env, **settings) -> RunningStack: a stack of its own in the shared emulator."""
     deployed: dict[str, RunningStack] = {}
 
     def deploy(env: str, **overrides: str) -> RunningStack:
-        if env in deployed:
-            return deployed[env]
-        environment = {
-            "STACK_ENV": env,
-            "AWS_ENDPOINT_URL": embedded_backend.endpoint,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "STATE_DIR": str(tmp_path_factory.mktemp(f"stack-{env}")),
-            "FUNCTION_TIMEOUT_SECONDS": "5",
-            # No stream batching window: the tests wait on history and archive, and no test depends on it.
-            "HISTORY_BUFFER_SECONDS": "1",
-            "STREAM_BATCH_WINDOW_SECONDS": "0",
-            **overrides,
-        }
-        config = StackConfig.from_env("local", environment)
-        client = client_factory(config)
-        stack = declare(config, client("sts").get_caller_identity()["Account"])
-        deployer = Deployer(client)
-        deployer.deploy(stack)
-        deployed[env] = RunningStack(outputs(stack, deployer.queue_url), embedded_backend.endpoint, config)
+        if env not in deployed:
+            deployed[env] = deploy_on(embedded_backend, env, str(tmp_path_factory.mktemp(f"stack-{env}")), **overrides)
         return deployed[env]
 
     return deploy
+
+
+@pytest.fixture(scope="module")
+def device_stack(tmp_path_factory):
+    """device_stack(env) -> RunningStack alone on a backend of its own. Every stack's topic rule
+    takes every device's topic (`+/SENSOR/DAT`), as stacks in one AWS account and region do, so
+    what devices publish here must reach no other stack. The backend stops with the test module,
+    so it takes no CPU from the timing-sensitive tests after it."""
+    started: dict[str, tuple[EmulatorSettings, RunningStack]] = {}
+
+    def deploy(env: str) -> RunningStack:
+        if env not in started:
+            root = tmp_path_factory.mktemp(f"devices-{env}")
+            backend = EmulatorSettings(port=free_port(), state_dir=str(root / "embedded"), ttl_sweep_seconds=0.5)
+            start(backend, progress=lambda _line: None)
+            started[env] = backend, deploy_on(backend, env, str(root / "stack"))
+        return started[env][1]
+
+    yield deploy
+    for backend, _stack in started.values():
+        stop(backend, progress=lambda _line: None)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from tests.integration.conftest import wait_for
 from tests.integration.helpers import (
     archive_entries,
     archived_item_count,
+    drain,
     end_process,
     history_lines,
     queue_depth,
@@ -23,10 +24,12 @@ from tests.integration.helpers import (
 pytestmark = pytest.mark.integration
 
 
-def run_simulator(stack, monkeypatch, tmp_path, *arguments):
+def run_simulator(stack, monkeypatch, tmp_path, *arguments, via="sqs"):
     monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint)
     report_path = tmp_path / "report.json"
-    assert simulate(["--queue-url", stack.outputs["queue_url"], "--report", str(report_path), *arguments]) == 0
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(stack.outputs))
+    assert simulate(["--via", via, "--outputs", str(outputs), "--report", str(report_path), *arguments]) == 0
     return json.loads(report_path.read_text())
 
 
@@ -92,6 +95,12 @@ def assert_balanced(stack, report, *, redelivered=False):
         assert len(archived) == len({e["event_id"] for e in archived}) == expected["expired_items"], (
             "each expiry archived once"
         )
+    rule_errors = drain(stack, stack.outputs["iot_errors_queue_url"])
+    assert len(rule_errors) == expected["iot_errors"]
+    assert all(json.loads(m["Body"])["failures"][0]["errorMessage"] for m in rule_errors)
+    # Every message published is accounted for, exactly once.
+    fates = ("stored_messages", "filtered_messages", "dead_lettered_messages", "iot_errors")
+    assert sum(expected[fate] for fate in fates) == report["sent"]
 
 
 def history_changes(stack, *, per_reading):
@@ -126,6 +135,22 @@ def test_a_simulated_run_balances_exactly(deploy_stack, monkeypatch, tmp_path):
     )
     assert report["sent"] == 400 and report["failed_to_send"] == 0
     assert report["expected"]["filtered_messages"] > 0 and report["expected"]["dead_lettered_messages"] > 0
+    assert_balanced(stack, report)
+
+
+def test_a_run_published_over_mqtt_by_every_device_balances_exactly(device_stack, monkeypatch, tmp_path):
+    stack = device_stack("acct")
+    report = run_simulator(
+        stack,
+        monkeypatch,
+        tmp_path,
+        *("--count", "400", "--rate", "300", "--devices", "40", "--bad-ratio", "0.1", "--backdate-ratio", "0.1"),
+        *("--seed", "13"),
+        via="mqtt",
+    )
+    assert report["via"] == "mqtt" and report["sent"] == 400 and report["failed_to_send"] == 0
+    assert len(report["per_device"]) == 40
+    assert report["expected"]["dead_lettered_messages"] > 0 and report["expected"]["iot_errors"] > 0
     assert_balanced(stack, report)
 
 

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import BotoCoreError
 
 import simulator.__main__ as simulator_cli
+import simulator.transports as simulator_transports
 from aws_calls.sessions import local_endpoint
 from bootstrap.config import StackConfig
 from bootstrap.local_stack import StackError, check_endpoint_is_the_emulators
@@ -26,16 +27,17 @@ def test_emulator_port_alone_moves_the_bootstrap_the_simulator_and_the_emulator(
 
     used = []
 
-    def sqs(endpoint, region):
+    def clients(endpoint, region, config):
         used.append(endpoint)
         raise BotoCoreError()
 
     monkeypatch.setenv("EMULATOR_PORT", "4567")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr(simulator_cli, "_sqs", sqs)
+    monkeypatch.setattr(simulator_transports, "local_clients", clients)
     # main() makes SIGTERM end the simulator; not this test run.
     monkeypatch.setattr(simulator_cli.signal, "signal", lambda *_: None)
-    assert simulator_cli.main(["--count", "1", "--queue-url", "http://127.0.0.1:4567/000000000000/q"]) == 1
+    queue_url = "http://127.0.0.1:4567/000000000000/q"
+    assert simulator_cli.main(["--count", "1", "--via", "sqs", "--queue-url", queue_url]) == 1
     assert used == ["http://127.0.0.1:4567"]
 
 

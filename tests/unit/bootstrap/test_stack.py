@@ -4,9 +4,10 @@ import zipfile
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from bootstrap.config import StackConfig
-from bootstrap.deploy import CREATED, UNCHANGED, Deployer
+from bootstrap.deploy import CREATED, UNCHANGED, Deployer, local_iot_endpoint
 from bootstrap.outputs import outputs
 from bootstrap.package import FUNCTION_PACKAGES, build_function_zip
 from bootstrap.stack import (
@@ -18,6 +19,8 @@ from bootstrap.stack import (
     declare,
     policy_document,
     queue_policy,
+    topic_rule_payload,
+    trust_document,
 )
 from device_data.archive import ARCHIVE_PREFIX
 from emulator.settings import EmulatorSettings
@@ -159,6 +162,9 @@ def test_a_second_deploy_changes_nothing(moto_clients):
         "archive_bucket",
         "delivery_stream",
         "functions",
+        "iot_endpoint",
+        "iot_topic_rule",
+        "iot_errors_queue_url",
     }
 
 
@@ -242,6 +248,7 @@ def test_every_role_names_exactly_one_declared_resource():
         QueueRole.INGEST: "dev_ba_sqs",
         QueueRole.DEAD_LETTER: "dev_ba_sqs_dlq",
         QueueRole.STREAM_FAILURES: "dev_stream_failures",
+        QueueRole.IOT_ERRORS: "dev_iot_errors",
     }
     assert {role: stack.bucket(role).name for role in BucketRole} == {
         BucketRole.HISTORY: f"dev-device-history-{ACCOUNT}",
@@ -253,7 +260,8 @@ def test_every_role_names_exactly_one_declared_resource():
         FunctionRole.ARCHIVE: "handlers.archive.handler",
     }
     assert {role: stack.iam_role(role).service for role in AssumedBy} == {
-        AssumedBy.DEVICES: "iot.amazonaws.com",
+        AssumedBy.TOPIC_RULE: "iot.amazonaws.com",
+        AssumedBy.TOPIC_RULE_ERRORS: "iot.amazonaws.com",
         AssumedBy.INGEST_FUNCTION: "lambda.amazonaws.com",
         AssumedBy.HISTORY_FUNCTION: "lambda.amazonaws.com",
         AssumedBy.ARCHIVE_FUNCTION: "lambda.amazonaws.com",
@@ -310,3 +318,173 @@ def test_the_function_zip_carries_the_packages_the_handlers_import_and_nothing_e
         assert f"{package}/__init__.py" in names
     assert {"aws_calls/batching.py", "device_data/table.py", "env_settings/reader.py"} <= set(names)
     assert not [name for name in names if name.split("/")[0] in ("bootstrap", "emulator", "simulator", "tests")]
+
+
+def test_the_topic_rule_takes_every_devices_sensor_topic_and_sends_it_base64_to_the_ingest_queue():
+    stack = declare(config(), ACCOUNT)
+    payload = topic_rule_payload(stack, queue_url=lambda name: f"http://127.0.0.1:4566/{ACCOUNT}/{name}")
+    assert stack.topic_rule.name == "dev_sensor_to_sqs"
+    assert payload["sql"] == "SELECT * FROM '+/SENSOR/DAT'" and payload["awsIotSqlVersion"] == "2016-03-23"
+    assert payload["actions"] == [
+        {
+            "sqs": {
+                "queueUrl": f"http://127.0.0.1:4566/{ACCOUNT}/dev_ba_sqs",
+                "roleArn": f"arn:aws:iam::{ACCOUNT}:role/dev-iot-device",
+                "useBase64": True,
+            }
+        }
+    ]
+    assert payload["errorAction"] == {
+        "sqs": {
+            "queueUrl": f"http://127.0.0.1:4566/{ACCOUNT}/dev_iot_errors",
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/dev-iot-rule-errors",
+            "useBase64": False,
+        }
+    }
+
+
+def test_the_rule_roles_may_only_send_to_their_own_queue_and_each_queue_admits_only_its_rule_role():
+    stack = declare(config(), ACCOUNT)
+    for assumed_by, queue_role in (
+        (AssumedBy.TOPIC_RULE, QueueRole.INGEST),
+        (AssumedBy.TOPIC_RULE_ERRORS, QueueRole.IOT_ERRORS),
+    ):
+        role, queue = stack.iam_role(assumed_by), stack.queue(queue_role)
+        assert trust_document(role)["Statement"][0]["Principal"] == {"Service": "iot.amazonaws.com"}
+        assert policy_document(role)["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": [f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue.name}"],
+            }
+        ]
+        (admitted,) = queue_policy(stack, queue)["Statement"]
+        assert admitted["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:role/{role.name}"}
+        assert admitted["Action"] == "sqs:SendMessage" and admitted["Effect"] == "Allow"
+    senders = {queue.name: queue.sender_role for queue in stack.queues}
+    assert senders == {
+        "dev_ba_sqs": "dev-iot-device",
+        "dev_iot_errors": "dev-iot-rule-errors",
+        "dev_ba_sqs_dlq": None,
+        "dev_stream_failures": None,
+    }
+
+
+def test_a_device_may_connect_only_as_its_own_thing_and_publish_only_to_its_own_sensor_topic():
+    stack = declare(config(), ACCOUNT)
+    statements = policy_document(stack.device_policy)["Statement"]
+    prefix = f"arn:aws:iot:us-east-1:{ACCOUNT}"
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": ["iot:Connect"],
+            "Resource": [f"{prefix}:client/${{iot:Connection.Thing.ThingName}}"],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["iot:Publish"],
+            "Resource": [f"{prefix}:topic/${{iot:Connection.Thing.ThingName}}/SENSOR/DAT"],
+        },
+    ]
+    assert not any("*" in part for s in statements for part in s["Action"] + s["Resource"])
+
+
+def test_the_rule_and_the_device_policy_are_deployed_once_and_put_back_when_changed_by_hand(moto_clients):
+    stack = declare(config(), ACCOUNT)
+    deployer = Deployer(moto_clients)
+    created = {(c.kind, c.name) for c in deployer.deploy(stack) if c.action == CREATED}
+    assert {("topic rule", "dev_sensor_to_sqs"), ("IoT policy", "dev-sensor-device")} <= created
+    iot = moto_clients("iot")
+    wanted = topic_rule_payload(stack, deployer.queue_url)
+    iot.replace_topic_rule(
+        ruleName="dev_sensor_to_sqs",
+        topicRulePayload={**wanted, "actions": [{"sqs": {**wanted["actions"][0]["sqs"], "useBase64": False}}]},
+    )
+    iot.create_policy_version(
+        policyName="dev-sensor-device",
+        policyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        setAsDefault=True,
+    )
+    updated = {(c.kind, c.name) for c in deployer.deploy(stack) if c.action == "updated"}
+    assert updated == {("topic rule", "dev_sensor_to_sqs"), ("IoT policy", "dev-sensor-device")}
+    assert iot.get_topic_rule(ruleName="dev_sensor_to_sqs")["rule"]["actions"][0]["sqs"]["useBase64"] is True
+    assert json.loads(iot.get_policy(policyName="dev-sensor-device")["policyDocument"]) == policy_document(
+        stack.device_policy
+    )
+    assert [c for c in deployer.deploy(stack) if c.action != UNCHANGED] == []
+
+
+def test_teardown_removes_the_topic_rule_and_the_device_policy_with_its_versions(moto_clients):
+    stack = declare(config(), ACCOUNT)
+    deployer = Deployer(moto_clients)
+    deployer.deploy(stack)
+    iot = moto_clients("iot")
+    iot.create_policy_version(policyName="dev-sensor-device", policyDocument=json.dumps({"Statement": []}))
+    removed = {(c.kind, c.name) for c in deployer.teardown(stack)}
+    assert {("topic rule", "dev_sensor_to_sqs"), ("IoT policy", "dev-sensor-device")} <= removed
+    assert iot.list_topic_rules()["rules"] == [] and iot.list_policies()["policies"] == []
+
+
+class NoIotCore:
+    """LocalStack Community's answer to an IoT call: the service is not there (HTTP 501)."""
+
+    def __getattr__(self, operation):
+        def refuse(**_kwargs):
+            raise ClientError(
+                {"Error": {"Code": "InternalFailure"}, "ResponseMetadata": {"HTTPStatusCode": 501}}, operation
+            )
+
+        return refuse
+
+
+def test_a_local_backend_without_iot_core_gets_everything_else_and_no_device_endpoint(moto_clients):
+    stack = declare(config(), ACCOUNT)
+    lines = []
+    deployer = Deployer(
+        lambda service: NoIotCore() if service == "iot" else moto_clients(service), progress=lines.append
+    )
+    changes = deployer.deploy(stack)
+    assert {c.kind for c in changes} == {
+        "table",
+        "queue",
+        "bucket",
+        "role",
+        "delivery stream",
+        "function",
+        "event source mapping",
+    }
+    assert [line for line in lines if "skipped" in line] == [
+        "  skipped   topic rule dev_sensor_to_sqs and IoT policy dev-sensor-device: this backend has no IoT Core "
+        "(devices send to SQS directly)"
+    ]
+    assert deployer.iot_endpoint(stack) is None
+    assert outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))["iot_endpoint"] is None
+    deployer.teardown(stack)
+
+
+def test_on_aws_an_iot_error_is_raised_not_skipped():
+    stack = declare(StackConfig.from_env("aws", {"AWS_DEFAULT_REGION": "ap-northeast-1"}), ACCOUNT)
+    with pytest.raises(ClientError):
+        Deployer(lambda service: NoIotCore()).offers_iot(stack)
+
+
+@pytest.mark.parametrize(
+    ("api", "device"),
+    [
+        ("http://127.0.0.1:4566", "ws://127.0.0.1:4566/mqtt"),
+        ("http://localhost:45123/", "ws://localhost:45123/mqtt"),
+        ("https://localhost:4566", "wss://localhost:4566/mqtt"),
+    ],
+)
+def test_a_local_device_endpoint_is_mqtt_over_websocket_on_the_api_port(api, device):
+    assert local_iot_endpoint(api) == device
+
+
+def test_outputs_name_the_device_endpoint_the_rule_and_the_errors_queue(moto_clients):
+    stack = declare(config(), ACCOUNT)
+    deployer = Deployer(moto_clients)
+    deployer.deploy(stack)
+    values = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
+    assert values["iot_endpoint"] == "ws://127.0.0.1:4566/mqtt"
+    assert values["iot_topic_rule"] == "dev_sensor_to_sqs"
+    assert values["iot_errors_queue_url"].endswith("/dev_iot_errors")

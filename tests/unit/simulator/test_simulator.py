@@ -2,12 +2,17 @@ import base64
 import json
 import random
 
+import pytest
+
 from aws_calls.batching import RetryPolicy
 from device_data.messages import MessageFate
 from handlers.core.ingest_rules import IngestRules, RejectedMessage, message_items
 from simulator.fleet import make_fleet
+from simulator.malformed import PUBLISHED_CATALOGUE
 from simulator.payloads import FORMS, Plan, PlanSettings
 from simulator.sender import send_run
+from simulator.sqs_sender import SqsSender
+from simulator.transports import Via, default_via
 
 NOW = 1_800_000_000.0
 
@@ -99,7 +104,8 @@ def test_partially_failed_batches_are_sent_again_until_everything_is_delivered()
     messages = run(95)
     batches = [messages[i : i + 10] for i in range(0, 95, 10)]
     sqs = FakeSqs()
-    tally = send_run(sqs, "q", iter(batches), rate=100000, senders=1, retry=RetryPolicy(attempts=3, base_delay=0))
+    sender = SqsSender(sqs, "q", retry=RetryPolicy(attempts=3, base_delay=0))
+    tally = send_run(sender, iter(batches), rate=100000, senders=1)
     assert tally.total == 95 and tally.failed == 0
     assert sorted(sqs.received) == sorted(m.body for m in messages)
     assert any(len(call) == 1 for call in sqs.calls), "only the failed entry is sent again"
@@ -127,3 +133,64 @@ def test_a_plan_yields_its_total_in_batches_and_runs_on_without_one():
     assert [len(batch) for batch in p.batches(25, 10, clock=lambda: NOW)] == [10, 10, 5]
     endless = p.batches(None, 10, clock=lambda: NOW)
     assert [len(batch) for batch in itertools.islice(endless, 100)] == [10] * 100
+
+
+def test_every_malformed_payload_a_device_publishes_ends_as_predicted_once_the_rule_base64_encodes_it():
+    for entry in PUBLISHED_CATALOGUE:
+        body = base64.b64encode(entry.payload).decode()
+        if entry.fate == MessageFate.RULE_ERROR:
+            assert body == "", entry.name  # SQS takes no empty message: the rule's error action parks it
+            continue
+        try:
+            message_items(body, IngestRules())
+        except RejectedMessage as rejected:
+            assert rejected.code == entry.expected_code, entry.name
+        else:
+            raise AssertionError(f"{entry.name} was stored")
+
+
+def test_nothing_over_iot_cores_payload_limit_is_published():
+    assert all(len(entry.payload) <= 128 * 1024 for entry in PUBLISHED_CATALOGUE)
+    assert "reading over 400 KB" not in {entry.name for entry in PUBLISHED_CATALOGUE}
+
+
+def test_through_the_rule_each_message_is_its_payload_base64_encoded_and_becomes_what_ingest_makes_of_it():
+    messages = run(2000, bad_ratio=0.1, backdate_ratio=0.1, plain_json_ratio=0.5, through_rule=True)
+    assert {m.fate for m in messages} == {
+        MessageFate.STORED,
+        MessageFate.FILTERED,
+        MessageFate.DEAD_LETTERED,
+        MessageFate.RULE_ERROR,
+    }
+    for message in messages:
+        assert base64.b64decode(message.body) == message.payload
+        assert message.topic == f"{message.device_id}/SENSOR/DAT"
+        if message.fate == MessageFate.RULE_ERROR:
+            assert message.kind.startswith("rule_error:")
+            continue
+        try:
+            result = message_items(message.body, IngestRules())
+        except RejectedMessage as rejected:
+            assert message.fate == MessageFate.DEAD_LETTERED and message.kind == f"malformed:{rejected.code}"
+            continue
+        assert message.fate == (MessageFate.FILTERED if result.filtered_client_id else MessageFate.STORED)
+
+
+def test_the_same_seed_plans_the_same_readings_whichever_the_transport():
+    direct, through_rule = run(300, seed=5), run(300, seed=5, through_rule=True)
+    assert [m.keys for m in direct] == [m.keys for m in through_rule]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "env", "via", "said"),
+    [
+        ({"iot_endpoint": "ws://127.0.0.1:4566/mqtt"}, {}, Via.MQTT, None),
+        ({"iot_endpoint": "ws://127.0.0.1:4566/mqtt"}, {"BACKEND": "embedded"}, Via.MQTT, None),
+        ({"iot_endpoint": "ws://127.0.0.1:4566/mqtt"}, {"BACKEND": "localstack"}, Via.SQS, "BACKEND=localstack"),
+        ({"iot_endpoint": None}, {}, Via.SQS, "no IoT endpoint"),
+    ],
+)
+def test_mqtt_is_the_default_where_the_backend_has_iot_core_and_sqs_is_said_in_one_line(outputs, env, via, said):
+    chosen, why = default_via(outputs, env)
+    assert chosen == via
+    assert (why is None) if said is None else (said in why and "\n" not in why)
