@@ -488,3 +488,14 @@ def test_outputs_name_the_device_endpoint_the_rule_and_the_errors_queue(moto_cli
     assert values["iot_endpoint"] == "ws://127.0.0.1:4566/mqtt"
     assert values["iot_topic_rule"] == "dev_sensor_to_sqs"
     assert values["iot_errors_queue_url"].endswith("/dev_iot_errors")
+
+
+def test_the_local_ingest_mapping_has_a_batching_window_aws_accepts_with_its_batch_of_20():
+    [ingest] = [mapping for mapping in declare(config(), ACCOUNT).mappings if mapping.source_queue]
+    assert ingest.batch_size > 10 and ingest.batching_window >= 1
+
+
+def test_a_zero_ingest_batching_window_is_refused_in_one_line_before_anything_is_deployed():
+    zero = StackConfig.from_env("local", {"INGEST_BATCH_WINDOW_SECONDS": "0"})
+    with pytest.raises(SettingError, match="INGEST_BATCH_WINDOW_SECONDS=0: .* at least 1 s"):
+        declare(zero, ACCOUNT)
