@@ -138,7 +138,8 @@ def _deploy(config: StackConfig, emulator: EmulatorSettings) -> None:
 def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: float) -> None:
     values = json.loads(outputs_path(config.state_dir).read_text())
     device_endpoint = values.get("iot_endpoint")
-    target = f"devices over MQTT at {device_endpoint}" if device_endpoint else values["queue_url"]
+    queue = values["queue_url"].rsplit("/", 1)[-1]
+    target = f"devices over MQTT at {device_endpoint}" if device_endpoint else f"the queue {queue}"
     simulator = f"sending {rate:g} readings/s to {target}" if rate > 0 else "not started (SIM_RATE=0)"
     devices = (
         f"\n  devices     {device_endpoint} -> <thing>/SENSOR/DAT -> rule {values['iot_topic_rule']} -> "
@@ -146,8 +147,11 @@ def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: floa
         if device_endpoint
         else ""
     )
+    # On LocalStack, outputs.json names the endpoint as the bootstrap container saw it (localstack:4566).
+    endpoint = config.endpoint or values["endpoint"]
+    kept = "LocalStack Community keeps no data" if backend == Backend.LOCALSTACK else "data is kept"
     print(f"""
-The pipeline is up ({backend} backend, {seconds:.1f} s) on {values["endpoint"]}{devices}
+The pipeline is up ({backend} backend, {seconds:.1f} s) on {endpoint}{devices}
   simulator   {simulator}
   table       {values["table"]}
   history     s3://{values["history_bucket"]}/{values["history_prefix"]}
@@ -158,7 +162,7 @@ Next:
   make logs                         follow the three functions' logs
   make simulate ARGS="--rate 200 --duration 30 --bad-ratio 0.05"
   awslocal dynamodb scan --table-name {values["table"]} --max-items 3
-  make down                         stop everything (data is kept; make clean wipes it)""")
+  make down                         stop everything ({kept}; make clean wipes .state)""")
 
 
 def _follow_logs(logs, groups: list[str], since_seconds: int) -> None:

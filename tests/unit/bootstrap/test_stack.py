@@ -497,5 +497,5 @@ def test_the_local_ingest_mapping_has_a_batching_window_aws_accepts_with_its_bat
 
 def test_a_zero_ingest_batching_window_is_refused_in_one_line_before_anything_is_deployed():
     zero = StackConfig.from_env("local", {"INGEST_BATCH_WINDOW_SECONDS": "0"})
-    with pytest.raises(SettingError, match="INGEST_BATCH_WINDOW_SECONDS=0: .* at least 1 s"):
+    with pytest.raises(SettingError, match=r"INGEST_BATCH_WINDOW_SECONDS=0: .* at least 1 s"):
         declare(zero, ACCOUNT)
