@@ -51,6 +51,17 @@ def test_emulator_port_moves_the_port_localstack_is_published_on():
     assert compose_config(EMULATOR_PORT="4567")["services"]["localstack"]["ports"] == ["127.0.0.1:4567:4566/tcp"]
 
 
+def test_the_bootstrap_and_simulator_run_as_the_host_user_given_by_uid_and_gid():
+    for service in ("bootstrap", "simulator"):
+        assert compose_config(UID="1234", GID="5678")["services"][service]["user"] == "1234:5678"
+        # bash does not export UID: without it Compose falls back to the usual first user.
+        assert compose_config(UID="", GID="")["services"][service]["user"] == "1000:1000"
+
+
+def test_functions_run_on_the_hosts_architecture():
+    assert str(compose_config()["services"]["localstack"]["environment"]["LAMBDA_IGNORE_ARCHITECTURE"]) == "1"
+
+
 def test_one_variable_picks_a_newer_localstack_image():
     config = compose_config(LOCALSTACK_IMAGE="localstack/localstack:4.20.0")
     assert config["services"]["localstack"]["image"] == "localstack/localstack:4.20.0"

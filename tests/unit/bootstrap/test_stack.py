@@ -499,3 +499,14 @@ def test_a_zero_ingest_batching_window_is_refused_in_one_line_before_anything_is
     zero = StackConfig.from_env("local", {"INGEST_BATCH_WINDOW_SECONDS": "0"})
     with pytest.raises(SettingError, match=r"INGEST_BATCH_WINDOW_SECONDS=0: .* at least 1 s"):
         declare(zero, ACCOUNT)
+
+
+def test_outputs_are_replaced_whole_so_a_file_left_by_another_user_does_not_stop_a_deploy(tmp_path):
+    from bootstrap.outputs import write_outputs
+
+    path = write_outputs({"table": "old"}, str(tmp_path))
+    before = path.stat().st_ino
+    path.chmod(0o444)
+    write_outputs({"table": "new"}, str(tmp_path))
+    assert json.loads(path.read_text()) == {"table": "new"} and path.stat().st_ino != before
+    assert [entry.name for entry in tmp_path.iterdir()] == ["outputs.json"]
