@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bootstrap.backend_check import check_backend
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
-from bootstrap.deploy import UNCHANGED, Deployer
+from bootstrap.deploy import UNCHANGED, Deployer, DeployError
 from bootstrap.local_stack import (
     Backend,
     StackError,
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 _follow_logs(
                     client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since
                 )
-    except (SettingError, PackagingError, StackError, EmulatorError) as error:
+    except (SettingError, PackagingError, StackError, EmulatorError, DeployError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError, TimeoutError, OSError) as error:

@@ -510,3 +510,48 @@ def test_outputs_are_replaced_whole_so_a_file_left_by_another_user_does_not_stop
     write_outputs({"table": "new"}, str(tmp_path))
     assert json.loads(path.read_text()) == {"table": "new"} and path.stat().st_ino != before
     assert [entry.name for entry in tmp_path.iterdir()] == ["outputs.json"]
+
+
+class FunctionStates:
+    """A Lambda client whose function goes through the given configurations, then stays on the last."""
+
+    def __init__(self, *configurations):
+        self.configurations = list(configurations)
+
+    def get_function_configuration(self, FunctionName):
+        return self.configurations.pop(0) if len(self.configurations) > 1 else self.configurations[0]
+
+
+def test_a_failed_function_ends_the_wait_at_once_with_lambdas_reason_in_one_line():
+    from bootstrap.deploy import DeployError
+
+    said = []
+    lambda_ = FunctionStates(
+        {"State": "Pending", "LastUpdateStatus": "InProgress"},
+        {"State": "Failed", "StateReasonCode": "ImageAccessDenied", "StateReason": "pull of the runtime image failed"},
+    )
+    deployer = Deployer(lambda _service: lambda_, progress=said.append)
+    with pytest.raises(DeployError) as failed:
+        deployer._wait_function_ready("dev-ingest")
+    assert str(failed.value) == (
+        "function dev-ingest: State=Failed (ImageAccessDenied): pull of the runtime image failed"
+    )
+    assert said == [
+        "waiting for function dev-ingest (State=Pending, LastUpdateStatus=InProgress; "
+        "a first run may be pulling its runtime image)"
+    ]
+
+
+def test_a_failed_update_reports_the_update_reason():
+    from bootstrap.deploy import DeployError
+
+    lambda_ = FunctionStates(
+        {
+            "State": "Active",
+            "LastUpdateStatus": "Failed",
+            "LastUpdateStatusReasonCode": "InvalidZipFileException",
+            "LastUpdateStatusReason": "bad zip",
+        }
+    )
+    with pytest.raises(DeployError, match=r"LastUpdateStatus=Failed \(InvalidZipFileException\): bad zip"):
+        Deployer(lambda _service: lambda_)._wait_function_ready("dev-ingest")
