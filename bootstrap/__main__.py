@@ -27,6 +27,7 @@ from bootstrap.local_stack import (
     StackError,
     check_endpoint_is_the_emulators,
     clean,
+    compose_service_running,
     down,
     recorded_backend,
     simulator_pid,
@@ -93,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"removed {len(removed)} resources" if removed else "nothing to remove")
             elif args.command == "status":
                 report = {"endpoint": config.endpoint, **stage_counts(outputs(stack, deployer.queue_url), client)}
-                report["simulator_running"] = bool(simulator_pid(outputs_path(config.state_dir).parent))
+                report["simulator_running"] = (
+                    compose_service_running("simulator")
+                    if recorded_backend(config.state_dir) == Backend.LOCALSTACK
+                    else bool(simulator_pid(outputs_path(config.state_dir).parent))
+                )
                 print(json.dumps(report, indent=2))
             else:
                 _follow_logs(

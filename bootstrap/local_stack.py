@@ -64,6 +64,15 @@ class Compose:
             raise StackError(f"{' '.join([*self.command, *args])} failed (exit {result.returncode})")
 
 
+def compose_service_running(service: str) -> bool:
+    """Whether Compose runs `service` (the simulator of `make status` on LocalStack)."""
+    compose = find_compose()
+    if compose is None:
+        return False
+    running = _output(*compose.command, "ps", "--services", "--filter", "status=running")
+    return service in (running or "").split()
+
+
 def find_compose() -> Compose | None:
     """Compose v2 as a Docker plugin, else a `docker-compose` binary (v1 or v2), else None."""
     if _output("docker", "compose", "version", "--short") is not None:

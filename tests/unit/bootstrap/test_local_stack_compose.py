@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.local_stack import Backend, choose_backend
+from bootstrap.local_stack import Backend, choose_backend, compose_service_running
 
 ROOT = Path(__file__).resolve().parents[3]
 FAKE_DOCKER = ROOT / "tests" / "fake_docker" / "docker"
@@ -157,3 +157,12 @@ def test_sim_rate_zero_reaches_compose_and_the_welcome_says_no_simulator(fake_do
     up = bootstrap("up", tmp_path, SIM_RATE="0")
     assert up.returncode == 0, up.stderr
     assert "not started (SIM_RATE=0)" in up.stdout
+
+
+@pytest.mark.parametrize("flavour", ["v2", "v1"])
+def test_status_asks_compose_whether_the_simulator_runs(fake_docker, monkeypatch, flavour):
+    monkeypatch.setenv("FAKE_COMPOSE", flavour)
+    monkeypatch.setenv("FAKE_RUNNING", "localstack,simulator")
+    assert compose_service_running("simulator")
+    monkeypatch.setenv("FAKE_RUNNING", "localstack")
+    assert not compose_service_running("simulator")
