@@ -21,12 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bootstrap.backend_check import check_backend
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
-from bootstrap.deploy import UNCHANGED, Deployer
+from bootstrap.deploy import UNCHANGED, Deployer, DeployError
 from bootstrap.local_stack import (
     Backend,
     StackError,
     check_endpoint_is_the_emulators,
     clean,
+    compose_service_running,
     down,
     recorded_backend,
     simulator_pid,
@@ -93,13 +94,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"removed {len(removed)} resources" if removed else "nothing to remove")
             elif args.command == "status":
                 report = {"endpoint": config.endpoint, **stage_counts(outputs(stack, deployer.queue_url), client)}
-                report["simulator_running"] = bool(simulator_pid(outputs_path(config.state_dir).parent))
+                report["simulator_running"] = (
+                    compose_service_running("simulator")
+                    if recorded_backend(config.state_dir) == Backend.LOCALSTACK
+                    else bool(simulator_pid(outputs_path(config.state_dir).parent))
+                )
                 print(json.dumps(report, indent=2))
             else:
                 _follow_logs(
                     client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since
                 )
-    except (SettingError, PackagingError, StackError, EmulatorError) as error:
+    except (SettingError, PackagingError, StackError, EmulatorError, DeployError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError, TimeoutError, OSError) as error:
@@ -138,7 +143,8 @@ def _deploy(config: StackConfig, emulator: EmulatorSettings) -> None:
 def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: float) -> None:
     values = json.loads(outputs_path(config.state_dir).read_text())
     device_endpoint = values.get("iot_endpoint")
-    target = f"devices over MQTT at {device_endpoint}" if device_endpoint else values["queue_url"]
+    queue = values["queue_url"].rsplit("/", 1)[-1]
+    target = f"devices over MQTT at {device_endpoint}" if device_endpoint else f"the queue {queue}"
     simulator = f"sending {rate:g} readings/s to {target}" if rate > 0 else "not started (SIM_RATE=0)"
     devices = (
         f"\n  devices     {device_endpoint} -> <thing>/SENSOR/DAT -> rule {values['iot_topic_rule']} -> "
@@ -146,8 +152,11 @@ def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: floa
         if device_endpoint
         else ""
     )
+    # On LocalStack, outputs.json names the endpoint as the bootstrap container saw it (localstack:4566).
+    endpoint = config.endpoint or values["endpoint"]
+    kept = "LocalStack Community keeps no data" if backend == Backend.LOCALSTACK else "data is kept"
     print(f"""
-The pipeline is up ({backend} backend, {seconds:.1f} s) on {values["endpoint"]}{devices}
+The pipeline is up ({backend} backend, {seconds:.1f} s) on {endpoint}{devices}
   simulator   {simulator}
   table       {values["table"]}
   history     s3://{values["history_bucket"]}/{values["history_prefix"]}
@@ -158,7 +167,7 @@ Next:
   make logs                         follow the three functions' logs
   make simulate ARGS="--rate 200 --duration 30 --bad-ratio 0.05"
   awslocal dynamodb scan --table-name {values["table"]} --max-items 3
-  make down                         stop everything (data is kept; make clean wipes it)""")
+  make down                         stop everything ({kept}; make clean wipes .state)""")
 
 
 def _follow_logs(logs, groups: list[str], since_seconds: int) -> None:

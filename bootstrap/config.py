@@ -10,7 +10,7 @@
 | TABLE_BILLING               | on-demand                           | `on-demand` or `provisioned` (38 read/22 write)  |
 | FUNCTION_TIMEOUT_SECONDS    | 30                                  | timeout of the three functions                   |
 | FUNCTION_MEMORY_MB          | 256                                 | memory of the three functions                    |
-| INGEST_BATCH_WINDOW_SECONDS | 0 / 60                              | SQS batching window of the ingest mapping        |
+| INGEST_BATCH_WINDOW_SECONDS | 1 / 60                              | SQS batching window of the ingest mapping (>= 1) |
 | HISTORY_BUFFER_SECONDS      | 2 / 60                              | Firehose buffering interval                      |
 | HISTORY_BUFFER_MB           | 1 / 50                              | Firehose buffering size                          |
 | STREAM_RETRY_ATTEMPTS       | 3                                   | MaximumRetryAttempts of the stream mappings      |
@@ -104,7 +104,8 @@ class StackConfig:
             billing=one_of(env, "TABLE_BILLING", TableBilling.ON_DEMAND),
             function_timeout=whole_number(env, "FUNCTION_TIMEOUT_SECONDS", 30),
             function_memory=whole_number(env, "FUNCTION_MEMORY_MB", 256),
-            ingest_batch_window=whole_number(env, "INGEST_BATCH_WINDOW_SECONDS", 0 if local else 60),
+            # AWS (and LocalStack) refuse a window of 0 with the ingest batch of 20: 1 s is the least they take.
+            ingest_batch_window=whole_number(env, "INGEST_BATCH_WINDOW_SECONDS", 1 if local else 60),
             history_buffer_seconds=whole_number(env, "HISTORY_BUFFER_SECONDS", 2 if local else 60),
             history_buffer_mb=whole_number(env, "HISTORY_BUFFER_MB", 1 if local else 50),
             stream_retry_attempts=whole_number(env, "STREAM_RETRY_ATTEMPTS", 3),

@@ -41,8 +41,14 @@ from bootstrap.stack import (
 )
 
 CREATED, UPDATED, UNCHANGED, DELETED = "created", "updated", "unchanged", "deleted"
+# LocalStack's first function waits for the Lambda runtime image to download.
+FUNCTION_READY_SECONDS = 300
 # The path of MQTT over WebSocket on an IoT data endpoint.
 MQTT_PATH = "/mqtt"
+
+
+class DeployError(Exception):
+    """What the endpoint reported as failed, in one line."""
 
 
 @dataclass(frozen=True)
@@ -515,16 +521,30 @@ class Deployer:
         return self.client("dynamodb").describe_table(TableName=mapping.source_table)["Table"]["LatestStreamArn"]
 
     def _wait_function_ready(self, name: str) -> None:
+        """Until the function is Active and its last update Successful; a Failed state ends the
+        wait at once with Lambda's reason, and each new state is said (LocalStack's first function
+        waits for its runtime image to download)."""
         lambda_ = self.client("lambda")
+        said = ""
 
         def ready() -> bool:
+            nonlocal said
             current = lambda_.get_function_configuration(FunctionName=name)
-            return (
-                current.get("State", "Active") == "Active"
-                and current.get("LastUpdateStatus", "Successful") == "Successful"
-            )
+            state, update = current.get("State", "Active"), current.get("LastUpdateStatus", "Successful")
+            if state == "Failed" or update == "Failed":
+                prefix = "State" if state == "Failed" else "LastUpdateStatus"
+                code = current.get(f"{prefix}ReasonCode") or "no reason code"
+                reason = current.get(f"{prefix}Reason") or "no reason given"
+                raise DeployError(f"function {name}: {prefix}=Failed ({code}): {reason}")
+            if state == "Active" and update == "Successful":
+                return True
+            now = f"State={state}, LastUpdateStatus={update}"
+            if now != said:
+                self.progress(f"waiting for function {name} ({now}; a first run may be pulling its runtime image)")
+                said = now
+            return False
 
-        self._wait(ready, f"function {name} to become Active")
+        self._wait(ready, f"function {name} to become Active", FUNCTION_READY_SECONDS)
 
     @staticmethod
     def _retry_while_role_propagates(create: Callable[[], object]) -> None:

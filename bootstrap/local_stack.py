@@ -1,7 +1,9 @@
 """`make up` / `make down` / `make clean`: run the whole stack on this machine.
 
-BACKEND=auto picks LocalStack under Docker Compose when a Docker engine answers, else the
-embedded backend; the choice is remembered in the state folder so `down` stops what `up` started.
+BACKEND=auto picks LocalStack under Docker Compose when a Docker engine and Compose answer, else
+the embedded backend; the choice is remembered in the state folder so `down` stops what `up` started.
+Compose v2 (`docker compose`, or a v2 `docker-compose`) starts the stack with `up --wait`; v1
+`docker-compose` has no `--wait`, so its steps run one by one and LocalStack's health is polled.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlparse
@@ -35,18 +40,72 @@ class StackError(Exception):
     """Reported in one line by the CLI."""
 
 
-def docker_engine_answers() -> bool:
-    if not shutil.which("docker"):
+COMPOSE_MISSING = (
+    "Docker answers but Docker Compose does not: install the Compose plugin "
+    "(https://docs.docker.com/compose/install/, e.g. apt-get install docker-compose-plugin), or use BACKEND=embedded"
+)
+# Long enough for LocalStack's first start, which downloads DynamoDB Local and its Java.
+LOCALSTACK_HEALTH_SECONDS = 300
+HEALTH_PATH = "/_localstack/health"
+
+
+@dataclass(frozen=True)
+class Compose:
+    command: tuple[str, ...]
+    # v2 waits for the services itself (`up --wait`); v1 cannot.
+    waits: bool
+
+    def run(self, *args: str) -> None:
+        # The bootstrap and simulator containers run as this user, so what they write to the
+        # checkout (.state/outputs.json) stays the user's; bash does not export UID or GID.
+        env = {"UID": str(os.getuid()), "GID": str(os.getgid()), **os.environ}
+        result = subprocess.run([*self.command, *args], check=False, env=env)
+        if result.returncode != 0:
+            raise StackError(f"{' '.join([*self.command, *args])} failed (exit {result.returncode})")
+
+
+def compose_service_running(service: str) -> bool:
+    """Whether Compose runs `service` (the simulator of `make status` on LocalStack)."""
+    compose = find_compose()
+    if compose is None:
         return False
+    running = _output(*compose.command, "ps", "--services", "--filter", "status=running")
+    return service in (running or "").split()
+
+
+def find_compose() -> Compose | None:
+    """Compose v2 as a Docker plugin, else a `docker-compose` binary (v1 or v2), else None."""
+    if _output("docker", "compose", "version", "--short") is not None:
+        return Compose(("docker", "compose"), waits=True)
+    version = _output("docker-compose", "version", "--short")
+    if version is None:
+        return None
+    return Compose(("docker-compose",), waits=not version.lstrip("v").startswith("1."))
+
+
+def _output(*command: str) -> str | None:
+    """What the command prints when it succeeds, else None."""
+    if not shutil.which(command[0]):
+        return None
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False).returncode == 0
+        result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
-        return False
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def docker_engine_answers() -> bool:
+    return _output("docker", "info") is not None
 
 
 def choose_backend(requested: Backend) -> Backend:
     if requested == Backend.AUTO:
-        return Backend.LOCALSTACK if docker_engine_answers() else Backend.EMBEDDED
+        if not docker_engine_answers():
+            return Backend.EMBEDDED
+        if find_compose() is None:
+            print(f"{COMPOSE_MISSING}; using the embedded backend", file=sys.stderr)
+            return Backend.EMBEDDED
+        return Backend.LOCALSTACK
     if requested == Backend.LOCALSTACK and not docker_engine_answers():
         raise StackError("BACKEND=localstack needs a running Docker engine; none answers here (use BACKEND=embedded)")
     return requested
@@ -74,8 +133,12 @@ def up(
     if running and running != backend:
         raise StackError(f"the {running} backend is running: `make down` first")
     if backend == Backend.LOCALSTACK:
-        _compose("up", "-d", "--wait")
+        compose = find_compose()
+        if compose is None:
+            raise StackError(COMPOSE_MISSING)
+        # Recorded before anything starts, so `make down` stops what a failed `make up` started.
         _backend_file(state).write_text(backend)
+        _compose_up(compose, config.endpoint)
         print("LocalStack, the bootstrap and the simulator run under Docker Compose")
         return backend
     from emulator.lifecycle import start, stop
@@ -119,7 +182,10 @@ def check_endpoint_is_the_emulators(endpoint: str, emulator: EmulatorSettings) -
 def down(config: StackConfig, emulator: EmulatorSettings) -> None:
     state = Path(config.state_dir)
     if recorded_backend(config.state_dir) == Backend.LOCALSTACK:
-        _compose("down")
+        compose = find_compose()
+        if compose is None:
+            raise StackError(COMPOSE_MISSING)
+        compose.run("down")
     else:
         _stop_simulator(state)
         from emulator.lifecycle import stop
@@ -172,10 +238,31 @@ def _stop_simulator(state: Path) -> None:
     _simulator_pid_file(state).unlink(missing_ok=True)
 
 
-def _compose(*args: str) -> None:
-    result = subprocess.run(["docker", "compose", *args], check=False)
-    if result.returncode != 0:
-        raise StackError(f"docker compose {' '.join(args)} failed (exit {result.returncode})")
+def _compose_up(compose: Compose, endpoint: str | None) -> None:
+    if compose.waits:
+        compose.run("up", "-d", "--wait")
+        return
+    # v1 honours no depends_on condition reliably without --wait: one step at a time.
+    compose.run("up", "-d", "localstack")
+    wait_for_localstack(endpoint or "")
+    compose.run("run", "--rm", "bootstrap")
+    compose.run("up", "-d", "--no-deps", "ttl-trigger", "simulator")
+
+
+def wait_for_localstack(endpoint: str, seconds: float = LOCALSTACK_HEALTH_SECONDS) -> None:
+    url = endpoint.rstrip("/") + HEALTH_PATH
+    print(f"waiting for LocalStack at {url} (its first start downloads DynamoDB Local)...")
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        if time.monotonic() > deadline:
+            raise StackError(f"LocalStack did not answer {url} within {seconds:.0f} s (docker-compose logs localstack)")
+        time.sleep(0.5)
 
 
 def _backend_file(state: Path) -> Path:

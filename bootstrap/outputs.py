@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,7 +40,11 @@ def outputs_path(state_dir: str) -> Path:
 def write_outputs(values: dict, state_dir: str) -> Path:
     path = outputs_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values, indent=2) + "\n")
+    # Replaced, not rewritten: a reader never sees half a file, and a file another user left
+    # (the compose bootstrap before it ran as the host user) does not stop the next deploy.
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(values, indent=2) + "\n")
+    os.replace(partial, path)
     return path
 
 

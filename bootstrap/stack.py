@@ -31,9 +31,13 @@ from bootstrap.config import StackConfig, TableBilling
 from device_data.archive import ARCHIVE_PREFIX
 from device_data.messages import SENSOR_TOPIC_FILTER, sensor_topic
 from device_data.table import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
+from env_settings.reader import SettingError
 
 RUNTIME = "python3.12"
 MAX_RECEIVE_COUNT = 5
+INGEST_BATCH_SIZE = 20
+# Lambda refuses an SQS mapping whose batch is over this without a batching window of at least 1 s.
+SQS_BATCH_WITHOUT_WINDOW = 10
 # The rules engine's current SQL version; it is what AWS picks when a rule names none.
 IOT_SQL_VERSION = "2016-03-23"
 # IoT policy variables: AWS fills them in per connection, so one policy serves every device.
@@ -229,6 +233,11 @@ def _the_one(matches: Iterable[Declared]) -> Declared:
 
 def declare(config: StackConfig, account_id: str) -> Stack:
     env, region = config.env, config.region
+    if config.ingest_batch_window < 1 and INGEST_BATCH_SIZE > SQS_BATCH_WITHOUT_WINDOW:
+        raise SettingError(
+            f"INGEST_BATCH_WINDOW_SECONDS={config.ingest_batch_window}: with the ingest batch of {INGEST_BATCH_SIZE}, "
+            "Lambda needs a batching window of at least 1 s (unset it for the default)"
+        )
 
     def arn(service: str, resource: str) -> str:
         return f"arn:aws:{service}:{region}:{account_id}:{resource}"
@@ -423,7 +432,7 @@ def declare(config: StackConfig, account_id: str) -> Stack:
         EventSourceMapping(
             ingest.name,
             source_queue=ingest_queue.name,
-            batch_size=20,
+            batch_size=INGEST_BATCH_SIZE,
             batching_window=config.ingest_batch_window,
             report_batch_item_failures=True,
         ),

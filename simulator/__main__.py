@@ -37,6 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     # --duration 0: until stopped (SIGTERM), as `make up` runs it.
     total = args.count if args.count is not None else (int(args.rate * args.duration) if args.duration else None)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.rate < 0:
+        print(f"error: --rate {args.rate:g} is negative (0: send nothing)", file=sys.stderr)
+        return 2
+    if args.rate == 0:
+        # SIM_RATE=0 under Compose: the service stays up, idle, so `up --wait` sees it running.
+        print("rate 0: sending nothing", file=sys.stderr, flush=True)
+        if total is None:
+            while True:
+                signal.pause()
+        return 0
     deployed = _read_outputs(args.outputs)
     queue_url = args.queue_url or deployed.get("queue_url")
     via = args.via

@@ -8,6 +8,7 @@ and the function instead of running a replacement on code it does not fit.
 - `ttl`: MiniStack's TTL reaper never starts; `sweep_expired_items` applies DynamoDB's rules and
   writes each removal's stream record;
 - `mappings`: MiniStack's event source mapping poller stays off (`emulator.esm` runs them);
+- `mapping_validation`: Create/UpdateEventSourceMapping refuse what AWS refuses, with AWS's errors;
 - `firehose`: Firehose deliveries go through `FirehoseBuffers` (one S3 object per buffer);
 - `persistence`: DynamoDB stream records are saved and restored with the tables;
 - `functions`: Python function workers mark the end of each invocation (no 50 ms log wait);
@@ -25,7 +26,7 @@ import importlib
 from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
-from emulator.ministack import firehose, functions, iot, mappings, persistence, sqs, ttl
+from emulator.ministack import firehose, functions, iot, mapping_validation, mappings, persistence, sqs, ttl
 from emulator.ministack.registry import MINISTACK_VERSION, MinistackDiffers, PatchRegistry
 
 __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "install"]
@@ -46,6 +47,7 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
         for patch in (
             ttl.REAPER_NEVER_STARTS,
             mappings.POLLER_OFF,
+            mapping_validation.MAPPINGS_VALIDATED,
             persistence.STREAM_RECORDS_PERSISTED,
             functions.INVOCATION_END_MARK,
             sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,

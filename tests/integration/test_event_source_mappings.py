@@ -51,14 +51,14 @@ def harness(stack):
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return url, arn
 
-    def function(name, handler, seen_url):
+    def function(name, handler, seen_url, timeout=10):
         lambda_.create_function(
             FunctionName=name,
             Runtime="python3.12",
             Role="arn:aws:iam::000000000000:role/test",
             Handler=handler,
             Code={"ZipFile": recorder_zip()},
-            Timeout=10,
+            Timeout=timeout,
             Environment={"Variables": {"SEEN_QUEUE_URL": seen_url}},
         )
 
@@ -196,7 +196,8 @@ def test_sqs_partial_batch_failure_deletes_the_rest_and_redrives_the_failure(sta
         VisibilityTimeout=4,
         RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
     )
-    harness["function"]("esm-sqs", "recorder.sqs_handler", seen_url)
+    # Lambda refuses a queue whose visibility timeout is under the function's timeout.
+    harness["function"]("esm-sqs", "recorder.sqs_handler", seen_url, timeout=4)
     sqs = stack.client("sqs")
     sqs.send_message(
         QueueUrl=source_url,

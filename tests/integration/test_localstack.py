@@ -51,16 +51,43 @@ def test_emulator_port_moves_the_port_localstack_is_published_on():
     assert compose_config(EMULATOR_PORT="4567")["services"]["localstack"]["ports"] == ["127.0.0.1:4567:4566/tcp"]
 
 
+def test_the_bootstrap_and_simulator_run_as_the_host_user_given_by_uid_and_gid():
+    for service in ("bootstrap", "simulator"):
+        assert compose_config(UID="1234", GID="5678")["services"][service]["user"] == "1234:5678"
+        # bash does not export UID: without it Compose falls back to the usual first user.
+        assert compose_config(UID="", GID="")["services"][service]["user"] == "1000:1000"
+
+
+def test_functions_run_on_the_hosts_architecture():
+    assert str(compose_config()["services"]["localstack"]["environment"]["LAMBDA_IGNORE_ARCHITECTURE"]) == "1"
+
+
 def test_one_variable_picks_a_newer_localstack_image():
     config = compose_config(LOCALSTACK_IMAGE="localstack/localstack:4.20.0")
     assert config["services"]["localstack"]["image"] == "localstack/localstack:4.20.0"
 
 
+def docker_host() -> str | None:
+    """The engine the docker CLI talks to (DOCKER_HOST, else the current context's), which
+    testcontainers' client does not read from contexts itself (rootless Docker, Colima)."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    result = subprocess.run(
+        ["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
 @pytest.mark.skipif(
     not docker_engine_answers(), reason="no Docker engine answers here: the LocalStack end-to-end test needs one"
 )
-def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
-    from testcontainers.localstack import LocalStackContainer
+def test_pipeline_runs_end_to_end_on_localstack(tmp_path, monkeypatch):
+    from testcontainers.community.localstack import LocalStackContainer
 
     from bootstrap.clients import client_factory
     from bootstrap.config import StackConfig
@@ -69,12 +96,19 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
     from bootstrap.stack import declare
     from env_settings.reader import SettingError
 
+    host = docker_host()
+    if host:
+        monkeypatch.setenv("DOCKER_HOST", host)
+    # LocalStack starts the functions' containers through the engine's socket, as the engine names it.
+    socket = host.removeprefix("unix://") if host and host.startswith("unix://") else "/var/run/docker.sock"
     container = (
         LocalStackContainer(image=os.environ.get("LOCALSTACK_IMAGE", PINNED_IMAGE), region_name="us-east-1")
         .with_env("DYNAMODB_REMOVE_EXPIRED_ITEMS", "1")
-        .with_volume_mapping("/var/run/docker.sock", "/var/run/docker.sock", "rw")
+        .with_env("LAMBDA_IGNORE_ARCHITECTURE", "1")
+        .with_volume_mapping(socket, "/var/run/docker.sock", "rw")
     )
-    with container:
+    container.start()
+    try:
         try:
             config = StackConfig.from_env(
                 "local",
@@ -82,7 +116,6 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
                     "AWS_ENDPOINT_URL": container.get_url(),
                     "STACK_ENV": "ls",
                     "STATE_DIR": str(tmp_path),
-                    "INGEST_BATCH_WINDOW_SECONDS": "1",
                     "HISTORY_BUFFER_SECONDS": "1",
                 },
             )
@@ -106,3 +139,7 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path):
             time.sleep(1)
         assert items and items[0]["deviceID"] == {"S": "ls-dev-1"}
         assert lines, "the history reached S3"
+    finally:
+        # SIGTERM, not a kill: LocalStack then removes the function containers it started.
+        container.get_wrapped_container().stop(timeout=30)
+        container.stop()

@@ -488,3 +488,70 @@ def test_outputs_name_the_device_endpoint_the_rule_and_the_errors_queue(moto_cli
     assert values["iot_endpoint"] == "ws://127.0.0.1:4566/mqtt"
     assert values["iot_topic_rule"] == "dev_sensor_to_sqs"
     assert values["iot_errors_queue_url"].endswith("/dev_iot_errors")
+
+
+def test_the_local_ingest_mapping_has_a_batching_window_aws_accepts_with_its_batch_of_20():
+    [ingest] = [mapping for mapping in declare(config(), ACCOUNT).mappings if mapping.source_queue]
+    assert ingest.batch_size > 10 and ingest.batching_window >= 1
+
+
+def test_a_zero_ingest_batching_window_is_refused_in_one_line_before_anything_is_deployed():
+    zero = StackConfig.from_env("local", {"INGEST_BATCH_WINDOW_SECONDS": "0"})
+    with pytest.raises(SettingError, match=r"INGEST_BATCH_WINDOW_SECONDS=0: .* at least 1 s"):
+        declare(zero, ACCOUNT)
+
+
+def test_outputs_are_replaced_whole_so_a_file_left_by_another_user_does_not_stop_a_deploy(tmp_path):
+    from bootstrap.outputs import write_outputs
+
+    path = write_outputs({"table": "old"}, str(tmp_path))
+    before = path.stat().st_ino
+    path.chmod(0o444)
+    write_outputs({"table": "new"}, str(tmp_path))
+    assert json.loads(path.read_text()) == {"table": "new"} and path.stat().st_ino != before
+    assert [entry.name for entry in tmp_path.iterdir()] == ["outputs.json"]
+
+
+class FunctionStates:
+    """A Lambda client whose function goes through the given configurations, then stays on the last."""
+
+    def __init__(self, *configurations):
+        self.configurations = list(configurations)
+
+    def get_function_configuration(self, FunctionName):
+        return self.configurations.pop(0) if len(self.configurations) > 1 else self.configurations[0]
+
+
+def test_a_failed_function_ends_the_wait_at_once_with_lambdas_reason_in_one_line():
+    from bootstrap.deploy import DeployError
+
+    said = []
+    lambda_ = FunctionStates(
+        {"State": "Pending", "LastUpdateStatus": "InProgress"},
+        {"State": "Failed", "StateReasonCode": "ImageAccessDenied", "StateReason": "pull of the runtime image failed"},
+    )
+    deployer = Deployer(lambda _service: lambda_, progress=said.append)
+    with pytest.raises(DeployError) as failed:
+        deployer._wait_function_ready("dev-ingest")
+    assert str(failed.value) == (
+        "function dev-ingest: State=Failed (ImageAccessDenied): pull of the runtime image failed"
+    )
+    assert said == [
+        "waiting for function dev-ingest (State=Pending, LastUpdateStatus=InProgress; "
+        "a first run may be pulling its runtime image)"
+    ]
+
+
+def test_a_failed_update_reports_the_update_reason():
+    from bootstrap.deploy import DeployError
+
+    lambda_ = FunctionStates(
+        {
+            "State": "Active",
+            "LastUpdateStatus": "Failed",
+            "LastUpdateStatusReasonCode": "InvalidZipFileException",
+            "LastUpdateStatusReason": "bad zip",
+        }
+    )
+    with pytest.raises(DeployError, match=r"LastUpdateStatus=Failed \(InvalidZipFileException\): bad zip"):
+        Deployer(lambda _service: lambda_)._wait_function_ready("dev-ingest")

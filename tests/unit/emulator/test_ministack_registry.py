@@ -35,6 +35,7 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
     assert names == [
         "ttl-reaper-never-starts",
         "lambda-esm-poller-off",
+        "lambda-esm-validation",
         "dynamodb-stream-records-persisted",
         "lambda-invocation-end-mark",
         "sqs-delete-message-batch-in-one-pass",
