@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
 from bootstrap.deploy import UNCHANGED, Deployer
-from bootstrap.local_stack import Backend, StackError, clean, down, simulator_pid, up
+from bootstrap.local_stack import Backend, StackError, backend_problems, clean, down, simulator_pid, up
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
 from bootstrap.stack import declare
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "status":
                 report = stage_counts(outputs(stack, deployer.queue_url), client)
                 report["simulator_running"] = bool(simulator_pid(outputs_path(config.state_dir).parent))
+                report["backend_problems"] = backend_problems(config)
                 print(json.dumps(report, indent=2))
             else:
                 _follow_logs(

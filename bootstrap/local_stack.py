@@ -78,19 +78,40 @@ def down(config: StackConfig) -> None:
     backend = _backend_file(state).read_text().strip() if _backend_file(state).exists() else Backend.EMBEDDED
     if backend == Backend.LOCALSTACK:
         _compose("down")
-    else:
-        _stop_simulator(state)
-        from emulator.lifecycle import stop
-        from emulator.settings import EmulatorSettings
+        _backend_file(state).unlink(missing_ok=True)
+        return
+    _stop_simulator(state)
+    from emulator.lifecycle import stop
+    from emulator.settings import EmulatorSettings
 
+    try:
         stop(EmulatorSettings.from_env())
-    _backend_file(state).unlink(missing_ok=True)
+    finally:
+        # A stop that reports a failed save has still stopped everything.
+        _backend_file(state).unlink(missing_ok=True)
 
 
 def clean(config: StackConfig) -> None:
-    down(config)
+    from emulator.lifecycle import EmulatorError
+
+    try:
+        down(config)
+    except EmulatorError as error:
+        # The state is wiped next: a save that failed loses nothing more.
+        print(f"warning: {error}")
     shutil.rmtree(config.state_dir, ignore_errors=True)
     print(f"removed {config.state_dir}")
+
+
+def backend_problems(config: StackConfig) -> list[str]:
+    """What is wrong with the embedded backend `make up` started, one line each."""
+    state = Path(config.state_dir)
+    if not _backend_file(state).exists() or _backend_file(state).read_text().strip() != Backend.EMBEDDED:
+        return []
+    from emulator.lifecycle import health_problems
+    from emulator.settings import EmulatorSettings
+
+    return health_problems(EmulatorSettings.from_env())
 
 
 def simulator_pid(state: Path) -> int | None:
