@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +135,7 @@ def backup_generations(root: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(BACKUP_PARTIAL_PREFIX))
 
 
-def back_up(root: Path, generations: int) -> Path | None:
+def back_up(root: Path, generations: int, now: Callable[[], float] = time.time) -> Path | None:
     """Copy the state files (just loaded by MiniStack) to `backup/<UTC time>/`, unless the newest
     backup holds the same files; keep the newest `generations`. Copies, not hard links: a file
     damaged in place would take its hard-linked backup with it. Returns the new backup.
@@ -149,7 +149,7 @@ def back_up(root: Path, generations: int) -> Path | None:
     folder = backup_dir(root)
     for partial in folder.glob(f"{BACKUP_PARTIAL_PREFIX}*"):
         shutil.rmtree(partial, ignore_errors=True)
-    name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now()))
     partial = folder / f"{BACKUP_PARTIAL_PREFIX}{name}"
     try:
         partial.mkdir(parents=True)
