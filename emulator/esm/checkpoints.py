@@ -41,6 +41,13 @@ class LostCheckpoint(StrEnum):
     LATEST = "latest"
 
 
+class StartPosition(StrEnum):
+    """Where a shard without a checkpoint is read from, after a LostCheckpoint choice."""
+
+    TRIM_HORIZON = "TRIM_HORIZON"
+    LATEST = "LATEST"
+
+
 class ProblemKind(StrEnum):
     """The problems a mapping can have that the data plane reports in its status file."""
 
@@ -96,7 +103,10 @@ class UnreadableCheckpoint(Exception):
 
 
 class Checkpoints:
-    """One consumer's positions, in a JSON file written atomically after every batch."""
+    """One consumer's positions, in a JSON file written atomically after every batch. `start`,
+    once a LostCheckpoint choice is made, is where shards without a position are read from: it
+    is kept in the file, so a restart before the first batch does not fall back to the mapping's
+    StartingPosition (a replay of the stream, after choosing `latest`)."""
 
     def __init__(
         self,
@@ -105,8 +115,10 @@ class Checkpoints:
         positions: dict[str, str],
         report: ProblemReport,
         stopping: threading.Event,
+        start: StartPosition | None = None,
     ) -> None:
         self.path = path
+        self.start = start
         self._consumer = consumer
         self._positions = positions
         self._report = report
@@ -121,7 +133,8 @@ class Checkpoints:
         path = folder / consumer.file_name
         legacy = folder / f"{mapping_id}.json"
         if path.exists():
-            return cls(path, consumer, _read_positions(path, consumer), report, stopping)
+            positions, start = _read_positions(path, consumer)
+            return cls(path, consumer, positions, report, stopping, start)
         if not legacy.exists():
             return cls(path, consumer, {}, report, stopping)
         checkpoints = cls(path, consumer, _read_legacy_positions(legacy), report, stopping)
@@ -132,13 +145,21 @@ class Checkpoints:
 
     @classmethod
     def after_unreadable(
-        cls, error: UnreadableCheckpoint, consumer: Consumer, report: ProblemReport, stopping: threading.Event
+        cls,
+        error: UnreadableCheckpoint,
+        consumer: Consumer,
+        start: StartPosition,
+        report: ProblemReport,
+        stopping: threading.Event,
     ) -> tuple[Checkpoints, Path]:
-        """No positions, with the unreadable file kept aside (returned) as evidence."""
+        """No positions, reading from `start`, with the unreadable file kept aside (returned) as
+        evidence. Raises OSError when it cannot be moved."""
         path = error.path.parent / consumer.file_name
         aside = error.path.with_name(f"{error.path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
         error.path.replace(aside)
-        return cls(path, consumer, {}, report, stopping), aside
+        checkpoints = cls(path, consumer, {}, report, stopping, start)
+        checkpoints._write_until_done(f"reading from {start} waits")
+        return checkpoints, aside
 
     def get(self, shard_id: str) -> str | None:
         with self._lock:
@@ -188,6 +209,7 @@ class Checkpoints:
                     "function_arn": self._consumer.function_arn,
                     "event_source_arn": self._consumer.event_source_arn,
                     "positions": self._positions,
+                    **({"start": self.start} if self.start else {}),
                 }
             )
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +233,7 @@ class ProblemReport:
             self._problems.report(self._mapping_id, self._kind, message)
 
 
-def _read_positions(path: Path, consumer: Consumer) -> dict[str, str]:
+def _read_positions(path: Path, consumer: Consumer) -> tuple[dict[str, str], StartPosition | None]:
     content = _read_json(path)
     positions = content.get("positions") if isinstance(content, dict) else None
     if not isinstance(content, dict) or not _is_positions(positions):
@@ -221,7 +243,10 @@ def _read_positions(path: Path, consumer: Consumer) -> dict[str, str]:
         consumer.event_source_arn,
     ):
         raise UnreadableCheckpoint(path, f"belongs to another consumer than {consumer}")
-    return positions
+    start = content.get("start")
+    if start is not None and start not in set(StartPosition):
+        raise UnreadableCheckpoint(path, f"has an unknown start {start!r}")
+    return positions, None if start is None else StartPosition(start)
 
 
 def _read_legacy_positions(path: Path) -> dict[str, str]:

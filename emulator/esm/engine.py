@@ -32,6 +32,7 @@ from emulator.esm.checkpoints import (
     ProblemKind,
     ProblemReport,
     Problems,
+    StartPosition,
     UnreadableCheckpoint,
 )
 from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
@@ -225,6 +226,8 @@ class StreamWorker(Worker):
             self.checkpoints = Checkpoints.load(folder, self.consumer, mapping_id, unwritable, self.stopping)
         except UnreadableCheckpoint as error:
             return self._after_unreadable(error, unwritable)
+        if self.checkpoints.start:
+            self.starting_position = _iterator_type(self.checkpoints.start)
         if not self.checkpoints.path.exists():
             logger.warning(
                 "no checkpoint for %s (a new consumer, or its checkpoint file %s was lost): reading from %s",
@@ -245,14 +248,17 @@ class StreamWorker(Worker):
             logger.error("%s", message)
             report(message)
             return False
+        start = StartPosition.LATEST if self.lost_checkpoint == LostCheckpoint.LATEST else StartPosition.TRIM_HORIZON
         try:
-            self.checkpoints, aside = Checkpoints.after_unreadable(error, self.consumer, unwritable, self.stopping)
+            self.checkpoints, aside = Checkpoints.after_unreadable(
+                error, self.consumer, start, unwritable, self.stopping
+            )
         except OSError as move_error:
             message = f"{error}, and cannot be moved aside ({move_error.strerror or move_error}): not read"
             logger.error("%s", message)
             report(message)
             return False
-        self.starting_position = "LATEST" if self.lost_checkpoint == LostCheckpoint.LATEST else "TRIM_HORIZON"
+        self.starting_position = _iterator_type(start)
         message = (
             f"{error}: moved to {aside.name}; reading {self.consumer} from {self.starting_position} "
             f"(STREAM_LOST_CHECKPOINT={self.lost_checkpoint})"
@@ -421,6 +427,10 @@ class Engine:
         for worker in self.workers.values():
             worker.stop()
         self.workers.clear()
+
+
+def _iterator_type(start: StartPosition) -> ShardIteratorTypeType:
+    return "LATEST" if start == StartPosition.LATEST else "TRIM_HORIZON"
 
 
 def _settings(mapping: Mapping[str, Any]) -> dict[str, Any]:

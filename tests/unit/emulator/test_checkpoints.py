@@ -15,6 +15,7 @@ from emulator.esm.checkpoints import (
     LostCheckpoint,
     ProblemKind,
     Problems,
+    StartPosition,
     UnreadableCheckpoint,
 )
 from emulator.esm.engine import Engine, StreamWorker
@@ -65,6 +66,10 @@ def test_a_checkpoint_file_named_by_mapping_uuid_is_moved_to_the_consumers_name(
             json.dumps({"function_arn": "other", "event_source_arn": STREAM, "positions": {}}),
             f"belongs to another consumer than {CONSUMER}",
         ),
+        (
+            json.dumps({"function_arn": FUNCTION, "event_source_arn": STREAM, "positions": {}, "start": "NOW"}),
+            "has an unknown start 'NOW'",
+        ),
     ],
 )
 def test_an_unreadable_checkpoint_file_is_told_in_one_line(tmp_path, content, reason):
@@ -81,16 +86,19 @@ def test_an_unreadable_uuid_named_file_is_unreadable_too_and_left_in_place(tmp_p
     assert (tmp_path / "uuid-1.json").read_text() == "{"
 
 
-def test_after_an_unreadable_file_it_is_kept_aside_and_positions_start_empty(tmp_path):
+def test_after_an_unreadable_file_it_is_kept_aside_and_the_chosen_start_is_kept_instead(tmp_path):
     (tmp_path / CONSUMER.file_name).write_text("{")
     with pytest.raises(UnreadableCheckpoint) as raised:
         load(tmp_path)
-    checkpoints, aside = Checkpoints.after_unreadable(raised.value, CONSUMER, lambda _m: None, threading.Event())
+    checkpoints, aside = Checkpoints.after_unreadable(
+        raised.value, CONSUMER, StartPosition.LATEST, lambda _m: None, threading.Event()
+    )
     assert aside.read_text() == "{"
     assert aside.name.startswith(f"{CONSUMER.file_name}.unreadable-")
     assert checkpoints.get("shard-1") is None
+    assert load(tmp_path).start == StartPosition.LATEST
     checkpoints.save("shard-1", "5")
-    assert load(tmp_path).get("shard-1") == "5"
+    assert (load(tmp_path).get("shard-1"), load(tmp_path).start) == ("5", StartPosition.LATEST)
 
 
 @pytest.fixture
@@ -202,6 +210,11 @@ def test_with_a_choice_an_unreadable_checkpoint_is_kept_aside_and_the_stream_rea
         assert caplog.records[0].levelname == "ERROR"
     finally:
         worker.stop()
+    # A restart before the first batch reads from the choice, not the mapping's StartingPosition (LATEST).
+    restarted = stream_worker(tmp_path, LostCheckpoint.STOP)
+    restarted.start()
+    restarted.stop()
+    assert restarted.starting_position == position
 
 
 def test_a_consumer_without_a_checkpoint_is_logged_with_where_it_starts(tmp_path, caplog):
