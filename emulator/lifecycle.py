@@ -102,7 +102,7 @@ def stop(settings: EmulatorSettings, progress: Callable[[str], object] = print) 
         paths.pid_file(component).unlink(missing_ok=True)
         paths.ready_file(component).unlink(missing_ok=True)
         paths.status_file(component).unlink(missing_ok=True)
-    state_files.empty_scratch(paths.root)
+    state_files.remove_scratch(paths.root)
     progress(f"stopped {', '.join(stopped)}" if stopped else "embedded backend was not running")
     if failures:
         raise EmulatorError("; ".join(failures))
@@ -258,7 +258,9 @@ def _check_state_files(paths: Paths, progress: Callable[[str], object]) -> None:
     problem = state_files.first_unreadable(paths.root)
     if problem:
         raise EmulatorError(problem)
-    state_files.empty_scratch(paths.root)
+    # Left by an API process that was killed; TMPDIR must exist, or Python falls back to /tmp.
+    state_files.remove_scratch(paths.root)
+    state_files.scratch_dir(paths.root).mkdir()
 
 
 def _back_up_state_files(paths: Paths, settings: EmulatorSettings, progress: Callable[[str], object]) -> None:

@@ -34,8 +34,8 @@ def checkpoints_dir(root: Path) -> Path:
 
 
 def scratch_dir(root: Path) -> Path:
-    """The API process's TMPDIR: function workers extract their code here, not in /tmp, and
-    it is emptied at every stop and start."""
+    """The API process's TMPDIR: function workers extract their code here, not in /tmp, and it
+    is removed at every stop, so nothing of theirs outlives the backend."""
     return root / "tmp"
 
 
@@ -181,9 +181,8 @@ def _signature(path: Path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def empty_scratch(root: Path) -> None:
+def remove_scratch(root: Path) -> None:
     shutil.rmtree(scratch_dir(root), ignore_errors=True)
-    scratch_dir(root).mkdir(parents=True, exist_ok=True)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, re
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
 from emulator.esm.stream_delivery import InvokeResult, StreamMappingConfig, deliver_stream_batch
 from emulator.esm.stream_events import lambda_stream_record
+from emulator.state_files import checkpoints_dir
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
@@ -220,7 +221,7 @@ class StreamWorker(Worker):
         """False when the stream must not be read: its checkpoint file cannot be read and
         STREAM_LOST_CHECKPOINT=stop, or it cannot be moved aside."""
         mapping_id = self.mapping["UUID"]
-        folder = self.state_dir / "checkpoints"
+        folder = checkpoints_dir(self.state_dir)
         unwritable = ProblemReport(self.problems, mapping_id, ProblemKind.CHECKPOINT_UNWRITABLE)
         try:
             self.checkpoints = Checkpoints.load(folder, self.consumer, mapping_id, unwritable, self.stopping)
