@@ -45,6 +45,7 @@ def emulator_cli(settings, command):
 def stopped_backend(tmp_path_factory):
     """A backend that held a table and ran a function, stopped, started again and stopped."""
     settings = EmulatorSettings(port=free_port(), state_dir=str(tmp_path_factory.mktemp("state-files") / "embedded"))
+    in_tmp_before = set(Path(tempfile.gettempdir()).glob(f"ministack-lambda-{FUNCTION}-*"))
     start(settings, progress=lambda _line: None)
     stack = RunningStack(outputs={}, endpoint=settings.endpoint, config=None)
     dynamodb, lambda_ = stack.client("dynamodb"), stack.client("lambda")
@@ -70,25 +71,26 @@ def stopped_backend(tmp_path_factory):
     stop(settings, progress=lambda _line: None)
     start(settings, progress=lambda _line: None)
     stop(settings, progress=lambda _line: None)
-    return settings, workers_while_running
+    left_in_tmp = set(Path(tempfile.gettempdir()).glob(f"ministack-lambda-{FUNCTION}-*")) - in_tmp_before
+    return settings, workers_while_running, left_in_tmp
 
 
 def test_function_workers_extract_under_the_state_folder_and_leave_nothing_after_a_stop(stopped_backend):
-    settings, workers_while_running = stopped_backend
+    settings, workers_while_running, left_in_tmp = stopped_backend
     assert workers_while_running, "the function worker extracted its code under the state folder"
     assert not state_files.scratch_dir(Path(settings.state_dir)).exists()
-    assert list(Path(tempfile.gettempdir()).glob(f"ministack-lambda-{FUNCTION}-*")) == []
+    assert left_in_tmp == set()
 
 
 def test_a_start_backs_up_the_state_files_it_loaded(stopped_backend):
-    settings, _ = stopped_backend
+    settings, _, _ = stopped_backend
     root = Path(settings.state_dir)
     [backup] = state_files.backup_generations(root)
     assert (backup / "dynamodb.json").read_bytes() == (root / "ministack" / "dynamodb.json").read_bytes()
 
 
 def test_a_truncated_dynamodb_json_stops_emulator_start_in_one_line_and_is_left_as_it_was(stopped_backend):
-    settings, _ = stopped_backend
+    settings, _, _ = stopped_backend
     state = Path(settings.state_dir) / "ministack" / "dynamodb.json"
     with state.open("r+b") as damaged:
         damaged.truncate(state.stat().st_size // 2)
