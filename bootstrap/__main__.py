@@ -25,6 +25,7 @@ from bootstrap.deploy import UNCHANGED, Deployer, DeployError
 from bootstrap.local_stack import (
     Backend,
     StackError,
+    backend_problems,
     check_endpoint_is_the_emulators,
     clean,
     compose_service_running,
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                     if recorded_backend(config.state_dir) == Backend.LOCALSTACK
                     else bool(simulator_pid(outputs_path(config.state_dir).parent))
                 )
+                report["backend_problems"] = backend_problems(config, emulator)
                 print(json.dumps(report, indent=2))
             else:
                 _follow_logs(

@@ -186,18 +186,37 @@ def down(config: StackConfig, emulator: EmulatorSettings) -> None:
         if compose is None:
             raise StackError(COMPOSE_MISSING)
         compose.run("down")
-    else:
-        _stop_simulator(state)
-        from emulator.lifecycle import stop
+        _backend_file(state).unlink(missing_ok=True)
+        return
+    _stop_simulator(state)
+    from emulator.lifecycle import stop
 
+    try:
         stop(emulator)
-    _backend_file(state).unlink(missing_ok=True)
+    finally:
+        # A stop that reports a failed save has still stopped everything.
+        _backend_file(state).unlink(missing_ok=True)
 
 
 def clean(config: StackConfig, emulator: EmulatorSettings) -> None:
-    down(config, emulator)
+    from emulator.lifecycle import EmulatorError
+
+    try:
+        down(config, emulator)
+    except EmulatorError as error:
+        # The state is wiped next: a save that failed loses nothing more.
+        print(f"warning: {error}")
     shutil.rmtree(config.state_dir, ignore_errors=True)
     print(f"removed {config.state_dir}")
+
+
+def backend_problems(config: StackConfig, emulator: EmulatorSettings) -> list[str]:
+    """What is wrong with the embedded backend `make up` started, one line each."""
+    if recorded_backend(config.state_dir) != Backend.EMBEDDED:
+        return []
+    from emulator.lifecycle import health_problems
+
+    return health_problems(emulator)
 
 
 def simulator_pid(state: Path) -> int | None:

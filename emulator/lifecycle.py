@@ -20,11 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator import state_files
 from emulator.settings import EmulatorSettings
 
 COMPONENTS = ("api", "dataplane")
 START_DEADLINE_SECONDS = 60
-STOP_DEADLINE_SECONDS = 20
+STOP_PROGRESS_EVERY_SECONDS = 5
+# The data plane writes its status every second; this long without one, something is wrong.
+DATAPLANE_SILENT_SECONDS = 10
+# What a process killed while stopping may have left undone.
+KILLED_WHILE_STOPPING = {
+    "api": "its state may not be saved",
+    "dataplane": "its last checkpoints may not be saved: the next start delivers those batches again",
+}
 
 Progress = Callable[[str], None]
 
@@ -62,9 +70,11 @@ def start(settings: EmulatorSettings, progress: Progress = print) -> bool:
         stop(settings, progress=lambda _message: None)
     _check_port_free(settings.port)
     _prepare_state_dir(paths)
+    _check_state_files(paths, progress)
     started = time.monotonic()
     _spawn(paths, "api", settings)
     _wait(paths, "api", lambda: _answers(settings), settings)
+    _back_up_state_files(paths, settings, progress)
     _spawn(paths, "dataplane", settings)
     _wait(paths, "dataplane", lambda: paths.ready_file("dataplane").exists(), settings)
     progress(
@@ -74,18 +84,33 @@ def start(settings: EmulatorSettings, progress: Progress = print) -> bool:
 
 
 def stop(settings: EmulatorSettings, progress: Progress = print) -> None:
+    """Raises EmulatorError, once both are stopped, when a process had to be killed or the API
+    reports that it could not save a service."""
     paths = Paths(Path(settings.state_dir))
     stopped = []
+    failures = []
     # The data plane first, so it checkpoints before the API it reads from goes away.
     for component in reversed(COMPONENTS):
         pid = _pid(paths, component)
         if pid is not None and process_alive(pid):
-            _terminate(pid)
+            if component == "api":
+                state_files.shutdown_report_path(paths.root).unlink(missing_ok=True)
+            killed = _terminate(pid, component, settings, progress)
             stopped.append(f"{component} (pid {pid})")
+            if killed:
+                failures.append(killed)
+            elif component == "api":
+                failure, warning = state_files.save_outcome(paths.root)
+                failures += [failure] if failure else []
+                if warning:
+                    progress(f"warning: {warning}")
         paths.pid_file(component).unlink(missing_ok=True)
         paths.ready_file(component).unlink(missing_ok=True)
         paths.status_file(component).unlink(missing_ok=True)
+    state_files.remove_scratch(paths.root)
     progress(f"stopped {', '.join(stopped)}" if stopped else "embedded backend was not running")
+    if failures:
+        raise EmulatorError("; ".join(failures))
 
 
 def status(settings: EmulatorSettings) -> dict[str, Any]:
@@ -110,10 +135,27 @@ def dataplane_status(settings: EmulatorSettings) -> dict[str, Any]:
     return report if isinstance(report, dict) else {}
 
 
+def health_problems(settings: EmulatorSettings) -> list[str]:
+    """What is wrong with a running backend, one line each: a data plane that died or stopped
+    reporting (a full disk), and the problems it reports (unreadable or unwritable checkpoints)."""
+    paths = Paths(Path(settings.state_dir))
+    if not process_alive(_pid(paths, "api")):
+        return []
+    log = state_files.shown(paths.log_file("dataplane"))
+    if not process_alive(_pid(paths, "dataplane")):
+        return [f"the data plane is not running: no mapping delivers anything (see {log}; make down, then make up)"]
+    reported = dataplane_status(settings)
+    silent_for = time.time() - float(reported.get("at", time.time()))
+    stale = [f"the data plane has not reported for {silent_for:.0f} s (a full disk?): see {log}"]
+    problems: list[str] = reported.get("problems", [])
+    return (stale if silent_for > DATAPLANE_SILENT_SECONDS else []) + problems
+
+
 def _spawn(paths: Paths, component: str, settings: EmulatorSettings) -> None:
     paths.ready_file(component).unlink(missing_ok=True)
     # Every setting from `settings`, not the shell's: settings built in code reach the process.
-    env = {**os.environ, **settings.environment()}
+    # Function workers unpack their code under TMPDIR: inside the state folder, removed at stop.
+    env = {**os.environ, **settings.environment(), "TMPDIR": str(state_files.scratch_dir(paths.root))}
     # The child keeps its own copy of the log's descriptor; ours closes once it has started.
     with open(paths.log_file(component), "ab") as log:
         process = subprocess.Popen(
@@ -143,18 +185,90 @@ def _wait(paths: Paths, component: str, ready: Callable[[], bool], settings: Emu
     )
 
 
-def _terminate(pid: int) -> None:
+def _terminate(pid: int, component: str, settings: EmulatorSettings, progress: Callable[[str], object]) -> str | None:
+    """SIGTERM to the process group, then wait as long as it works: a save of hundreds of MB takes
+    a while, and killing it loses the state. SIGKILL only once it has neither used CPU nor
+    written for STOP_STALL_SECONDS, or at STOP_LIMIT_SECONDS; then returns why, in one line."""
     # The whole process group: MiniStack's function workers are children of the API process.
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_DEADLINE_SECONDS
-    while time.monotonic() < deadline and _group_alive(pid):
+        return None
+    started = last_change = time.monotonic()
+    first = activity = _group_activity(pid)
+    next_progress = started + STOP_PROGRESS_EVERY_SECONDS
+    while _group_alive(pid):
+        now = time.monotonic()
+        current = _group_activity(pid)
+        if current != activity or current.waiting_on_disk:
+            activity, last_change = current, now
+        if now - started >= settings.stop_limit_seconds:
+            reason = f"was still stopping after {settings.stop_limit_seconds:g} s (STOP_LIMIT_SECONDS)"
+            break
+        if now - last_change >= settings.stop_stall_seconds:
+            reason = f"did nothing for {settings.stop_stall_seconds:g} s while stopping (STOP_STALL_SECONDS)"
+            break
+        if now >= next_progress:
+            written = (current.written_bytes - first.written_bytes) / 1e6
+            progress(f"waiting for the {component} process to stop: {now - started:.0f} s, {written:.0f} MB written")
+            next_progress += STOP_PROGRESS_EVERY_SECONDS
         time.sleep(0.05)
-    if _group_alive(pid):
+    else:
+        _reap(pid)
+        return None
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     _reap(pid)
+    return f"the {component} process {reason} and was killed: {KILLED_WHILE_STOPPING[component]}"
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What a process group has done so far: CPU clock ticks, bytes written (to files, pipes and
+    sockets), and whether a member is waiting on the disk right now."""
+
+    cpu_ticks: int
+    written_bytes: int
+    waiting_on_disk: bool
+
+
+def _group_activity(pgid: int) -> Activity:
+    cpu_ticks = written = 0
+    waiting_on_disk = False
+    for pid, fields in _group_members(pgid):
+        cpu_ticks += int(fields[11]) + int(fields[12])
+        written += _written_bytes(pid)
+        waiting_on_disk = waiting_on_disk or fields[0] == "D"
+    return Activity(cpu_ticks, written, waiting_on_disk)
+
+
+def _written_bytes(pid: int) -> int:
+    try:
+        for line in (Path("/proc") / str(pid) / "io").read_text().splitlines():
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _check_state_files(paths: Paths, progress: Callable[[str], object]) -> None:
+    """Before MiniStack reads anything: see emulator.state_files."""
+    for warning in state_files.remove_interrupted_saves(paths.root):
+        progress(f"warning: {warning}")
+    problem = state_files.first_unreadable(paths.root)
+    if problem:
+        raise EmulatorError(problem)
+    # Left by an API process that was killed; TMPDIR must exist, or Python falls back to /tmp.
+    state_files.remove_scratch(paths.root)
+    state_files.scratch_dir(paths.root).mkdir()
+
+
+def _back_up_state_files(paths: Paths, settings: EmulatorSettings, progress: Callable[[str], object]) -> None:
+    try:
+        state_files.back_up(paths.root, settings.state_backups)
+    except OSError as error:
+        progress(f"warning: no backup of the state files taken ({error.strerror or error})")
 
 
 def _check_port_free(port: int) -> None:
@@ -231,12 +345,18 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _group_has_live_members(pgid: int) -> bool:
+    return bool(_group_members(pgid))
+
+
+def _group_members(pgid: int) -> list[tuple[int, list[str]]]:
+    """(pid, /proc stat fields) of each live process of the group."""
+    members = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             fields = proc_stat(int(entry.name))
             if fields and fields[0] != "Z" and int(fields[2]) == pgid:
-                return True
-    return False
+                members.append((int(entry.name), fields))
+    return members
 
 
 def _is_zombie(pid: int) -> bool:

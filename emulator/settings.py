@@ -8,6 +8,17 @@
 | TTL_SWEEP_SECONDS          | 1         | how often expired items are deleted                               |
 | EMULATOR_LOG_LEVEL         | WARNING   | DEBUG, INFO, WARNING or ERROR, for the emulator's processes       |
 | EXTRA_CORS_ALLOWED_ORIGINS | (none)    | comma-separated origins browsers may call from besides loopback   |
+| STATE_BACKUPS              | 2         | state file copies kept in `embedded/backup/` (0: none)            |
+| STOP_STALL_SECONDS         | 30        | a stopping process idle this long (no CPU, no writes) is killed   |
+| STOP_LIMIT_SECONDS         | 3600      | a stopping process still running this long is killed              |
+| STREAM_LOST_CHECKPOINT     | stop      | an unreadable stream checkpoint: stop, trim_horizon or latest     |
+
+A stopping process is never killed while it works (a save of hundreds of MB takes a while): only
+when it has done nothing for STOP_STALL_SECONDS, or at STOP_LIMIT_SECONDS. A backup is taken
+after each start whose state files differ from the newest backup.
+STREAM_LOST_CHECKPOINT: `stop` reads nothing of that stream until you choose; `trim_horizon`
+reads it again from its oldest record (duplicates downstream); `latest` reads only new records
+(the ones in between are never delivered).
 
 The endpoint, http://127.0.0.1:<EMULATOR_PORT>, is derived in aws_calls.sessions with every
 other local tool's. The processes started by emulator.lifecycle get these settings from the
@@ -23,7 +34,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from aws_calls.sessions import DEFAULT_EMULATOR_PORT, LOCAL_REGION, emulator_port, loopback_endpoint
-from env_settings.reader import Environment, number, one_of
+from emulator.esm.checkpoints import LostCheckpoint
+from env_settings.reader import Environment, number, one_of, whole_number
 
 # The embedded backend's folder inside STATE_DIR.
 EMBEDDED_FOLDER = "embedded"
@@ -47,6 +59,10 @@ class EmulatorSettings:
     ttl_sweep_seconds: float = 1.0
     log_level: LogLevel = LogLevel.WARNING
     extra_cors_allowed_origins: tuple[str, ...] = ()
+    state_backups: int = 2
+    stop_stall_seconds: float = 30.0
+    stop_limit_seconds: float = 3600.0
+    stream_lost_checkpoint: LostCheckpoint = LostCheckpoint.STOP
 
     @property
     def endpoint(self) -> str:
@@ -62,6 +78,10 @@ class EmulatorSettings:
             ttl_sweep_seconds=number(env, "TTL_SWEEP_SECONDS", cls.ttl_sweep_seconds),
             log_level=one_of(env, "EMULATOR_LOG_LEVEL", cls.log_level),
             extra_cors_allowed_origins=tuple(env.get("EXTRA_CORS_ALLOWED_ORIGINS", "").replace(",", " ").split()),
+            state_backups=whole_number(env, "STATE_BACKUPS", cls.state_backups),
+            stop_stall_seconds=number(env, "STOP_STALL_SECONDS", cls.stop_stall_seconds),
+            stop_limit_seconds=number(env, "STOP_LIMIT_SECONDS", cls.stop_limit_seconds),
+            stream_lost_checkpoint=one_of(env, "STREAM_LOST_CHECKPOINT", cls.stream_lost_checkpoint),
         )
 
     def environment(self) -> dict[str, str]:
@@ -76,4 +96,8 @@ class EmulatorSettings:
             "TTL_SWEEP_SECONDS": str(self.ttl_sweep_seconds),
             "EMULATOR_LOG_LEVEL": str(self.log_level),
             "EXTRA_CORS_ALLOWED_ORIGINS": ",".join(self.extra_cors_allowed_origins),
+            "STATE_BACKUPS": str(self.state_backups),
+            "STOP_STALL_SECONDS": str(self.stop_stall_seconds),
+            "STOP_LIMIT_SECONDS": str(self.stop_limit_seconds),
+            "STREAM_LOST_CHECKPOINT": str(self.stream_lost_checkpoint),
         }

@@ -2,16 +2,15 @@
 
 Mappings are re-read every second, so creating, updating, disabling or deleting one through
 the API (what the bootstrap does) takes effect without restarting anything. Stream positions
-are checkpointed per mapping and shard in the state folder after every batch, so a restart
-resumes where it stopped: nothing skipped after a crash (at worst the last batch again), and
-nothing repeated after a clean stop.
+are checkpointed per function, stream and shard in the state folder after every batch
+(`checkpoints`), so a restart or a mapping created again resumes where it stopped: nothing
+skipped after a crash (at worst the last batch again), and nothing repeated after a clean stop.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -26,10 +25,21 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws_calls.batching import Failure, RetryPolicy, chunks, send_with_retries, sqs_batch_failures
 from aws_calls.errors import is_transient
 from aws_calls.sessions import local_clients
+from emulator.esm.checkpoints import (
+    Checkpoints,
+    Consumer,
+    LostCheckpoint,
+    ProblemKind,
+    ProblemReport,
+    Problems,
+    StartPosition,
+    UnreadableCheckpoint,
+)
 from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
 from emulator.esm.stream_delivery import InvokeResult, StreamMappingConfig, deliver_stream_batch
 from emulator.esm.stream_events import lambda_stream_record
+from emulator.state_files import checkpoints_dir
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
@@ -75,38 +85,22 @@ class AwsClients:
         return self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
 
 
-class Checkpoints:
-    """Last processed sequence number per shard of one mapping, in a JSON file, written atomically."""
-
-    def __init__(self, path: Path):
-        self._path = path
-        self._lock = threading.Lock()
-        self._positions: dict[str, str]
-        try:
-            self._positions = json.loads(path.read_text())
-        except (OSError, ValueError):
-            self._positions = {}
-
-    def get(self, shard_id: str) -> str | None:
-        with self._lock:
-            return self._positions.get(shard_id)
-
-    def save(self, shard_id: str, sequence_number: str) -> None:
-        with self._lock:
-            self._positions[shard_id] = sequence_number
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self._path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(self._positions))
-            os.replace(temporary, self._path)
-
-
 class Worker(ABC):
     """One mapping's pollers; `stop()` lets the batch in flight finish and checkpoint."""
 
-    def __init__(self, mapping: Mapping[str, Any], clients: AwsClients, state_dir: Path):
+    def __init__(
+        self,
+        mapping: Mapping[str, Any],
+        clients: AwsClients,
+        state_dir: Path,
+        problems: Problems,
+        lost_checkpoint: LostCheckpoint = LostCheckpoint.STOP,
+    ):
         self.mapping = mapping
         self.clients = clients
         self.state_dir = state_dir
+        self.problems = problems
+        self.lost_checkpoint = lost_checkpoint
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
 
@@ -132,6 +126,7 @@ class Worker(ABC):
         self.stopping.set()
         for thread in self.threads:
             thread.join(timeout=30)
+        self.problems.clear(self.mapping["UUID"])
 
 
 class SqsWorker(Worker):
@@ -208,14 +203,70 @@ class SqsWorker(Worker):
 
 
 class StreamWorker(Worker):
+    @property
+    def consumer(self) -> Consumer:
+        return Consumer(self.mapping["FunctionArn"], self.mapping["EventSourceArn"])
+
     def start(self) -> None:
         self.config = StreamMappingConfig.from_mapping(self.mapping)
         self.patterns = parse_filter_criteria(self.mapping.get("FilterCriteria"))
-        self.checkpoints = Checkpoints(self.state_dir / "checkpoints" / f"{self.mapping['UUID']}.json")
+        self.starting_position: ShardIteratorTypeType = self.mapping.get("StartingPosition") or "TRIM_HORIZON"
         self.skip_through: dict[str, int] = {}
         on_failure = ((self.mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         self.on_failure_url = self.clients.queue_url(on_failure) if on_failure else None
-        self._spawn(self._watch_shards, f"stream-{self.mapping['UUID'][:8]}")
+        if self._open_checkpoints():
+            self._spawn(self._watch_shards, f"stream-{self.mapping['UUID'][:8]}")
+
+    def _open_checkpoints(self) -> bool:
+        """False when the stream must not be read: its checkpoint file cannot be read and
+        STREAM_LOST_CHECKPOINT=stop, or it cannot be moved aside."""
+        mapping_id = self.mapping["UUID"]
+        folder = checkpoints_dir(self.state_dir)
+        unwritable = ProblemReport(self.problems, mapping_id, ProblemKind.CHECKPOINT_UNWRITABLE)
+        try:
+            self.checkpoints = Checkpoints.load(folder, self.consumer, mapping_id, unwritable, self.stopping)
+        except UnreadableCheckpoint as error:
+            return self._after_unreadable(error, unwritable)
+        if self.checkpoints.start:
+            self.starting_position = _iterator_type(self.checkpoints.start)
+        if not self.checkpoints.path.exists():
+            logger.warning(
+                "no checkpoint for %s (a new consumer, or its checkpoint file %s was lost): reading from %s",
+                self.consumer,
+                self.checkpoints.path,
+                self.starting_position,
+            )
+        return True
+
+    def _after_unreadable(self, error: UnreadableCheckpoint, unwritable: ProblemReport) -> bool:
+        report = ProblemReport(self.problems, self.mapping["UUID"], ProblemKind.CHECKPOINT_UNREADABLE)
+        if self.lost_checkpoint == LostCheckpoint.STOP:
+            message = (
+                f"{error}: {self.consumer} is not read until you choose: restore the file, or restart with "
+                "STREAM_LOST_CHECKPOINT=trim_horizon (read the stream again: duplicates downstream) or "
+                "latest (new records only: the ones in between are never delivered)"
+            )
+            logger.error("%s", message)
+            report(message)
+            return False
+        start = StartPosition.LATEST if self.lost_checkpoint == LostCheckpoint.LATEST else StartPosition.TRIM_HORIZON
+        try:
+            self.checkpoints, aside = Checkpoints.after_unreadable(
+                error, self.consumer, start, unwritable, self.stopping
+            )
+        except OSError as move_error:
+            message = f"{error}, and cannot be moved aside ({move_error.strerror or move_error}): not read"
+            logger.error("%s", message)
+            report(message)
+            return False
+        self.starting_position = _iterator_type(start)
+        message = (
+            f"{error}: moved to {aside.name}; reading {self.consumer} from {self.starting_position} "
+            f"(STREAM_LOST_CHECKPOINT={self.lost_checkpoint})"
+        )
+        logger.error("%s", message)
+        report(message)
+        return True
 
     def _watch_shards(self) -> None:
         started: set[str] = set()
@@ -279,9 +330,8 @@ class StreamWorker(Worker):
         checkpoint = self.checkpoints.get(shard_id)
         streams = self.clients.streams
         if not checkpoint:
-            position: ShardIteratorTypeType = self.mapping.get("StartingPosition") or "TRIM_HORIZON"
             return streams.get_shard_iterator(
-                StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType=position
+                StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType=self.starting_position
             )["ShardIterator"]
         try:
             return streams.get_shard_iterator(
@@ -325,9 +375,11 @@ class StreamWorker(Worker):
 
 
 class Engine:
-    def __init__(self, clients: AwsClients, state_dir: Path):
+    def __init__(self, clients: AwsClients, state_dir: Path, lost_checkpoint: LostCheckpoint = LostCheckpoint.STOP):
         self.clients = clients
         self.state_dir = state_dir
+        self.lost_checkpoint = lost_checkpoint
+        self.problems = Problems()
         self.workers: dict[str, Worker] = {}
 
     def refresh(self) -> None:
@@ -341,10 +393,14 @@ class Engine:
                 self.workers[mapping_id].mapping
             ):
                 self.workers.pop(mapping_id).stop()
+        # Reported again below while they last.
+        self.problems.clear(kind=ProblemKind.DUPLICATE_CONSUMER)
         for mapping_id, mapping in mappings.items():
             if mapping_id not in self.workers:
                 worker_type = SqsWorker if ":sqs:" in mapping["EventSourceArn"] else StreamWorker
-                worker = worker_type(mapping, self.clients, self.state_dir)
+                worker = worker_type(mapping, self.clients, self.state_dir, self.problems, self.lost_checkpoint)
+                if self._duplicate(worker):
+                    continue
                 try:
                     worker.start()
                 except (FilterPatternError, ClientError) as error:
@@ -353,12 +409,29 @@ class Engine:
                     continue
                 self.workers[mapping_id] = worker
 
+    def _duplicate(self, worker: Worker) -> bool:
+        """AWS refuses a second mapping of one function to one stream; MiniStack creates it. Two
+        would share one checkpoint file, so the second one is not run."""
+        if not isinstance(worker, StreamWorker):
+            return False
+        mapping_id = worker.mapping["UUID"]
+        for other_id, other in self.workers.items():
+            if isinstance(other, StreamWorker) and other.consumer == worker.consumer:
+                message = f"not run: mapping {other_id} already reads {worker.consumer} (AWS refuses such a duplicate)"
+                self.problems.report(mapping_id, ProblemKind.DUPLICATE_CONSUMER, message)
+                return True
+        return False
+
     def stop(self) -> None:
         for worker in self.workers.values():
             worker.stopping.set()
         for worker in self.workers.values():
             worker.stop()
         self.workers.clear()
+
+
+def _iterator_type(start: StartPosition) -> ShardIteratorTypeType:
+    return "LATEST" if start == StartPosition.LATEST else "TRIM_HORIZON"
 
 
 def _settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
