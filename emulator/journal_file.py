@@ -208,7 +208,7 @@ class JournalWriter:
                 self.ops.allocate(self._fd, self._allocated, self.reserve_bytes)
             except OSError as error:
                 raise NoJournalSpace(
-                    f"cannot reserve {self.reserve_bytes // (1024 * 1024)} MB for the journal in {self.directory}: "
+                    f"cannot reserve {self.reserve_bytes / (1024 * 1024):g} MB for the journal in {self.directory}: "
                     f"{error.strerror or error}"
                 ) from None
             self._allocated += self.reserve_bytes

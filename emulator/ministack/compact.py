@@ -29,7 +29,10 @@ TRIM_STREAM_RECORDS = Target(DYNAMODB, "_trim_stream_records")
 SHARED_VALUE_MAX_CHARS = 40
 # Distinct shared values kept; past this the table starts again (a reading's values repeat
 # within a fleet, so the useful set is small).
-SHARED_VALUES_MAX = 200_000
+SHARED_VALUES_MAX = 100_000
+# An attribute whose values are mostly new after this many (a timestamp, a key) is not shared:
+# a table entry per value would cost more than it saves.
+SHARING_TRIAL = 1000
 
 # MiniStack's record fields, in its order (_build_change_record); a record is packed only when it has them so.
 _RECORD_KEYS = ("eventID", "eventName", "eventVersion", "eventSource", "awsRegion", "dynamodb", "eventSourceARN")
@@ -52,6 +55,9 @@ _SEQUENCE_DIGITS = 30
 
 _SHARED_KINDS = frozenset(("S", "N"))
 _shared_values: dict[tuple[str, str], dict[str, str]] = {}
+# Per attribute name on trial: [values looked up, values found shared].
+_trials: dict[str, list[int]] = {}
+_not_shared: set[str] = set()
 
 
 def share_values(item: dict[str, Any]) -> None:
@@ -61,21 +67,41 @@ def share_values(item: dict[str, Any]) -> None:
     pairs = []
     for name, value in item.items():
         shared = value
-        if type(value) is dict and len(value) == 1:
+        if type(value) is dict and len(value) == 1 and name not in _not_shared:
             ((kind, text),) = value.items()
             if kind in _SHARED_KINDS and type(text) is str and len(text) <= SHARED_VALUE_MAX_CHARS:
                 shared = _shared_values.get((kind, text))
                 if shared is None:
                     shared = _shared_values[(kind, text)] = {sys.intern(kind): sys.intern(text)}
+                    _on_trial(name, found=False)
+                else:
+                    _on_trial(name, found=True)
         pairs.append((sys.intern(name) if type(name) is str else name, shared))
     # The same dict: MiniStack goes on to put this object in the stream record.
     item.clear()
     item.update(pairs)
 
 
-# A record: (eventID, eventName, created, sequence, OldImage, NewImage, eventSourceARN, awsRegion,
-# StreamViewType, key names (or the Keys dict when the images do not hold them), extra fields).
-Packed = tuple[Any, str, Any, Any, Any, Any, str, Any, str, Any, Any]
+def _on_trial(name: str, found: bool) -> None:
+    trial = _trials.get(name)
+    if trial is None:
+        if len(_trials) > SHARED_VALUES_MAX:
+            return
+        trial = _trials[name] = [0, 0]
+    elif trial[0] >= SHARING_TRIAL:
+        return
+    trial[0] += 1
+    trial[1] += found
+    if trial[0] == SHARING_TRIAL and trial[1] * 2 < SHARING_TRIAL:
+        _not_shared.add(name)
+
+
+# A record: (eventID, eventName, ApproximateCreationDateTime, SequenceNumber, OldImage, NewImage,
+# header, extra fields), the header (eventSourceARN, awsRegion, StreamViewType, key names) shared
+# by a table's records. The Keys are rebuilt from the image they were taken from.
+_headers: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, str, str, tuple[str, ...]]] = {}
+# Records of one second share their ApproximateCreationDateTime.
+_last_created: list[Any] = [None]
 
 
 class CompactRecords(list[Any]):
@@ -136,21 +162,29 @@ def pack(record: Any) -> Any:
     old, new = change.get("OldImage"), change.get("NewImage")
     keys = change["Keys"]
     image = new if new is not None else old
-    key_names: Any = tuple(keys)
+    # MiniStack takes the Keys from the item written; without that image they are kept as they are.
     if image is None or any(image.get(name) is not value for name, value in keys.items()):
-        key_names = keys
+        return record
+    header = (record["eventSourceARN"], record["awsRegion"], change["StreamViewType"], tuple(keys))
+    shared_header = _headers.get(header)
+    if shared_header is None:
+        if len(_headers) > SHARED_VALUES_MAX:
+            _headers.clear()
+        shared_header = _headers[header] = header
+    created = change["ApproximateCreationDateTime"]
+    if created == _last_created[0] and type(created) is type(_last_created[0]):
+        created = _last_created[0]
+    else:
+        _last_created[0] = created
     extra = {name: record[name] for name in list(record)[len(_RECORD_KEYS) :]} or None
     return (
         _packed_event_id(record["eventID"]),
         sys.intern(record["eventName"]),
-        change["ApproximateCreationDateTime"],
+        created,
         _packed_sequence(change["SequenceNumber"]),
         old,
         new,
-        sys.intern(record["eventSourceARN"]),
-        record["awsRegion"],
-        sys.intern(change["StreamViewType"]),
-        key_names,
+        shared_header,
         extra,
     )
 
@@ -158,15 +192,11 @@ def pack(record: Any) -> Any:
 def unpack(packed: Any) -> Any:
     if type(packed) is not tuple:
         return packed
-    event_id, name, created, sequence, old, new, arn, region, view, key_names, extra = packed
-    if type(key_names) is tuple:
-        image = new if new is not None else old
-        keys = {key: image[key] for key in key_names}
-    else:
-        keys = key_names
+    event_id, name, created, sequence, old, new, (arn, region, view, key_names), extra = packed
+    image = new if new is not None else old
     change: dict[str, Any] = {
         "ApproximateCreationDateTime": created,
-        "Keys": keys,
+        "Keys": {key: image[key] for key in key_names},
         "SequenceNumber": f"{sequence:0{_SEQUENCE_DIGITS}d}" if type(sequence) is int else sequence,
         "SizeBytes": 0,
         "StreamViewType": view,
@@ -262,13 +292,28 @@ def after_load() -> None:
     values, and each record's image with its item when they are equal; then pack the records."""
     dynamodb = import_dynamodb()
     for _scope, table in dynamodb._tables.all_items():
-        for partition in table["items"].values():
+        sort_name = table.get("sk_name")
+        for partition_key, partition in table["items"].items():
             for item in partition.values():
                 share_values(item)
+            if sort_name:
+                # The snapshot's sort key strings were parsed apart from the items' own values.
+                table["items"][partition_key] = {
+                    _own_text(item.get(sort_name), sort_key): item for sort_key, item in partition.items()
+                }
     for (account_id, region, table_name), records in list(dynamodb._stream_records.all_items()):
         table = dynamodb._tables.get_scoped(account_id, region, table_name)
         relinked = CompactRecords(_relinked(record, table) for record in records)
         dynamodb._stream_records.set_scoped(account_id, region, table_name, relinked)
+
+
+def _own_text(value: Any, text: str) -> str:
+    """`text` as the item's own string, when the item's value is that text."""
+    if type(value) is dict and len(value) == 1:
+        (own,) = value.values()
+        if own == text:
+            return str(own)
+    return text
 
 
 def _relinked(record: dict[str, Any], table: dict[str, Any] | None) -> dict[str, Any]:
