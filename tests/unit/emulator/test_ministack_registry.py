@@ -46,7 +46,11 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
         "s3-object-writes-known",
         "journal",
     ]
-    originals = {target: original for applied in registry.applied for target, original in applied.originals.items()}
+    # A target patched twice (the journal wraps other patches) is MiniStack's under its first patch.
+    originals = {}
+    for applied in registry.applied:
+        for target, original in applied.originals.items():
+            originals.setdefault(target, original)
     assert all(target.read() is not original for target, original in originals.items())
     registry.undo()
     assert registry.applied == ()
