@@ -102,6 +102,8 @@ def serve(settings: EmulatorSettings) -> None:
         asyncio.run(main())
     except LifespanFailureError:
         raise EmulatorError(durability.startup_error or "the API process could not start") from None
+    finally:
+        patches.undo()
 
 
 def _configure_ministack(settings: EmulatorSettings) -> None:
