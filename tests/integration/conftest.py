@@ -42,34 +42,39 @@ def embedded_backend(tmp_path_factory):
     stop(settings, progress=lambda _line: None)
 
 
+def deploy(endpoint: str, env: str, state_dir: str, **overrides: str) -> RunningStack:
+    """Deploy a stack named `env` on the emulator at `endpoint`."""
+    environment = {
+        "STACK_ENV": env,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "STATE_DIR": state_dir,
+        "FUNCTION_TIMEOUT_SECONDS": "5",
+        # No stream batching window: the tests wait on history and archive, and no test depends on it.
+        "HISTORY_BUFFER_SECONDS": "1",
+        "STREAM_BATCH_WINDOW_SECONDS": "0",
+        **overrides,
+    }
+    config = StackConfig.from_env("local", environment)
+    client = client_factory(config)
+    stack = declare(config, client("sts").get_caller_identity()["Account"])
+    deployer = Deployer(client)
+    deployer.deploy(stack)
+    return RunningStack(outputs(stack, deployer.queue_url), endpoint, config)
+
+
 @pytest.fixture(scope="session")
 def deploy_stack(embedded_backend, tmp_path_factory):
     """deploy_stack(env, **settings) -> RunningStack: a stack of its own in the shared emulator."""
     deployed: dict[str, RunningStack] = {}
 
-    def deploy(env: str, **overrides: str) -> RunningStack:
-        if env in deployed:
-            return deployed[env]
-        environment = {
-            "STACK_ENV": env,
-            "AWS_ENDPOINT_URL": embedded_backend.endpoint,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "STATE_DIR": str(tmp_path_factory.mktemp(f"stack-{env}")),
-            "FUNCTION_TIMEOUT_SECONDS": "5",
-            # No stream batching window: the tests wait on history and archive, and no test depends on it.
-            "HISTORY_BUFFER_SECONDS": "1",
-            "STREAM_BATCH_WINDOW_SECONDS": "0",
-            **overrides,
-        }
-        config = StackConfig.from_env("local", environment)
-        client = client_factory(config)
-        stack = declare(config, client("sts").get_caller_identity()["Account"])
-        deployer = Deployer(client)
-        deployer.deploy(stack)
-        deployed[env] = RunningStack(outputs(stack, deployer.queue_url), embedded_backend.endpoint, config)
+    def deploy_once(env: str, **overrides: str) -> RunningStack:
+        if env not in deployed:
+            state_dir = str(tmp_path_factory.mktemp(f"stack-{env}"))
+            deployed[env] = deploy(embedded_backend.endpoint, env, state_dir, **overrides)
         return deployed[env]
 
-    return deploy
+    return deploy_once
 
 
 @pytest.fixture(scope="session")
