@@ -89,9 +89,8 @@ def record(payload: bytes) -> bytes:
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def payload(entries: list[bytes]) -> bytes:
-    """The JSON array of already-encoded entries."""
-    return b"[" + b",".join(entries) + b"]"
+def encode(entries: list[Any]) -> bytes:
+    return json.dumps(entries, separators=(",", ":"), check_circular=False).encode()
 
 
 @dataclass
@@ -154,20 +153,29 @@ def _zeros_from(file: Any, start: int) -> bool:
 class JournalWriter:
     """Appends entries to the current generation; `flush` writes all pending entries as one record.
 
-    Thread-safe: entries come from the event loop and from the Firehose flusher thread. Entries
-    are bytes (encoded when their change happens), so a flush never reads live state."""
+    Thread-safe: entries come from the event loop and from the Firehose flusher thread. They are
+    encoded together when flushed (one encoder call per record, not one per entry), so an entry
+    must hold only values nothing changes afterwards."""
 
-    def __init__(self, directory: Path, reserve_bytes: int, sync: bool, ops: FileOps | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        reserve_bytes: int,
+        sync: bool,
+        ops: FileOps | None = None,
+        encoder: Callable[[list[Any]], bytes] = encode,
+    ):
         self.directory = directory
         self.reserve_bytes = reserve_bytes
         self.sync = sync
         self.ops: FileOps = ops or OsFileOps()
+        self._encode = encoder
         self.lock = threading.RLock()
         self.generation = 0
         self.end = 0
         self._fd: int | None = None
         self._allocated = 0
-        self._pending: list[bytes] = []
+        self._pending: list[Any] = []
 
     @property
     def is_open(self) -> bool:
@@ -192,7 +200,7 @@ class JournalWriter:
                 os.close(self._fd)
                 self._fd = None
 
-    def append(self, entry: bytes) -> None:
+    def append(self, entry: Any) -> None:
         with self.lock:
             self._pending.append(entry)
 
@@ -218,7 +226,7 @@ class JournalWriter:
         with self.lock:
             if not self._pending or self._fd is None:
                 return
-            data = record(payload(self._pending))
+            data = record(self._encode(self._pending))
             self._pending = []
             try:
                 if self.end + len(data) > self._allocated:
@@ -237,7 +245,7 @@ class JournalWriter:
                 ) from None
             self.end += len(data)
 
-    def rotate(self, first_entries: Callable[[], list[bytes]]) -> list[int]:
+    def rotate(self, first_entries: Callable[[], list[Any]]) -> list[int]:
         """Flush, then start the next generation with `first_entries()` as its first record; returns
         the older generations, which the caller removes once a snapshot holds what they record."""
         with self.lock:

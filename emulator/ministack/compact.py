@@ -14,16 +14,21 @@ after a restart, when the snapshot no longer shares a record's image with its it
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, SupportsIndex, overload
 
+from emulator.ministack.persistence import GET_STATE, LOAD_PERSISTED_STATE, STREAM_RECORDS_KEY
 from emulator.ministack.registry import Originals, Patch, Target
 from emulator.ministack.ttl import DYNAMODB, import_dynamodb
 
+logger = logging.getLogger("emulator.compact")
+
 SET_ITEM = Target(DYNAMODB, "_set_item")
 TRIM_STREAM_RECORDS = Target(DYNAMODB, "_trim_stream_records")
+SNAPSHOT_OBJECT_HOOK = Target("ministack.core.persistence", "_json_object_hook")
 
 # Values up to this length are shared; longer ones are rarely repeated.
 SHARED_VALUE_MAX_CHARS = 40
@@ -48,6 +53,9 @@ _CHANGE_KEYS_ORDER = (
 _CHANGE_KEYS = frozenset(_CHANGE_KEYS_ORDER)
 # The sort key MiniStack files an item under when its table has none.
 NO_SORT_KEY = "__no_sort__"
+# In the snapshot, a record's NewImage that is the item stored under its keys: loaded once, as the item.
+ITEM_REFERENCE = "@item"
+_ATTRIBUTE_TYPES = frozenset(("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"))
 _EVENT_VERSION = "1.1"
 _EVENT_SOURCE = "aws:dynamodb"
 _UUID_LENGTH = 36
@@ -65,6 +73,7 @@ def share_values(item: dict[str, Any]) -> None:
     if len(_shared_values) > SHARED_VALUES_MAX:
         _shared_values.clear()
     pairs = []
+    changed = False
     for name, value in item.items():
         shared = value
         if type(value) is dict and len(value) == 1 and name not in _not_shared:
@@ -76,10 +85,13 @@ def share_values(item: dict[str, Any]) -> None:
                     _on_trial(name, found=False)
                 else:
                     _on_trial(name, found=True)
-        pairs.append((sys.intern(name) if type(name) is str else name, shared))
-    # The same dict: MiniStack goes on to put this object in the stream record.
-    item.clear()
-    item.update(pairs)
+        own_name = sys.intern(name) if type(name) is str else name
+        changed = changed or shared is not value or own_name is not name
+        pairs.append((own_name, shared))
+    if changed:
+        # The same dict: MiniStack goes on to put this object in the stream record.
+        item.clear()
+        item.update(pairs)
 
 
 def _on_trial(name: str, found: bool) -> None:
@@ -99,6 +111,7 @@ def _on_trial(name: str, found: bool) -> None:
 # A record: (eventID, eventName, ApproximateCreationDateTime, SequenceNumber, OldImage, NewImage,
 # header, extra fields), the header (eventSourceARN, awsRegion, StreamViewType, key names) shared
 # by a table's records. The Keys are rebuilt from the image they were taken from.
+Packed = tuple[Any, str, Any, Any, Any, Any, tuple[str, str, str, tuple[str, ...]], Any]
 _headers: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, str, str, tuple[str, ...]]] = {}
 # Records of one second share their ApproximateCreationDateTime.
 _last_created: list[Any] = [None]
@@ -143,6 +156,31 @@ class CompactRecords(list[Any]):
         if type(packed) is tuple:
             return f"{packed[3]:0{_SEQUENCE_DIGITS}d}" if type(packed[3]) is int else str(packed[3])
         return str(packed["dynamodb"]["SequenceNumber"])
+
+
+# Where a packed record keeps its images.
+PACKED_OLD, PACKED_NEW = 4, 5
+
+
+def stored_record(records: Any, index: int) -> Any:
+    """The record at `index` as the list holds it: a packed tuple in CompactRecords, else a dict."""
+    return list.__getitem__(records, index) if type(records) is CompactRecords else records[index]
+
+
+def journal_fields(packed: Packed) -> list[Any]:
+    """A packed record without its images, as JSON values (the journal's entry)."""
+    event_id, name, created, sequence, _old, _new, header, extra = packed
+    event_text = _event_id_text(event_id) if type(event_id) is bytes else event_id
+    return [event_text, name, created, sequence, list(header), extra]
+
+
+def from_journal_fields(fields: list[Any], old: Any, new: Any) -> dict[str, Any]:
+    """The record `journal_fields` came from, with its images."""
+    event_id, name, created, sequence, (arn, region, view, key_names), extra = fields
+    record: dict[str, Any] = unpack(
+        (event_id, name, created, sequence, old, new, (arn, region, view, tuple(key_names)), extra)
+    )
+    return record
 
 
 def pack(record: Any) -> Any:
@@ -273,13 +311,84 @@ def _compact(originals: Originals) -> dict[Target, Any]:
         if created and created < time.time() - dynamodb._STREAM_RETENTION_SECONDS:
             trim(table_name, account_id=account_id, region=region)
 
-    return {SET_ITEM: set_shared_item, TRIM_STREAM_RECORDS: trim_compact_records}
+    get_state, load_persisted_state, object_hook = (
+        originals[GET_STATE],
+        originals[LOAD_PERSISTED_STATE],
+        originals[SNAPSHOT_OBJECT_HOOK],
+    )
+
+    def get_state_with_item_references() -> dict[str, Any]:
+        state: dict[str, Any] = get_state()
+        dynamodb = import_dynamodb()
+        for account_id, region, table_name, records in state.get(STREAM_RECORDS_KEY, []):
+            table = dynamodb._tables.get_scoped(account_id, region, table_name)
+            for index, record in enumerate(records):
+                change: Any = record.get("dynamodb") if type(record) is dict else None
+                if type(change) is not dict or table is None:
+                    continue
+                new = change.get("NewImage")
+                if new is not None and new is _item_at(table, change.get("Keys")):
+                    records[index] = {**record, "dynamodb": {**change, "NewImage": ITEM_REFERENCE}}
+        return state
+
+    def load_item_references(data: dict[str, Any] | None) -> Any:
+        tables = (data or {}).get("tables")
+        for account_id, region, table_name, records in (data or {}).get(STREAM_RECORDS_KEY, []):
+            table = tables.get_scoped(account_id, region, table_name) if tables is not None else None
+            for record in records:
+                change = record.get("dynamodb") if type(record) is dict else None
+                if type(change) is dict and change.get("NewImage") == ITEM_REFERENCE:
+                    item = _item_at(table, change.get("Keys")) if table is not None else None
+                    if item is None:
+                        logger.warning(
+                            "a stream record of %s lost its NewImage: its item is not in the snapshot", table_name
+                        )
+                        del change["NewImage"]
+                    else:
+                        change["NewImage"] = item
+        return load_persisted_state(data)
+
+    def object_hook_sharing_values(obj: dict[str, Any]) -> Any:
+        # Shared as each item is parsed, so what it replaces is freed at once and its memory
+        # reused for the next item, instead of leaving holes all over the heap.
+        obj = object_hook(obj)
+        if (
+            type(obj) is dict
+            and obj
+            and all(
+                type(value) is dict and len(value) == 1 and next(iter(value)) in _ATTRIBUTE_TYPES
+                for value in obj.values()
+            )
+        ):
+            share_values(obj)
+        return obj
+
+    return {
+        SET_ITEM: set_shared_item,
+        TRIM_STREAM_RECORDS: trim_compact_records,
+        GET_STATE: get_state_with_item_references,
+        LOAD_PERSISTED_STATE: load_item_references,
+        SNAPSHOT_OBJECT_HOOK: object_hook_sharing_values,
+    }
+
+
+def _item_at(table: dict[str, Any], keys: Any) -> Any:
+    """The item `table` holds under `keys` (a record's Keys), or None."""
+    if type(keys) is not dict:
+        return None
+    dynamodb = import_dynamodb()
+    partition_key = dynamodb._extract_key_val(keys.get(table["pk_name"]))
+    sort_key = dynamodb._extract_key_val(keys.get(table["sk_name"])) if table["sk_name"] else NO_SORT_KEY
+    return table["items"].get(partition_key, {}).get(sort_key)
 
 
 COMPACT_ITEMS_AND_STREAMS = Patch(
     name="dynamodb-compact-items-and-streams",
     summary="DynamoDB stream records are packed tuples sharing the items' dicts; small attribute values are shared",
     targets={
+        GET_STATE: "c7ea7a59fd1f8ac0c1c15f0d1562facd7d6626a712afb404473f5f2fa0737f5d",
+        LOAD_PERSISTED_STATE: "dd830f6db17404b93750717e9120231ae952a6060cd45c6a65dd7f81bb74bd21",
+        SNAPSHOT_OBJECT_HOOK: "645fe967614700ecccc24938f4f7436b8cb1c9224d9371d0715807f524977f2b",
         SET_ITEM: "4e78ad492132cdbad7bd356b0fe962214d886415b39f88bdfc05d56263d99ba9",
         TRIM_STREAM_RECORDS: "43f62f181df024ec1f5b59cc997d94adcd32abdb05305283d9e7cc2aa1b781ec",
     },
@@ -325,11 +434,8 @@ def _relinked(record: dict[str, Any], table: dict[str, Any] | None) -> dict[str,
         if type(image) is dict:
             share_values(image)
     new, keys = change.get("NewImage"), change.get("Keys")
-    if table is not None and type(new) is dict and type(keys) is dict:
-        dynamodb = import_dynamodb()
-        partition_key = dynamodb._extract_key_val(keys.get(table["pk_name"]))
-        sort_key = dynamodb._extract_key_val(keys.get(table["sk_name"])) if table["sk_name"] else NO_SORT_KEY
-        live = table["items"].get(partition_key, {}).get(sort_key)
+    if table is not None and type(new) is dict:
+        live = _item_at(table, keys)
         if live is not None and live is not new and live == new:
             change["NewImage"] = live
     image = change.get("NewImage") if change.get("NewImage") is not None else change.get("OldImage")

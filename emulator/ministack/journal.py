@@ -70,6 +70,9 @@ class Entry(StrEnum):
     ITEM_PUT = "P"  # table ARN, partition key, sort key, item
     ITEM_REMOVED = "R"  # table ARN, partition key, sort key
     STREAM_RECORD = "S"  # account, region, table, record, images linked (0: the record holds them)
+    # account, region, table, the fields of a record in MiniStack's usual shape (compact.journal_fields),
+    # images linked
+    PACKED_STREAM_RECORD = "s"
     MESSAGES_ADDED = "qA"  # queue ARN, [message]: sent, or moved in from a source queue
     MESSAGES_RECEIVED = "qR"  # queue ARN, [[id, receipt handle, visible at, receive count, first received]]
     MESSAGES_DELETED = "qD"  # queue ARN, [receipt handle]
@@ -125,7 +128,7 @@ class Journal:
     def __init__(self, directory: Path, reserve_bytes: int, sync: bool, ops: FileOps | None = None):
         self.directory = directory
         self.sync = sync
-        self.writer = JournalWriter(directory, reserve_bytes, sync, ops)
+        self.writer = JournalWriter(directory, reserve_bytes, sync, ops, encoder=self._encode)
         self._encoder: json.JSONEncoder | None = None
         # Set when a write failed: the state in memory holds changes that are not durable, so
         # nothing is answered until a restart recovers what is.
@@ -136,7 +139,8 @@ class Journal:
         self.checkpoint_needed = False
         self.last_checkpoint_error: str | None = None
         self._last_change: tuple[Any, Any] = (None, None)
-        self._stream_counters: dict[tuple[str, str, str], int] = {}
+        # Per table: its record list and the length it had when journaled, after MiniStack's trim.
+        self._streams: dict[tuple[str, str, str], tuple[Any, int]] = {}
         self._checkpointing: asyncio.Lock | None = None
         self._generation_opened = time.monotonic()
         self.recovery = Recovery()
@@ -146,15 +150,16 @@ class Journal:
     # -- recording ---------------------------------------------------------------------------
 
     def record(self, kind: Entry, *fields: Any) -> None:
-        self.writer.append(self._encode([kind.value, *fields]))
+        """Journal an entry; its fields must not change afterwards (they are encoded at the flush)."""
+        self.writer.append([kind.value, *fields])
 
-    def _encode(self, entry: list[Any]) -> bytes:
+    def _encode(self, entries: list[Any]) -> bytes:
         if self._encoder is None:
             persistence = importlib.import_module("ministack.core.persistence")
             self._encoder = json.JSONEncoder(
                 separators=(",", ":"), check_circular=False, default=persistence._json_default
             )
-        return self._encoder.encode(entry).encode()
+        return self._encoder.encode(entries).encode()
 
     def item_stored(self, table: dict[str, Any], partition_key: Any, sort_key: Any, old: Any, item: Any) -> None:
         self._last_change = (old, item)
@@ -165,23 +170,23 @@ class Journal:
         self.record(Entry.ITEM_REMOVED, table["TableArn"], partition_key, sort_key)
 
     def stream_appended(self, account_id: str, region: str, table_name: str, records: Any) -> None:
-        """Journal the records at the end of `records` not journaled yet (their counter, the last
-        digits of the SequenceNumber, grows with every record in this process)."""
-        key = (account_id, region, table_name)
-        last = self._stream_counters.get(key, -1)
-        first_new = len(records)
-        while first_new > 0 and _counter(_sequence_number(records, first_new - 1)) > last:
-            first_new -= 1
-        if first_new == len(records):
-            return
-        for index in range(first_new, len(records)):
-            self._record_stream(account_id, region, table_name, records[index])
-        self._stream_counters[key] = _counter(_sequence_number(records, len(records) - 1))
+        """Journal the records at the end of `records` not journaled yet: those past the length
+        it had after the last trim, if it is the same list (a dropped stream's is not)."""
+        seen = self._streams.get((account_id, region, table_name))
+        first = seen[1] if seen is not None and seen[0] is records else 0
+        for index in range(first, len(records)):
+            self._record_stream(account_id, region, table_name, compact.stored_record(records, index))
 
-    def _record_stream(self, account_id: str, region: str, table_name: str, record: dict[str, Any]) -> None:
-        change = record["dynamodb"]
-        old, new = change.get("OldImage"), change.get("NewImage")
+    def stream_trimmed(self, account_id: str, region: str, table_name: str, records: Any) -> None:
+        """`records` as MiniStack's trim left them: all journaled."""
+        self._streams[(account_id, region, table_name)] = (records, len(records))
+
+    def _record_stream(self, account_id: str, region: str, table_name: str, stored: Any) -> None:
         last_old, last_new = self._last_change
+        if type(stored) is tuple:
+            old, new = stored[compact.PACKED_OLD], stored[compact.PACKED_NEW]
+        else:
+            old, new = stored["dynamodb"].get("OldImage"), stored["dynamodb"].get("NewImage")
         linked = 0
         if (
             (old is not None or new is not None)
@@ -189,16 +194,19 @@ class Journal:
             and (new is None or new is last_new)
         ):
             linked = (LinkedImage.OLD if old is not None else 0) | (LinkedImage.NEW if new is not None else 0)
+        if linked and type(stored) is tuple:
+            fields = compact.journal_fields(stored)
+            self.record(Entry.PACKED_STREAM_RECORD, account_id, region, table_name, fields, linked)
+            return
+        record = compact.unpack(stored)
         if linked:
+            change = record["dynamodb"]
             record = {**record, "dynamodb": {name: value for name, value in change.items() if name not in _IMAGES}}
         self.record(Entry.STREAM_RECORD, account_id, region, table_name, record, linked)
 
     def mark_streams_journaled(self) -> None:
         """Every stream record now present counts as journaled (after a replay)."""
-        self._stream_counters = {
-            key: max((_counter(_sequence_number(records, i)) for i in range(len(records))), default=-1)
-            for key, records in import_dynamodb()._stream_records.all_items()
-        }
+        self._streams = {key: (records, len(records)) for key, records in import_dynamodb()._stream_records.all_items()}
 
     # -- Firehose (BufferLog) ----------------------------------------------------------------
 
@@ -325,12 +333,12 @@ class Journal:
             self.last_checkpoint_error = None
             self.writer.remove(older)
 
-    def _pending_entries(self, pending: list[BufferedRecords]) -> list[bytes]:
+    def _pending_entries(self, pending: list[BufferedRecords]) -> list[Any]:
         # None pending: the older generations deliver every buffer they add, so no entry is needed.
         if not pending:
             return []
         records = [[r.stream, r.destination, r.buffer, _b64(r.payloads)] for r in pending]
-        return [self._encode([Entry.FIREHOSE_PENDING.value, records])]
+        return [[Entry.FIREHOSE_PENDING.value, records]]
 
     def checkpoint_due(self, max_bytes: int, max_seconds: float) -> bool:
         return self.writer.end > max_bytes or (
@@ -396,6 +404,7 @@ class Replay:
             Entry.ITEM_PUT: self._item_put,
             Entry.ITEM_REMOVED: self._item_removed,
             Entry.STREAM_RECORD: self._stream_record,
+            Entry.PACKED_STREAM_RECORD: self._packed_stream_record,
             Entry.MESSAGES_ADDED: self._messages_added,
             Entry.MESSAGES_RECEIVED: self._messages_received,
             Entry.MESSAGES_DELETED: self._messages_deleted,
@@ -445,6 +454,14 @@ class Replay:
         table = self._table(arn)
         if table is not None:
             self._last_change = (self.remove_item(table, partition_key, sort_key), None)
+
+    def _packed_stream_record(self, entry: list[Any]) -> None:
+        _kind, account_id, region, table_name, fields, linked = entry
+        old, new = self._last_change
+        record = compact.from_journal_fields(
+            fields, old if linked & LinkedImage.OLD else None, new if linked & LinkedImage.NEW else None
+        )
+        self._stream_record([Entry.STREAM_RECORD, account_id, region, table_name, record, 0])
 
     def _stream_record(self, entry: list[Any]) -> None:
         _kind, account_id, region, table_name, record, linked = entry
@@ -589,11 +606,16 @@ def journaled(journal: Journal) -> Patch:
             return old
 
         def journaled_trim(table_name: str, *, account_id: str | None = None, region: str | None = None) -> None:
+            streams = import_dynamodb()._stream_records
             scope = (account_id or responses.get_account_id(), region or responses.get_region())
-            records = import_dynamodb()._stream_records.get_scoped(*scope, table_name)
+            records = streams.get_scoped(*scope, table_name)
             if records:
                 journal.stream_appended(*scope, table_name, records)
             trim(table_name, account_id=account_id, region=region)
+            # The trim may have packed the list into a new one, or dropped records off its front.
+            records = streams.get_scoped(*scope, table_name)
+            if records is not None:
+                journal.stream_trimmed(*scope, table_name, records)
 
         def journaled_items_replaced(table: dict[str, Any]) -> None:
             items_replaced(table)
@@ -674,7 +696,8 @@ def _record_sqs(
     result: Any,
 ) -> None:
     if action in (SqsAction.SEND, SqsAction.SEND_BATCH):
-        added = queue["messages"][before:]
+        # Copies: a receive changes a message in place before the entry is written.
+        added = [dict(message) for message in queue["messages"][before:]]
         if added:
             journal.record(Entry.MESSAGES_ADDED, arn, added)
     elif action == SqsAction.DELETE:
@@ -708,6 +731,6 @@ def _successful(data: dict[str, Any], result: Any, field_of: Callable[[dict[str,
 
 def _record_moves(journal: Journal, queue: dict[str, Any], dead_letters: dict[str, Any] | None, before: int) -> None:
     if dead_letters is not None and len(dead_letters["messages"]) > before:
-        moved = dead_letters["messages"][before:]
+        moved = [dict(message) for message in dead_letters["messages"][before:]]
         journal.record(Entry.MESSAGES_ADDED, dead_letters["attributes"].get("QueueArn", ""), moved)
         journal.record(Entry.MESSAGES_MOVED_OUT, queue["attributes"].get("QueueArn", ""), [m["id"] for m in moved])

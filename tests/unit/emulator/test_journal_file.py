@@ -2,7 +2,6 @@
 apart from corruption, reserving and writing failures reported as such."""
 
 import errno
-import json
 import logging
 
 import pytest
@@ -24,9 +23,7 @@ RESERVE = 64 * 1024
 
 
 def entry(n):
-    return json.dumps(
-        ["P", "arn:aws:dynamodb:us-east-1:000000000000:table/t", f"k{n}", "", {"n": {"N": str(n)}}]
-    ).encode()
+    return ["P", "arn:aws:dynamodb:us-east-1:000000000000:table/t", f"k{n}", "", {"n": {"N": str(n)}}]
 
 
 def written(tmp_path, flushes, per_flush=3):
@@ -131,7 +128,7 @@ def test_space_is_reserved_ahead_and_a_full_disk_shows_when_reserving(tmp_path):
     writer.open(1)
     ops.allocate_error = errno.ENOSPC
     writer.reserve()  # the reserve made at open still stands
-    writer.append(b"x" * (RESERVE // 2))
+    writer.append("x" * (RESERVE // 2))
     writer.flush()
     with pytest.raises(
         NoJournalSpace, match=r"cannot reserve 0\.0625 MB for the journal in .*: No space left on device"
