@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from emulator.lifecycle import EmulatorError
 
 logger = logging.getLogger("emulator.journal")
@@ -89,8 +91,19 @@ def record(payload: bytes) -> bytes:
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def encode(entries: list[Any]) -> bytes:
-    return json.dumps(entries, separators=(",", ":"), check_circular=False).encode()
+def encode(entries: list[Any], default: Callable[[Any], Any] | None = None) -> bytes:
+    try:
+        return orjson.dumps(entries, default=default)
+    except TypeError:
+        # What orjson does not take (an int past 64 bits, a lone surrogate) the json module does.
+        return json.dumps(entries, separators=(",", ":"), check_circular=False, default=default).encode()
+
+
+def decode(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)
 
 
 @dataclass
@@ -116,7 +129,7 @@ def read_generation(path: Path, result: ReadResult | None = None) -> Iterator[li
             body = file.read(length) if length <= MAX_RECORD_BYTES and end <= size else b""
             if len(body) == length and zlib.crc32(body) == checksum:
                 try:
-                    entries = json.loads(body)
+                    entries = decode(body)
                 except ValueError as error:
                     raise JournalCorrupt(f"{path}: the record at byte {position} is not JSON ({error})") from None
                 result.records += 1

@@ -171,7 +171,9 @@ def journal_fields(packed: Packed) -> list[Any]:
     """A packed record without its images, as JSON values (the journal's entry)."""
     event_id, name, created, sequence, _old, _new, header, extra = packed
     event_text = _event_id_text(event_id) if type(event_id) is bytes else event_id
-    return [event_text, name, created, sequence, list(header), extra]
+    # As text: the number is past 64 bits.
+    sequence_text = f"{sequence:0{_SEQUENCE_DIGITS}d}" if type(sequence) is int else sequence
+    return [event_text, name, created, sequence_text, list(header), extra]
 
 
 def from_journal_fields(fields: list[Any], old: Any, new: Any) -> dict[str, Any]:

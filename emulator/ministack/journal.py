@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import importlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -42,6 +41,7 @@ from emulator.journal_file import (
     JournalWriter,
     NoJournalSpace,
     ReadResult,
+    encode,
     generation_path,
     generations,
     read_generation,
@@ -129,7 +129,6 @@ class Journal:
         self.directory = directory
         self.sync = sync
         self.writer = JournalWriter(directory, reserve_bytes, sync, ops, encoder=self._encode)
-        self._encoder: json.JSONEncoder | None = None
         # Set when a write failed: the state in memory holds changes that are not durable, so
         # nothing is answered until a restart recovers what is.
         self.failure: str | None = None
@@ -154,12 +153,8 @@ class Journal:
         self.writer.append([kind.value, *fields])
 
     def _encode(self, entries: list[Any]) -> bytes:
-        if self._encoder is None:
-            persistence = importlib.import_module("ministack.core.persistence")
-            self._encoder = json.JSONEncoder(
-                separators=(",", ":"), check_circular=False, default=persistence._json_default
-            )
-        return self._encoder.encode(entries).encode()
+        # MiniStack's own fallback for what JSON has no type for (bytes), as in its snapshots.
+        return encode(entries, importlib.import_module("ministack.core.persistence")._json_default)
 
     def item_stored(self, table: dict[str, Any], partition_key: Any, sort_key: Any, old: Any, item: Any) -> None:
         self._last_change = (old, item)
@@ -589,85 +584,7 @@ def journaled(journal: Journal) -> Patch:
 
     def build(originals: Originals) -> dict[Target, Any]:
         journal.originals = originals
-        set_item, remove_item, trim = originals[SET_ITEM], originals[REMOVE_ITEM], originals[TRIM_STREAM_RECORDS]
-        items_replaced, dispatch = originals[ITEMS_REPLACED], originals[DISPATCH]
-        collect, sweep = originals[COLLECT_MESSAGES], originals[DEAD_LETTER_SWEEP]
-        responses = importlib.import_module("ministack.core.responses")
-
-        def journaled_set_item(table: dict[str, Any], partition_key: Any, sort_key: Any, item: Any) -> Any:
-            old = set_item(table, partition_key, sort_key, item)
-            journal.item_stored(table, partition_key, sort_key, old, item)
-            return old
-
-        def journaled_remove_item(table: dict[str, Any], partition_key: Any, sort_key: Any) -> Any:
-            old = remove_item(table, partition_key, sort_key)
-            if old is not None:
-                journal.item_removed(table, partition_key, sort_key, old)
-            return old
-
-        def journaled_trim(table_name: str, *, account_id: str | None = None, region: str | None = None) -> None:
-            streams = import_dynamodb()._stream_records
-            scope = (account_id or responses.get_account_id(), region or responses.get_region())
-            records = streams.get_scoped(*scope, table_name)
-            if records:
-                journal.stream_appended(*scope, table_name, records)
-            trim(table_name, account_id=account_id, region=region)
-            # The trim may have packed the list into a new one, or dropped records off its front.
-            records = streams.get_scoped(*scope, table_name)
-            if records is not None:
-                journal.stream_trimmed(*scope, table_name, records)
-
-        def journaled_items_replaced(table: dict[str, Any]) -> None:
-            items_replaced(table)
-            journal.checkpoint_needed = True
-
-        async def journaled_dispatch(action: str, data: dict[str, Any], queue_url: str) -> Any:
-            if action not in SqsAction.__members__.values():
-                return await dispatch(action, data, queue_url)
-            sqs = importlib.import_module(SQS)
-            try:
-                queue = sqs._get_q(data.get("QueueUrl", queue_url))
-            except Exception:
-                # MiniStack answers with its own error.
-                return await dispatch(action, data, queue_url)
-            arn = queue["attributes"].get("QueueArn", "")
-            before = len(queue["messages"])
-            sent_at = time.time()
-            result = await dispatch(action, data, queue_url)
-            _record_sqs(journal, SqsAction(action), arn, queue, before, sent_at, data, result)
-            return result
-
-        def journaled_collect(queue: dict[str, Any], max_n: int, visibility: int) -> Any:
-            dead_letters = sqs_patches.dead_letter_queue(queue)
-            before = len(dead_letters["messages"]) if dead_letters is not None else 0
-            received = collect(queue, max_n, visibility)
-            _record_moves(journal, queue, dead_letters, before)
-            if received:
-                journal.record(
-                    Entry.MESSAGES_RECEIVED,
-                    queue["attributes"].get("QueueArn", ""),
-                    [
-                        [m["id"], m["receipt_handle"], m["visible_at"], m["receive_count"], m.get("first_receive_at")]
-                        for m in received
-                    ],
-                )
-            return received
-
-        def journaled_sweep(queue: dict[str, Any]) -> None:
-            dead_letters = sqs_patches.dead_letter_queue(queue)
-            before = len(dead_letters["messages"]) if dead_letters is not None else 0
-            sweep(queue)
-            _record_moves(journal, queue, dead_letters, before)
-
-        return {
-            SET_ITEM: journaled_set_item,
-            REMOVE_ITEM: journaled_remove_item,
-            TRIM_STREAM_RECORDS: journaled_trim,
-            ITEMS_REPLACED: journaled_items_replaced,
-            DISPATCH: journaled_dispatch,
-            COLLECT_MESSAGES: journaled_collect,
-            DEAD_LETTER_SWEEP: journaled_sweep,
-        }
+        return {**_dynamodb_hooks(journal, originals), **_sqs_hooks(journal, originals)}
 
     return Patch(
         name="journal",
@@ -683,6 +600,91 @@ def journaled(journal: Journal) -> Patch:
         },
         build=build,
     )
+
+
+def _dynamodb_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]:
+    set_item, remove_item, trim = originals[SET_ITEM], originals[REMOVE_ITEM], originals[TRIM_STREAM_RECORDS]
+    items_replaced = originals[ITEMS_REPLACED]
+    responses = importlib.import_module("ministack.core.responses")
+
+    def journaled_set_item(table: dict[str, Any], partition_key: Any, sort_key: Any, item: Any) -> Any:
+        old = set_item(table, partition_key, sort_key, item)
+        journal.item_stored(table, partition_key, sort_key, old, item)
+        return old
+
+    def journaled_remove_item(table: dict[str, Any], partition_key: Any, sort_key: Any) -> Any:
+        old = remove_item(table, partition_key, sort_key)
+        if old is not None:
+            journal.item_removed(table, partition_key, sort_key, old)
+        return old
+
+    def journaled_trim(table_name: str, *, account_id: str | None = None, region: str | None = None) -> None:
+        streams = import_dynamodb()._stream_records
+        scope = (account_id or responses.get_account_id(), region or responses.get_region())
+        records = streams.get_scoped(*scope, table_name)
+        if records:
+            journal.stream_appended(*scope, table_name, records)
+        trim(table_name, account_id=account_id, region=region)
+        # The trim may have dropped records off the front, or packed a new table's list into another.
+        if type(records) is not compact.CompactRecords:
+            records = streams.get_scoped(*scope, table_name)
+        if records is not None:
+            journal.stream_trimmed(*scope, table_name, records)
+
+    def journaled_items_replaced(table: dict[str, Any]) -> None:
+        items_replaced(table)
+        journal.checkpoint_needed = True
+
+    return {
+        SET_ITEM: journaled_set_item,
+        REMOVE_ITEM: journaled_remove_item,
+        TRIM_STREAM_RECORDS: journaled_trim,
+        ITEMS_REPLACED: journaled_items_replaced,
+    }
+
+
+def _sqs_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]:
+    dispatch, collect, sweep = originals[DISPATCH], originals[COLLECT_MESSAGES], originals[DEAD_LETTER_SWEEP]
+
+    async def journaled_dispatch(action: str, data: dict[str, Any], queue_url: str) -> Any:
+        if action not in SqsAction.__members__.values():
+            return await dispatch(action, data, queue_url)
+        sqs = importlib.import_module(SQS)
+        try:
+            queue = sqs._get_q(data.get("QueueUrl", queue_url))
+        except Exception:
+            # MiniStack answers with its own error.
+            return await dispatch(action, data, queue_url)
+        arn = queue["attributes"].get("QueueArn", "")
+        before = len(queue["messages"])
+        sent_at = time.time()
+        result = await dispatch(action, data, queue_url)
+        _record_sqs(journal, SqsAction(action), arn, queue, before, sent_at, data, result)
+        return result
+
+    def journaled_collect(queue: dict[str, Any], max_n: int, visibility: int) -> Any:
+        dead_letters = sqs_patches.dead_letter_queue(queue)
+        before = len(dead_letters["messages"]) if dead_letters is not None else 0
+        received = collect(queue, max_n, visibility)
+        _record_moves(journal, queue, dead_letters, before)
+        if received:
+            journal.record(
+                Entry.MESSAGES_RECEIVED,
+                queue["attributes"].get("QueueArn", ""),
+                [
+                    [m["id"], m["receipt_handle"], m["visible_at"], m["receive_count"], m.get("first_receive_at")]
+                    for m in received
+                ],
+            )
+        return received
+
+    def journaled_sweep(queue: dict[str, Any]) -> None:
+        dead_letters = sqs_patches.dead_letter_queue(queue)
+        before = len(dead_letters["messages"]) if dead_letters is not None else 0
+        sweep(queue)
+        _record_moves(journal, queue, dead_letters, before)
+
+    return {DISPATCH: journaled_dispatch, COLLECT_MESSAGES: journaled_collect, DEAD_LETTER_SWEEP: journaled_sweep}
 
 
 def _record_sqs(
