@@ -4,12 +4,13 @@ MiniStack keeps each stream record as nested dicts (about 1.1 KB) and each item'
 values as one dict each (9 per reading, 184 bytes apiece): 346 MB for 100,000 readings, 725 MB
 after a restart, when the snapshot no longer shares a record's image with its item. Here:
 - a table's stream records are a `CompactRecords` list: a record is a tuple that keeps its
-  images as references to the items, its eventID as 16 bytes and its SequenceNumber as an
-  int; every read (index, slice, iteration) gets a dict equal to MiniStack's, so GetRecords,
-  DescribeStream, the snapshot and our TTL sweep see the same records as before;
+  images as references to the items and what its table's records have in common in one
+  shared header; every read (index, slice, iteration) gets a dict equal to MiniStack's, so
+  GetRecords, DescribeStream, the snapshot and our TTL sweep see the same records as before;
 - small String and Number values, and attribute names, are shared between items when an item
   is stored (MiniStack never changes a stored item in place: updates work on deep copies);
-- after the snapshot is loaded, `after_load` shares again what the JSON round trip separated.
+- the snapshot names the item a record's image is instead of holding a copy, and items share
+  their values as the snapshot is parsed; `after_load` packs what was loaded.
 """
 
 from __future__ import annotations
@@ -58,8 +59,6 @@ ITEM_REFERENCE = "@item"
 _ATTRIBUTE_TYPES = frozenset(("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"))
 _EVENT_VERSION = "1.1"
 _EVENT_SOURCE = "aws:dynamodb"
-_UUID_LENGTH = 36
-_SEQUENCE_DIGITS = 30
 
 _SHARED_KINDS = frozenset(("S", "N"))
 _shared_values: dict[tuple[str, str], dict[str, str]] = {}
@@ -153,9 +152,7 @@ class CompactRecords(list[Any]):
 
     def sequence_number(self, index: int) -> str:
         packed = super().__getitem__(index)
-        if type(packed) is tuple:
-            return f"{packed[3]:0{_SEQUENCE_DIGITS}d}" if type(packed[3]) is int else str(packed[3])
-        return str(packed["dynamodb"]["SequenceNumber"])
+        return str(packed[3] if type(packed) is tuple else packed["dynamodb"]["SequenceNumber"])
 
 
 # Where a packed record keeps its images.
@@ -170,10 +167,7 @@ def stored_record(records: Any, index: int) -> Any:
 def journal_fields(packed: Packed) -> list[Any]:
     """A packed record without its images, as JSON values (the journal's entry)."""
     event_id, name, created, sequence, _old, _new, header, extra = packed
-    event_text = _event_id_text(event_id) if type(event_id) is bytes else event_id
-    # As text: the number is past 64 bits.
-    sequence_text = f"{sequence:0{_SEQUENCE_DIGITS}d}" if type(sequence) is int else sequence
-    return [event_text, name, created, sequence_text, list(header), extra]
+    return [event_id, name, created, sequence, header, extra]
 
 
 def from_journal_fields(fields: list[Any], old: Any, new: Any) -> dict[str, Any]:
@@ -218,10 +212,10 @@ def pack(record: Any) -> Any:
         _last_created[0] = created
     extra = {name: record[name] for name in list(record)[len(_RECORD_KEYS) :]} or None
     return (
-        _packed_event_id(record["eventID"]),
+        record["eventID"],
         sys.intern(record["eventName"]),
         created,
-        _packed_sequence(change["SequenceNumber"]),
+        change["SequenceNumber"],
         old,
         new,
         shared_header,
@@ -237,7 +231,7 @@ def unpack(packed: Any) -> Any:
     change: dict[str, Any] = {
         "ApproximateCreationDateTime": created,
         "Keys": {key: image[key] for key in key_names},
-        "SequenceNumber": f"{sequence:0{_SEQUENCE_DIGITS}d}" if type(sequence) is int else sequence,
+        "SequenceNumber": sequence,
         "SizeBytes": 0,
         "StreamViewType": view,
     }
@@ -246,7 +240,7 @@ def unpack(packed: Any) -> Any:
     if new is not None:
         change["NewImage"] = new
     record = {
-        "eventID": _event_id_text(event_id) if type(event_id) is bytes else event_id,
+        "eventID": event_id,
         "eventName": name,
         "eventVersion": _EVENT_VERSION,
         "eventSource": _EVENT_SOURCE,
@@ -257,30 +251,6 @@ def unpack(packed: Any) -> Any:
     if extra:
         record.update(extra)
     return record
-
-
-def _packed_event_id(event_id: Any) -> Any:
-    if type(event_id) is str and len(event_id) == _UUID_LENGTH:
-        try:
-            packed = bytes.fromhex(event_id.replace("-", ""))
-        except ValueError:
-            return event_id
-        if len(packed) == 16 and _event_id_text(packed) == event_id:
-            return packed
-    return event_id
-
-
-def _event_id_text(packed: bytes) -> str:
-    text = packed.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-def _packed_sequence(sequence: Any) -> Any:
-    return (
-        int(sequence)
-        if type(sequence) is str and len(sequence) == _SEQUENCE_DIGITS and sequence.isdigit()
-        else sequence
-    )
 
 
 def _compact(originals: Originals) -> dict[Target, Any]:
