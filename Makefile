@@ -71,9 +71,10 @@ compose-parser:
 	      || echo "could not install docker-compose: the compose-file tests will be skipped"; \
 	  else echo "docker-compose not found: the compose-file tests will be skipped"; fi; }
 
-lint: $(STAMP) ## Check style and formatting (ruff): part of make test
+lint: $(STAMP) ## Check style, formatting and types (ruff, mypy): part of make test
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/ruff check --quiet .
+	$(BIN)/mypy
 
 format: $(STAMP) ## Format the code and apply ruff's safe fixes
 	$(BIN)/ruff format --quiet .
