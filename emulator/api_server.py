@@ -61,7 +61,8 @@ def serve(settings: EmulatorSettings) -> None:
             # Buffered Firehose records reach S3 before MiniStack saves its state.
             await loop.run_in_executor(None, firehose.flush_all)
 
-        guarded = LoopbackGuard(CallCounter(app), settings.extra_cors_allowed_origins)
+        # hypercorn types its app with its own ASGI TypedDicts; ours is a plain ASGI callable.
+        guarded: Any = LoopbackGuard(CallCounter(app), settings.extra_cors_allowed_origins)
         await hypercorn_serve(guarded, config, shutdown_trigger=shutdown_trigger)
 
     asyncio.run(main())
