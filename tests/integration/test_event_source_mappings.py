@@ -41,6 +41,31 @@ def recorder_zip() -> bytes:
     return buffer.getvalue()
 
 
+def create_recorder(lambda_, name, handler, seen_url, timeout=10):
+    """A function running RECORDER's `handler`, which reports each event to `seen_url`."""
+    lambda_.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role="arn:aws:iam::000000000000:role/test",
+        Handler=handler,
+        Code={"ZipFile": recorder_zip()},
+        Timeout=timeout,
+        Environment={"Variables": {"SEEN_QUEUE_URL": seen_url}},
+    )
+
+
+def create_streamed_table(dynamodb, name):
+    """A table keyed by `id` with a NEW_AND_OLD_IMAGES stream; returns the stream's ARN."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    return dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+
+
 @pytest.fixture(scope="module")
 def harness(stack):
     sqs, lambda_, dynamodb = stack.client("sqs"), stack.client("lambda"), stack.client("dynamodb")
@@ -52,25 +77,10 @@ def harness(stack):
         return url, arn
 
     def function(name, handler, seen_url, timeout=10):
-        lambda_.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role="arn:aws:iam::000000000000:role/test",
-            Handler=handler,
-            Code={"ZipFile": recorder_zip()},
-            Timeout=timeout,
-            Environment={"Variables": {"SEEN_QUEUE_URL": seen_url}},
-        )
+        create_recorder(lambda_, name, handler, seen_url, timeout)
 
     def table(name):
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        return dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+        return create_streamed_table(dynamodb, name)
 
     created.update(queue=queue, function=function, table=table)
     return created

@@ -10,7 +10,7 @@ from emulator.lifecycle import free_port, start, stop
 from emulator.settings import EmulatorSettings
 from tests.integration.conftest import RunningStack, wait_for
 from tests.integration.helpers import drain, end_process
-from tests.integration.test_event_source_mappings import recorder_zip
+from tests.integration.test_event_source_mappings import create_recorder, create_streamed_table
 
 pytestmark = pytest.mark.integration
 
@@ -39,23 +39,8 @@ def test_checkpoints_survive_a_clean_stop_and_a_killed_data_plane(own_backend):
     stack = RunningStack(outputs={}, endpoint=own_backend.endpoint, config=None)
     sqs, dynamodb, lambda_ = stack.client("sqs"), stack.client("dynamodb"), stack.client("lambda")
     seen_url = sqs.create_queue(QueueName="restart-seen")["QueueUrl"]
-    dynamodb.create_table(
-        TableName="restart",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    lambda_.create_function(
-        FunctionName="restart-recorder",
-        Runtime="python3.12",
-        Role="arn:aws:iam::000000000000:role/test",
-        Handler="recorder.stream_handler",
-        Code={"ZipFile": recorder_zip()},
-        Timeout=10,
-        Environment={"Variables": {"SEEN_QUEUE_URL": seen_url}},
-    )
-    stream_arn = dynamodb.describe_table(TableName="restart")["Table"]["LatestStreamArn"]
+    stream_arn = create_streamed_table(dynamodb, "restart")
+    create_recorder(lambda_, "restart-recorder", "recorder.stream_handler", seen_url)
     lambda_.create_event_source_mapping(
         FunctionName="restart-recorder", EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON", BatchSize=5
     )

@@ -18,7 +18,7 @@ from emulator.lifecycle import Paths, dataplane_status, free_port, start, stop
 from emulator.settings import EmulatorSettings
 from tests.integration.conftest import RunningStack, wait_for
 from tests.integration.helpers import drain
-from tests.integration.test_event_source_mappings import recorder_zip
+from tests.integration.test_event_source_mappings import create_recorder, create_streamed_table, recorder_zip
 
 pytestmark = pytest.mark.integration
 
@@ -155,23 +155,8 @@ def records_seen(stack, url):
 def test_a_mapping_deleted_and_created_again_resumes_without_delivering_anything_twice(stack, embedded_backend):
     sqs, lambda_, dynamodb = stack.client("sqs"), stack.client("lambda"), stack.client("dynamodb")
     seen_url = sqs.create_queue(QueueName="recreated-seen")["QueueUrl"]
-    dynamodb.create_table(
-        TableName="recreated",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    stream_arn = dynamodb.describe_table(TableName="recreated")["Table"]["LatestStreamArn"]
-    lambda_.create_function(
-        FunctionName="recreated",
-        Runtime="python3.12",
-        Role="arn:aws:iam::000000000000:role/test",
-        Handler="recorder.stream_handler",
-        Code={"ZipFile": recorder_zip()},
-        Timeout=10,
-        Environment={"Variables": {"SEEN_QUEUE_URL": seen_url}},
-    )
+    stream_arn = create_streamed_table(dynamodb, "recreated")
+    create_recorder(lambda_, "recreated", "recorder.stream_handler", seen_url)
 
     def write(first, count):
         for n in range(first, first + count):
