@@ -1,0 +1,172 @@
+"""Where the embedded backend must behave as AWS does for a pipeline to tell no difference
+(issue 13): partial batch responses, on-failure records, SQS event fields, TTL timing, Firehose
+objects. Each test names the AWS page it follows."""
+
+import io
+import json
+import sys
+import zipfile
+
+import pytest
+
+from tests.integration.conftest import wait_for
+from tests.integration.helpers import drain, queue_depth
+from tests.integration.test_event_source_mappings import create_recorder, create_streamed_table, stream_sequence
+
+pytestmark = pytest.mark.integration
+
+# A custom runtime (provided.al2023) speaking the Lambda Runtime API, as a Go or Rust function
+# does: it answers the text its first record asks for, byte for byte ("@self" becomes that
+# record's identifier). The bootstrap runs this test run's Python, so it needs no SDK.
+ANSWERING_BOOTSTRAP = """#!{python}
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as answer:
+        request_id = answer.headers["Lambda-Runtime-Aws-Request-Id"]
+        record = json.loads(answer.read())["Records"][0]
+    if "body" in record:
+        text, identifier = record["body"], record["messageId"]
+    else:
+        text, identifier = record["dynamodb"]["NewImage"]["respond"]["S"], record["dynamodb"]["SequenceNumber"]
+    body = text.replace("@self", identifier).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=body))
+"""
+
+# AWS's success and failure conditions for partial batch responses, as the function returns them.
+SUCCEEDS = ["null", "{}", '{"batchItemFailures": null}', '{"batchItemFailures": []}']
+FAILS = [
+    "OK, all done",
+    '{"batchItemFailures": [{"itemIdentifier": ""}]}',
+    '{"batchItemFailures": [{"itemIdentifier": null}]}',
+    '{"batchItemFailures": [{"itemIdentifier": "no-such-record"}]}',
+    '{"batchItemFailures": [{"itemIdentifer": "@self"}]}',
+    '{"batchItemFailures": [{"itemIdentifier": "@self"}]}',
+]
+
+
+def answering_function(lambda_, name):
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("bootstrap", ANSWERING_BOOTSTRAP.format(python=sys.executable))
+    lambda_.create_function(
+        FunctionName=name,
+        Runtime="provided.al2023",
+        Role="arn:aws:iam::000000000000:role/test",
+        Handler="bootstrap",
+        Code={"ZipFile": code.getvalue()},
+        Timeout=2,
+    )
+
+
+def create_queue(stack, name, **attributes):
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName=name, Attributes={k: str(v) for k, v in attributes.items()})["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def test_sqs_mapping_deletes_only_what_a_valid_partial_batch_response_lets_succeed(stack):
+    """Lambda guide, "Handling errors for an SQS event source in Lambda", success and failure
+    conditions: a response that is not JSON, or names an empty, null or unknown identifier or a
+    misnamed key, fails the whole batch; null, {} and a null or empty list succeed."""
+    dlq_url, dlq_arn = create_queue(stack, "fidelity-sqs-dlq")
+    # One receive, then the queue's redrive: every failed message ends in the DLQ.
+    source_url, source_arn = create_queue(
+        stack,
+        "fidelity-sqs-source",
+        VisibilityTimeout=2,
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}),
+    )
+    answering_function(stack.client("lambda"), "fidelity-sqs-answers")
+    for text in SUCCEEDS + FAILS:
+        stack.client("sqs").send_message(QueueUrl=source_url, MessageBody=text)
+    stack.client("lambda").create_event_source_mapping(
+        FunctionName="fidelity-sqs-answers",
+        EventSourceArn=source_arn,
+        BatchSize=1,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
+    redriven = []
+
+    def settled():
+        redriven.extend(m["Body"] for m in drain(stack, dlq_url))
+        return queue_depth(stack, source_url) == 0 and len(redriven) >= len(FAILS)
+
+    wait_for(settled, timeout=40, message="every message deleted or redriven")
+    assert sorted(redriven) == sorted(FAILS)
+    # What the mapping read: Invoke returns a custom runtime's body as it is, not as a JSON string.
+    answer = stack.client("lambda").invoke(
+        FunctionName="fidelity-sqs-answers",
+        Payload=json.dumps({"Records": [{"body": "OK, all done", "messageId": "m"}]}).encode(),
+    )
+    assert answer["Payload"].read() == b"OK, all done" and "FunctionError" not in answer
+
+
+def test_stream_mapping_retries_what_a_partial_batch_response_fails_and_writes_a_null_function_error(stack):
+    """Lambda guide, "Configuring partial batch response with DynamoDB and Lambda" (success and
+    failure conditions) and "Retaining discarded records for a DynamoDB event source" (the
+    invocation record): a batch failed by its response, not by an error, is recorded with
+    `functionError` null, as AWS recorded it (LocalStack's AWS-validated
+    test_dynamodb_report_batch_item_failure_scenarios)."""
+    failures_url, failures_arn = create_queue(stack, "fidelity-stream-failures")
+    stream_arn = create_streamed_table(stack.client("dynamodb"), "fidelity_answers")
+    answering_function(stack.client("lambda"), "fidelity-stream-answers")
+    # The last record fails too: once its failure record is in, every record before it is done.
+    texts = SUCCEEDS + FAILS + ["OK, the last one"]
+    for n, text in enumerate(texts):
+        stack.client("dynamodb").put_item(
+            TableName="fidelity_answers", Item={"id": {"S": f"r{n:02d}"}, "respond": {"S": text}}
+        )
+    stack.client("lambda").create_event_source_mapping(
+        FunctionName="fidelity-stream-answers",
+        EventSourceArn=stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=1,
+        MaximumRetryAttempts=0,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        DestinationConfig={"OnFailure": {"Destination": failures_arn}},
+    )
+    sequence = stream_sequence(stack, stream_arn)
+    last = sequence[f"r{len(texts) - 1:02d}"]
+    records = []
+
+    def last_one_recorded():
+        records.extend(json.loads(m["Body"]) for m in drain(stack, failures_url))
+        return any(r["DDBStreamBatchInfo"]["startSequenceNumber"] == last for r in records)
+
+    wait_for(last_one_recorded, timeout=40, message="the last record's on-failure record")
+    by_sequence = {number: key for key, number in sequence.items()}
+    failed = sorted(by_sequence[r["DDBStreamBatchInfo"]["startSequenceNumber"]] for r in records)
+    assert failed == [f"r{n:02d}" for n in range(len(SUCCEEDS), len(texts))]
+    for record in records:
+        assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+        assert record["requestContext"]["approximateInvokeCount"] == 1 and record["requestContext"]["requestId"]
+        assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None}
+
+
+def test_sqs_events_carry_the_attributes_digest_send_message_returned(stack):
+    """Lambda guide, "Using Lambda with Amazon SQS" (example SQS message event):
+    `md5OfMessageAttributes` is the digest SendMessage returned, null without attributes."""
+    seen_url, _ = create_queue(stack, "fidelity-md5-seen")
+    source_url, source_arn = create_queue(stack, "fidelity-md5-source")
+    create_recorder(stack.client("lambda"), "fidelity-md5", "recorder.sqs_handler", seen_url)
+    sqs = stack.client("sqs")
+    sent = sqs.send_message(
+        QueueUrl=source_url,
+        MessageBody="with",
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "reading"}},
+    )
+    sqs.send_message(QueueUrl=source_url, MessageBody="without")
+    stack.client("lambda").create_event_source_mapping(
+        FunctionName="fidelity-md5", EventSourceArn=source_arn, BatchSize=10
+    )
+    records = {}
+
+    def both_seen():
+        for message in drain(stack, seen_url):
+            records.update({r["body"]: r for r in json.loads(message["Body"])["Records"]})
+        return len(records) == 2
+
+    wait_for(both_seen, timeout=30, message="both messages delivered")
+    assert records["with"]["md5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    assert records["without"]["md5OfMessageAttributes"] is None and records["without"]["messageAttributes"] == {}
