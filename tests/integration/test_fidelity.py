@@ -2,10 +2,13 @@
 (issue 13): partial batch responses, on-failure records, SQS event fields, TTL timing, Firehose
 objects. Each test names the AWS page it follows."""
 
+import gzip
 import io
 import json
 import sys
+import time
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 
@@ -170,3 +173,41 @@ def test_sqs_events_carry_the_attributes_digest_send_message_returned(stack):
     wait_for(both_seen, timeout=30, message="both messages delivered")
     assert records["with"]["md5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
     assert records["without"]["md5OfMessageAttributes"] is None and records["without"]["messageAttributes"] == {}
+
+
+def test_firehose_writes_gzip_objects_of_delimited_records_dated_by_their_oldest_record(stack):
+    """Firehose API reference, "ExtendedS3DestinationConfiguration" (CompressionFormat GZIP) and
+    "Processor" (AppendDelimiterToRecord); developer guide, "Configure Amazon S3 object name
+    format" and "Custom prefixes" (the time is the approximate arrival of the oldest record)."""
+    s3, firehose = stack.client("s3"), stack.client("firehose")
+    bucket, interval = "fidelity-gzip-history", 3
+    s3.create_bucket(Bucket=bucket)
+    firehose.create_delivery_stream(
+        DeliveryStreamName="fidelity-gzip",
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::000000000000:role/test",
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": "rows/",
+            "BufferingHints": {"IntervalInSeconds": interval, "SizeInMBs": 1},
+            "CompressionFormat": "GZIP",
+            "ProcessingConfiguration": {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]},
+        },
+    )
+    before = time.time()
+    firehose.put_record_batch(
+        DeliveryStreamName="fidelity-gzip", Records=[{"Data": b'{"n": 1}'}, {"Data": b'{"n": 2}'}]
+    )
+    after = time.time()
+    (key,) = wait_for(
+        lambda: [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])],
+        timeout=30,
+        message="the buffer's object",
+    )
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert key.endswith(".gz") and gzip.decompress(body) == b'{"n": 1}\n{"n": 2}\n'
+    stamp = key.removeprefix("rows/").split("fidelity-gzip-1-")[1][:19]
+    written = datetime.strptime(stamp, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=UTC).timestamp()
+    # The buffer is written `interval` seconds after the records arrive; the key keeps their time.
+    assert int(before) <= written <= after, (key, before, after)
+    assert key.startswith("rows/" + time.strftime("%Y/%m/%d/%H/", time.gmtime(written)))
