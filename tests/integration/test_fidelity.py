@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.integration.conftest import wait_for
-from tests.integration.helpers import drain, queue_depth
+from tests.integration.conftest import TTL_DELETION_DELAY_SECONDS, wait_for
+from tests.integration.helpers import archive_entries, drain, history_lines, queue_depth
 from tests.integration.test_event_source_mappings import create_recorder, create_streamed_table, stream_sequence
 
 pytestmark = pytest.mark.integration
@@ -180,7 +180,7 @@ def test_firehose_writes_gzip_objects_of_delimited_records_dated_by_their_oldest
     "Processor" (AppendDelimiterToRecord); developer guide, "Configure Amazon S3 object name
     format" and "Custom prefixes" (the time is the approximate arrival of the oldest record)."""
     s3, firehose = stack.client("s3"), stack.client("firehose")
-    bucket, interval = "fidelity-gzip-history", 3
+    bucket, interval = "fidelity-gzip-history", 2
     s3.create_bucket(Bucket=bucket)
     firehose.create_delivery_stream(
         DeliveryStreamName="fidelity-gzip",
@@ -211,3 +211,86 @@ def test_firehose_writes_gzip_objects_of_delimited_records_dated_by_their_oldest
     # The buffer is written `interval` seconds after the records arrive; the key keeps their time.
     assert int(before) <= written <= after, (key, before, after)
     assert key.startswith("rows/" + time.strftime("%Y/%m/%d/%H/", time.gmtime(written)))
+
+
+@pytest.fixture(scope="module")
+def ttl_stack(deploy_stack):
+    """A stack of its own on the shared backend, which deletes expired items
+    TTL_DELETION_DELAY_SECONDS after expiry; archive objects in STANDARD, so reading them back
+    needs no restore."""
+    return deploy_stack("ttl", ARCHIVE_STORAGE_CLASS="STANDARD")
+
+
+def reading(device_id, expired_at):
+    return {
+        "deviceID": {"S": device_id},
+        "createdAt": {"N": str(int(time.time() * 1000))},
+        "expiredAt": {"N": str(expired_at)},
+        "temperature": {"N": "20"},
+    }
+
+
+def keys(item):
+    return {"deviceID": item["deviceID"], "createdAt": item["createdAt"]}
+
+
+def archived_devices(stack):
+    return {entry["keys"]["deviceID"]["S"] for _key, _class, entry in archive_entries(stack)}
+
+
+def test_with_a_deletion_delay_an_expired_item_stays_readable_then_is_deleted_and_archived(ttl_stack):
+    """DynamoDB guide, "Using time to live (TTL) in DynamoDB": expired items are deleted within a
+    few days of expiry, and until then they can still be read; the deletion is a TTL removal."""
+    stack, dynamodb = ttl_stack, ttl_stack.client("dynamodb")
+    # Expired already (at most a second ago), so not deleted before TTL_DELETION_DELAY_SECONDS - 1 from now.
+    expired_at = int(time.time())
+    item = reading("ttl-delayed", expired_at)
+    dynamodb.put_item(TableName=stack.outputs["table"], Item=item)
+    assert dynamodb.get_item(TableName=stack.outputs["table"], Key=keys(item))["Item"] == item, "expired, not deleted"
+
+    wait_for(lambda: "ttl-delayed" in archived_devices(stack), timeout=40, message="the archived item")
+    (removal,) = wait_for(
+        lambda: [
+            line
+            for line in history_lines(stack)
+            if line["keys"]["deviceID"] == "ttl-delayed" and line["action"] == "REMOVE"
+        ],
+        timeout=30,
+        message="the REMOVE in the history",
+    )
+    assert removal["expired"] is True and removal["timestamp"] >= expired_at + TTL_DELETION_DELAY_SECONDS
+    assert "Item" not in dynamodb.get_item(TableName=stack.outputs["table"], Key=keys(item))
+
+
+def test_a_manual_delete_of_an_expired_unswept_item_is_archived_only_when_set_to_infer_ttl(ttl_stack):
+    """DynamoDB guide, "DynamoDB Streams and Time to Live" (TTL deletions carry the
+    `dynamodb.amazonaws.com` service identity) and "Using time to live (TTL) in DynamoDB"
+    (expired items remain until deleted): on AWS (and here, `manual`) deleting such an item by
+    hand is not a TTL removal; `ttl-if-expired`, for LocalStack's unmarked deletes, counts it."""
+    stack, dynamodb, lambda_ = (
+        ttl_stack,
+        ttl_stack.client("dynamodb"),
+        ttl_stack.client("lambda"),
+    )
+    table, archive_function = stack.outputs["table"], f"{stack.config.env}-dynamodb-archive"
+
+    def delete_by_hand_then_expire_a_marker(deleted, marker):
+        now = int(time.time())
+        by_hand = reading(deleted, now)
+        dynamodb.put_item(TableName=table, Item=by_hand)
+        dynamodb.delete_item(TableName=table, Key=keys(by_hand))
+        # Swept after the manual delete: the archive mapping reads the stream in order, so once
+        # the marker is archived, the REMOVE before it has been seen.
+        dynamodb.put_item(TableName=table, Item=reading(marker, now))
+        wait_for(lambda: marker in archived_devices(stack), timeout=40, message=f"the marker {marker}")
+        return archived_devices(stack)
+
+    assert "ttl-by-hand" not in delete_by_hand_then_expire_a_marker("ttl-by-hand", "ttl-marker")
+
+    environment = lambda_.get_function_configuration(FunctionName=archive_function)["Environment"]["Variables"]
+    assert environment["REMOVALS_WITHOUT_IDENTITY"] == "manual"
+    lambda_.update_function_configuration(
+        FunctionName=archive_function,
+        Environment={"Variables": {**environment, "REMOVALS_WITHOUT_IDENTITY": "ttl-if-expired"}},
+    )
+    assert "ttl-inferred" in delete_by_hand_then_expire_a_marker("ttl-inferred", "ttl-marker-2")
