@@ -1,0 +1,95 @@
+"""The pure parts of make query (result formatting) and make restore (selection and planning)."""
+
+import gzip
+import json
+
+import pytest
+
+from bootstrap.query import OutputFormat, format_result, result_rows
+from bootstrap.restore import (
+    ArchivedObject,
+    Request,
+    RestoreError,
+    candidate,
+    entries,
+    epoch_ms,
+    matches,
+    restored_item,
+)
+
+COLUMNS = ["device", "changes"]
+ROWS = [["dev-0001", "12"], ["dev-0002", None]]
+REQUEST = Request("dev-0001", epoch_ms("2026-11-01"), epoch_ms("2026-11-02T00:00:00Z"), 30)
+
+
+def test_a_table_aligns_columns_shows_null_and_counts_rows():
+    assert format_result(COLUMNS, ROWS, OutputFormat.TABLE) == (
+        "device   | changes\n---------+--------\ndev-0001 | 12\ndev-0002 | NULL\n(2 rows)\n"
+    )
+
+
+def test_csv_has_a_header_and_empty_nulls_and_json_keeps_null():
+    assert format_result(COLUMNS, ROWS, OutputFormat.CSV) == "device,changes\ndev-0001,12\ndev-0002,\n"
+    assert json.loads(format_result(COLUMNS, ROWS, OutputFormat.JSON)) == [
+        {"device": "dev-0001", "changes": "12"},
+        {"device": "dev-0002", "changes": None},
+    ]
+
+
+def test_a_dml_results_first_row_of_column_names_is_not_a_row():
+    def page(*rows):
+        return {
+            "ResultSet": {
+                "ResultSetMetadata": {"ColumnInfo": [{"Name": "a"}]},
+                "Rows": [{"Data": [{"VarCharValue": value} if value else {}]} for value in rows],
+            }
+        }
+
+    assert result_rows([page("a", "1"), page("2", None)], "DML") == (["a"], [["1"], ["2"], [None]])
+
+
+def test_iso_times_are_utc_unless_they_say_otherwise():
+    assert epoch_ms("2026-11-01") == 1793491200000
+    assert epoch_ms("2026-11-01T09:00:00+09:00") == 1793491200000
+    with pytest.raises(RestoreError, match="not an ISO 8601"):
+        epoch_ms("yesterday")
+
+
+def test_per_item_objects_are_chosen_by_their_key():
+    assert candidate(f"archive/dev-0001/{REQUEST.start_ms + 5}.json", "archive/", REQUEST)
+    assert not candidate(f"archive/dev-0002/{REQUEST.start_ms + 5}.json", "archive/", REQUEST)
+    assert not candidate(f"archive/dev-0001/{REQUEST.end_ms + 1}.json", "archive/", REQUEST)
+
+
+def test_batch_objects_removed_before_the_range_cannot_hold_its_readings():
+    def batch(day):
+        return f"archive/dev_DeviceData/{day}/2026-01-01T000000.000/1-2-abc.jsonl.gz"
+
+    assert candidate(batch("2026/11/01"), "archive/", REQUEST)
+    assert candidate(batch("2027/11/01"), "archive/", REQUEST)
+    assert not candidate(batch("2026/10/31"), "archive/", REQUEST)
+
+
+def test_an_object_is_readable_once_restored_and_waited_for_while_restoring():
+    assert not ArchivedObject("k", "GLACIER", "").readable
+    assert ArchivedObject("k", "GLACIER", 'ongoing-request="true"').restoring
+    assert ArchivedObject("k", "GLACIER", 'ongoing-request="false", expiry-date="x"').readable
+    assert ArchivedObject("k", "STANDARD", "").readable
+
+
+def test_entries_match_on_device_and_created_at_and_keep_every_attribute_but_the_ttl():
+    item = {
+        "deviceID": {"S": "dev-0001"},
+        "createdAt": {"N": str(REQUEST.start_ms)},
+        "expiredAt": {"N": "1"},
+        "raw": {"B": "AAE="},
+        "tags": {"SS": ["a"]},
+    }
+    entry = {"keys": {"deviceID": item["deviceID"], "createdAt": item["createdAt"]}, "item": item}
+    body = gzip.compress((json.dumps(entry) + "\n").encode())
+    (read,) = entries("x.jsonl.gz", body)
+    assert matches(read, REQUEST)
+    assert not matches({**read, "keys": {**read["keys"], "createdAt": {"N": str(REQUEST.end_ms + 1)}}}, REQUEST)
+    renewed = restored_item(read, "expiredAt", 30, now=1000.0)
+    assert renewed == {**item, "raw": {"B": b"\x00\x01"}, "expiredAt": {"N": str(1000 + 30 * 86400)}}
+    assert "expiredAt" not in restored_item(read, "expiredAt", None, now=1000.0)
