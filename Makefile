@@ -102,6 +102,7 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP) ## Load benchmark on a fresh embedded stack (~10 min): results in bench/results/ (BENCH_ARGS=...)
 	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
+	$(BIN)/python bench/history_query.py
 
 clean-venv: ## Remove the virtualenv
 	rm -rf $(VENV)
