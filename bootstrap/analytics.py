@@ -102,12 +102,16 @@ def _same_table(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
 def _ensure_workgroup(athena: Any, history: HistoryTable) -> str:
     wanted = history.workgroup_configuration()
     try:
-        current = athena.get_work_group(WorkGroup=history.workgroup)["WorkGroup"].get("Configuration") or {}
+        # AWS answers a missing workgroup with InvalidRequestException; moto with no WorkGroup.
+        found = athena.get_work_group(WorkGroup=history.workgroup).get("WorkGroup")
     except ClientError as error:
         if _code(error) != "InvalidRequestException":
             raise
+        found = None
+    if found is None:
         athena.create_work_group(Name=history.workgroup, Configuration=wanted)
         return CREATED
+    current = found.get("Configuration") or {}
     if all(_normalised(current.get(key)) == _normalised(value) for key, value in wanted.items()):
         return UNCHANGED
     athena.update_work_group(
