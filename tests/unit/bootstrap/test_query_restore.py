@@ -2,10 +2,14 @@
 
 import gzip
 import json
+from datetime import UTC, datetime
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from bootstrap.query import OutputFormat, format_result, result_rows
+from bootstrap.config import StackConfig
+from bootstrap.query import OutputFormat, QueryError, athena_offered, format_result, query_duckdb, result_rows
 from bootstrap.restore import (
     ArchivedObject,
     Request,
@@ -16,6 +20,7 @@ from bootstrap.restore import (
     matches,
     restored_item,
 )
+from device_data.history_table import history_table
 
 COLUMNS = ["device", "changes"]
 ROWS = [["dev-0001", "12"], ["dev-0002", None]]
@@ -93,3 +98,38 @@ def test_entries_match_on_device_and_created_at_and_keep_every_attribute_but_the
     renewed = restored_item(read, "expiredAt", 30, now=1000.0)
     assert renewed == {**item, "raw": {"B": b"\x00\x01"}, "expiredAt": {"N": str(1000 + 30 * 86400)}}
     assert "expiredAt" not in restored_item(read, "expiredAt", None, now=1000.0)
+
+
+class NoAthena:
+    """LocalStack Community's answer to an Athena call: the service is not there (HTTP 501)."""
+
+    def __getattr__(self, operation):
+        def refuse(**_kwargs):
+            raise ClientError(
+                {"Error": {"Code": "InternalFailure"}, "ResponseMetadata": {"HTTPStatusCode": 501}}, operation
+            )
+
+        return refuse
+
+
+def test_without_athena_duckdb_reads_the_same_objects_through_the_same_table(mocked_aws):
+    config = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    history = history_table("dev", "dev-device-history-000000000000", "dev_DeviceData/")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=history.bucket)
+    hour = datetime.now(UTC)
+    line = {"action": "INSERT", "keys": {"deviceID": "d1", "createdAt": 1}, "new_image": {"temperature": 20}}
+    s3.put_object(
+        Bucket=history.bucket,
+        Key=f"dev_DeviceData/{hour:%Y/%m/%d/%H}/dev-device-history-1-x",
+        Body=(json.dumps(line) + "\n").encode(),
+    )
+    client = lambda service: NoAthena() if service == "athena" else boto3.client(service, region_name="us-east-1")  # noqa: E731
+    assert not athena_offered(config, client, history.workgroup)
+    sql = "SELECT keys.deviceID AS device, json_extract_scalar(new_image, '$.temperature') AS t, datehour FROM history"
+    assert query_duckdb(client, sql, history.table_input(), history.database) == (
+        ["device", "t", "datehour"],
+        [["d1", "20", f"{hour:%Y/%m/%d/%H}"]],
+    )
+    with pytest.raises(QueryError, match=r"^TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.dev_device_data.nope'"):
+        query_duckdb(client, "SELECT * FROM nope", history.table_input(), history.database)
