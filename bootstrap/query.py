@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from aws_calls.sessions import ClientFactory
+from bootstrap.cli import one_line_errors
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
 from bootstrap.deploy import _code, _not_offered
@@ -146,25 +147,23 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sql.strip():
         print('error: no SQL given: make query SQL="SELECT ..."', file=sys.stderr)
         return 2
-    try:
+
+    def work() -> int:
         config = StackConfig.from_env(args.target)
         client = client_factory(config)
         history = declare(config, client("sts").get_caller_identity()["Account"]).history_table
-        if athena_offered(config, client, history.workgroup):
-            columns, rows = query_athena(client, args.sql, history.database, history.workgroup)
-        else:
-            columns, rows = query_duckdb(client, args.sql, history.table_input(), history.database)
+        try:
+            if athena_offered(config, client, history.workgroup):
+                columns, rows = query_athena(client, args.sql, history.database, history.workgroup)
+            else:
+                columns, rows = query_duckdb(client, args.sql, history.table_input(), history.database)
+        except QueryError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         sys.stdout.write(format_result(columns, rows, args.format))
-    except QueryError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (SettingError, StackError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return one_line_errors(work, (SettingError, StackError))
 
 
 if __name__ == "__main__":

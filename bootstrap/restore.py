@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from aws_calls.sessions import ClientFactory
+from bootstrap.cli import one_line_errors
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
 from bootstrap.stack import BucketRole, declare
@@ -231,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--target", type=DeployTarget, choices=list(DeployTarget), default=DeployTarget.LOCAL)
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> int:
         request = Request(args.device, epoch_ms(args.start), epoch_ms(args.end), _expiry_days(args.expiry))
         if request.start_ms > request.end_ms:
             raise RestoreError(f"--from {args.start} is after --to {args.end}")
@@ -267,14 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, reason in outcome.failed:
             print(f"  failed {name}: {reason}", file=sys.stderr)
         return 1 if outcome.failed else 0
-    except (RestoreError, SettingError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+
+    return one_line_errors(work, (RestoreError, SettingError))
 
 
 def _expiry_days(text: str) -> int | None:

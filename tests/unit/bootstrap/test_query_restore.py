@@ -1,4 +1,4 @@
-"""The pure parts of make query (result formatting) and make restore (selection and planning)."""
+"""make query (result formatting, the DuckDB path) and make restore (selection, planning, put-back)."""
 
 import gzip
 import json
@@ -14,6 +14,7 @@ from bootstrap.restore import (
     ArchivedObject,
     Request,
     RestoreError,
+    Restorer,
     candidate,
     entries,
     epoch_ms,
@@ -133,3 +134,45 @@ def test_without_athena_duckdb_reads_the_same_objects_through_the_same_table(moc
     )
     with pytest.raises(QueryError, match=r"^TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.dev_device_data.nope'"):
         query_duckdb(client, "SELECT * FROM nope", history.table_input(), history.database)
+
+
+def test_put_back_restores_new_readings_skips_present_ones_and_reports_each_failure(mocked_aws):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    s3.create_bucket(Bucket="archive")
+    dynamodb.create_table(
+        TableName="table",
+        KeySchema=[
+            {"AttributeName": "deviceID", "KeyType": "HASH"},
+            {"AttributeName": "createdAt", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "deviceID", "AttributeType": "S"},
+            {"AttributeName": "createdAt", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def archived(created, **extra):
+        keys = {"deviceID": {"S": "dev-0001"}, "createdAt": {"N": str(created)}}
+        entry = {"keys": keys, "item": {**keys, "t": {"N": "1"}, **extra}}
+        s3.put_object(Bucket="archive", Key=f"archive/dev-0001/{created}.json", Body=json.dumps(entry).encode())
+
+    start = REQUEST.start_ms
+    archived(start)
+    archived(start + 1)
+    # A key attribute of the wrong type: DynamoDB refuses the item, the others still go in.
+    archived(start + 2, deviceID={"N": "1"})
+    dynamodb.put_item(TableName="table", Item={"deviceID": {"S": "dev-0001"}, "createdAt": {"N": str(start + 1)}})
+    restorer = Restorer(
+        lambda service: boto3.client(service, region_name="us-east-1"), "archive", "archive/", "table", "expiredAt"
+    )
+
+    objects = restorer.plan(REQUEST)
+    assert [archived.readable for archived in objects] == [True, True, True]
+    outcome = restorer.put_back(REQUEST, objects, now=1000.0)
+
+    assert outcome.restored == [f"dev-0001@{start}"]
+    assert outcome.skipped == [f"dev-0001@{start + 1}"]
+    assert [name for name, _reason in outcome.failed] == [f"dev-0001@{start + 2}"]
+    assert "ValidationException" in outcome.failed[0][1]
