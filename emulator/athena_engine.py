@@ -201,12 +201,10 @@ def athena_text(value: Any) -> str | None:
     """A value as Athena's result set writes it: `{a=1, b=x}` for a row, `[1, 2]` for an array."""
     if value is None:
         return None
+    if isinstance(value, dict | list | tuple):
+        return _nested_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}={athena_text(member)}" for key, member in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(str(athena_text(member)) for member in value) + "]"
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + (" UTC" if value.tzinfo else "")
     if isinstance(value, Decimal | float | int | dt.date):
@@ -214,6 +212,14 @@ def athena_text(value: Any) -> str | None:
     if isinstance(value, bytes):
         return value.hex(" ")
     return str(value)
+
+
+def _nested_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}={_nested_text(member)}" for key, member in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_nested_text(member) for member in value) + "]"
+    return "null" if value is None else str(athena_text(value))
 
 
 # -- partitions --------------------------------------------------------------
@@ -251,9 +257,12 @@ def partitions(table: dict[str, Any], keys: Iterable[str], now: dt.datetime) -> 
         return [Partitioned(tuple(readable), ())] if readable else []
     if str(parameters.get("projection.enabled", "")).lower() == "true":
         match = _projected_matcher(parameters, partition_keys, now)
+        # Without a template, Athena projects Hive's layout under the location: key=value folders.
         template = str(
             parameters.get("storage.location.template")
-            or f"{storage.get('Location')}/" + "/".join(f"${{{name}}}" for name in partition_keys)
+            or f"{str(storage.get('Location')).rstrip('/')}/"
+            + "/".join(f"{name}=${{{name}}}" for name in partition_keys)
+            + "/"
         )
         _bucket, template_key = _bucket_and_prefix(template)
         pattern = _template_pattern(template_key, partition_keys, parameters)
