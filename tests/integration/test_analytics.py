@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from bootstrap import query, restore
+from bootstrap.analytics import deploy_history_table
+from bootstrap.deploy import Deployer
+from bootstrap.stack import declare
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import archive_entries, history_lines
 from tests.integration.test_pipeline import send
@@ -170,3 +173,18 @@ def test_archive_restore_round_trip(written, capsys):
 
 def iso(ms):
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def test_the_history_tables_resources_are_declared_once_and_a_second_deploy_changes_nothing(stack):
+    declared = declare(stack.config, stack.client("sts").get_caller_identity()["Account"])
+    changes = deploy_history_table(Deployer(stack.client), declared)
+    assert [(change.kind, change.name, change.action) for change in changes] == [
+        ("Glue database", "it_device_data", "unchanged"),
+        ("Glue table", "it_device_data.history", "unchanged"),
+        ("Athena workgroup", "it-device-history", "unchanged"),
+    ]
+    assert (stack.outputs["history_database"], stack.outputs["history_table"], stack.outputs["athena_workgroup"]) == (
+        "it_device_data",
+        "history",
+        "it-device-history",
+    )
