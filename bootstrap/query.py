@@ -21,14 +21,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from aws_calls.sessions import ClientFactory
+from bootstrap.__main__ import _check_backend as check_backend_of
 from bootstrap.cli import one_line_errors
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
 from bootstrap.deploy import _code, _not_offered
 from bootstrap.local_stack import StackError
 from bootstrap.stack import declare
+from emulator.lifecycle import EmulatorError
+from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError
 
+COMMAND = "query"
 POLL_SECONDS = 0.2
 QUERY_DEADLINE_SECONDS = 600
 DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -150,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> int:
         config = StackConfig.from_env(args.target)
+        # As every other command: only this stack's backend, and one line when nothing answers.
+        check_backend_of(config, EmulatorSettings.from_env(), COMMAND)
         client = client_factory(config)
         history = declare(config, client("sts").get_caller_identity()["Account"]).history_table
         try:
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(format_result(columns, rows, args.format))
         return 0
 
-    return one_line_errors(work, (SettingError, StackError))
+    return one_line_errors(work, (SettingError, StackError, EmulatorError))
 
 
 if __name__ == "__main__":

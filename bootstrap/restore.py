@@ -30,14 +30,19 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from aws_calls.sessions import ClientFactory
+from bootstrap.__main__ import _check_backend as check_backend_of
 from bootstrap.cli import one_line_errors
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
+from bootstrap.local_stack import StackError
 from bootstrap.stack import BucketRole, declare
 from device_data.table import HASH_KEY, RANGE_KEY
+from emulator.lifecycle import EmulatorError
+from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError
 from handlers.core.archive_objects import boto3_item
 
+COMMAND = "restore"
 ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 # How long the restored copy stays readable: long enough to read it once.
 RESTORED_COPY_DAYS = 1
@@ -238,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         if request.start_ms > request.end_ms:
             raise RestoreError(f"--from {args.start} is after --to {args.end}")
         config = StackConfig.from_env(args.target)
+        # As every other command: only this stack's backend, and one line when nothing answers.
+        check_backend_of(config, EmulatorSettings.from_env(), COMMAND)
         client = client_factory(config)
         stack = declare(config, client("sts").get_caller_identity()["Account"])
         archive = stack.bucket(BucketRole.ARCHIVE)
@@ -270,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  failed {name}: {reason}", file=sys.stderr)
         return 1 if outcome.failed else 0
 
-    return one_line_errors(work, (RestoreError, SettingError))
+    return one_line_errors(work, (RestoreError, SettingError, StackError, EmulatorError))
 
 
 def _expiry_days(text: str) -> int | None:

@@ -32,10 +32,13 @@ def samples() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cli_env(stack, monkeypatch_module):
+def cli_env(stack, embedded_backend, monkeypatch_module):
+    """The commands' settings, as `make query` and `make restore` read them, for the session stack."""
     for name, value in {
         "STACK_ENV": "it",
         "AWS_ENDPOINT_URL": stack.endpoint,
+        "EMULATOR_PORT": str(embedded_backend.port),
+        "STATE_DIR": str(Path(embedded_backend.state_dir).parent),
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch_module.setenv(name, value)
