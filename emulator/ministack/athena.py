@@ -7,10 +7,10 @@ table over Firehose's `YYYY/MM/DD/HH/` layout with partition projection has no p
 column), and leaves a table missing from Glue to DuckDB, whose error names no database.
 
 Here:
-- `QUERIES_RUN_BY_THE_ENGINE`: a query naming Glue tables runs in `emulator.athena_engine`
+- `QUERIES_RUN_BY_THE_ENGINE`: a query over JSON SerDe tables runs in `emulator.athena_engine`
   (declared columns and types, partition projection, Athena's errors in one line); a table not
-  in Glue fails the query with Athena's TABLE_NOT_FOUND. Queries on S3 Tables catalogs keep
-  MiniStack's path.
+  in Glue fails the query with Athena's TABLE_NOT_FOUND. Queries over other formats (CSV,
+  Parquet...) or S3 Tables catalogs keep MiniStack's path.
 - `NO_PLACEHOLDER_ROWS`: without an engine a query fails, saying what to install.
 - `RESULTS_AT_THE_OUTPUT_LOCATION`: MiniStack reports `<location><id>.csv` as the result's
   OutputLocation, as Athena does, but wrote the file under it (`<id>.csv/<id>.csv`); it is now
@@ -24,7 +24,14 @@ import importlib
 from collections.abc import Iterable
 from typing import Any
 
-from emulator.athena_engine import AthenaQueryError, QueryResult, TableObjects, run_query, table_not_found
+from emulator.athena_engine import (
+    JSON_SERDES,
+    AthenaQueryError,
+    QueryResult,
+    TableObjects,
+    run_query,
+    table_not_found,
+)
 from emulator.ministack.registry import Originals, Patch, Target
 
 ATHENA = "ministack.services.athena"
@@ -70,7 +77,8 @@ def _s3_objects() -> TableObjects:
 
 def glue_tables(query: str, database: str) -> dict[tuple[str, str], dict[str, Any]] | None:
     """The Glue table of every table `query` names, by (database, table); None when it names an
-    S3 Tables catalog. Raises AthenaQueryError for a table Glue does not have."""
+    S3 Tables catalog or a table the engine does not read (not JSON: CSV, Parquet...), which
+    MiniStack's own path answers. Raises AthenaQueryError for a table Glue does not have."""
     athena = importlib.import_module(ATHENA)
     glue = importlib.import_module("ministack.services.glue")
     tables = {}
@@ -89,6 +97,9 @@ def glue_tables(query: str, database: str) -> dict[tuple[str, str], dict[str, An
             if schema not in glue._databases:
                 raise AthenaQueryError(f"SCHEMA_NOT_FOUND: {where}Schema '{schema}' does not exist")
             raise AthenaQueryError(table_not_found(f"{schema}.{reference.table}", database, where))
+        serde = ((table.get("StorageDescriptor") or {}).get("SerdeInfo") or {}).get("SerializationLibrary")
+        if serde not in JSON_SERDES:
+            return None
         tables[(schema, reference.table)] = table
     return tables
 

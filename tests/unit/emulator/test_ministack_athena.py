@@ -186,3 +186,21 @@ def test_without_an_engine_a_query_fails_instead_of_answering_placeholder_rows(p
     execution = run("SELECT 1")
     assert execution["Status"]["State"] == "FAILED"
     assert execution["Status"]["StateChangeReason"] == athena.NO_ENGINE
+
+
+def test_a_csv_table_is_still_read_by_ministacks_own_path(history):
+    assert s3("PUT", f"/{BUCKET}/csv/rows.csv", b"a,1\nb,2\n")[0] == 200
+    call("glue", "DeleteTable", {"DatabaseName": HISTORY.database, "Name": "rows"})
+    table = {
+        "Name": "rows",
+        "StorageDescriptor": {
+            "Columns": [{"Name": "name", "Type": "string"}, {"Name": "n", "Type": "int"}],
+            "Location": f"s3://{BUCKET}/csv/",
+            "SerdeInfo": {
+                "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+                "Parameters": {"field.delim": ","},
+            },
+        },
+    }
+    assert call("glue", "CreateTable", {"DatabaseName": HISTORY.database, "TableInput": table})[0] == 200
+    assert rows(run("SELECT name, n FROM rows ORDER BY n")) == [["name", "n"], ["a", "1"], ["b", "2"]]
