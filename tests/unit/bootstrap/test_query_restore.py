@@ -15,6 +15,7 @@ from bootstrap.restore import (
     Request,
     RestoreError,
     Restorer,
+    Tier,
     candidate,
     entries,
     epoch_ms,
@@ -176,3 +177,34 @@ def test_put_back_restores_new_readings_skips_present_ones_and_reports_each_fail
     assert outcome.skipped == [f"dev-0001@{start + 1}"]
     assert [name for name, _reason in outcome.failed] == [f"dev-0001@{start + 2}"]
     assert "ValidationException" in outcome.failed[0][1]
+
+
+class FakeGlacier:
+    """S3 as a restore meets it: one object already restoring (readable after two looks), one archived."""
+
+    def __init__(self):
+        self.requested, self.looks = [], 0
+
+    def restore_object(self, Bucket, Key, RestoreRequest):
+        if Key == "restoring":
+            raise ClientError({"Error": {"Code": "RestoreAlreadyInProgress"}}, "RestoreObject")
+        self.requested.append((Key, RestoreRequest["GlacierJobParameters"]["Tier"]))
+
+    def head_object(self, Bucket, Key):
+        self.looks += 1
+        done = self.looks > 2
+        return {"StorageClass": "GLACIER", "Restore": f'ongoing-request="{"false" if done else "true"}"'}
+
+
+def test_an_object_already_restoring_is_waited_for_not_asked_again_and_progress_is_said():
+    glacier, said = FakeGlacier(), []
+    restorer = Restorer(lambda _service: glacier, "b", "archive/", "t", "expiredAt", said.append, poll_seconds=0)
+    objects = [
+        ArchivedObject("restoring", "GLACIER", 'ongoing-request="true"'),
+        ArchivedObject("archived", "GLACIER", ""),
+        ArchivedObject("restored", "GLACIER", 'ongoing-request="false", expiry-date="x"'),
+    ]
+    assert restorer.request_restores(objects, Tier.BULK) == 1
+    assert glacier.requested == [("archived", "Bulk")]
+    restorer.wait_readable(objects)
+    assert said[0] == "waiting for 2 of 3 archive objects to be restored (0 s)"
