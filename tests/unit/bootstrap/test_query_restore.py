@@ -23,6 +23,7 @@ from bootstrap.restore import (
     restored_item,
 )
 from device_data.history_table import history_table
+from tests.unit.bootstrap.test_stack import NoIotCore
 
 COLUMNS = ["device", "changes"]
 ROWS = [["dev-0001", "12"], ["dev-0002", None]]
@@ -102,18 +103,6 @@ def test_entries_match_on_device_and_created_at_and_keep_every_attribute_but_the
     assert "expiredAt" not in restored_item(read, "expiredAt", None, now=1000.0)
 
 
-class NoAthena:
-    """LocalStack Community's answer to an Athena call: the service is not there (HTTP 501)."""
-
-    def __getattr__(self, operation):
-        def refuse(**_kwargs):
-            raise ClientError(
-                {"Error": {"Code": "InternalFailure"}, "ResponseMetadata": {"HTTPStatusCode": 501}}, operation
-            )
-
-        return refuse
-
-
 def test_without_athena_duckdb_reads_the_same_objects_through_the_same_table(mocked_aws):
     config = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
     history = history_table("dev", "dev-device-history-000000000000", "dev_DeviceData/")
@@ -126,7 +115,7 @@ def test_without_athena_duckdb_reads_the_same_objects_through_the_same_table(moc
         Key=f"dev_DeviceData/{hour:%Y/%m/%d/%H}/dev-device-history-1-x",
         Body=(json.dumps(line) + "\n").encode(),
     )
-    client = lambda service: NoAthena() if service == "athena" else boto3.client(service, region_name="us-east-1")  # noqa: E731
+    client = lambda service: NoIotCore() if service == "athena" else boto3.client(service, region_name="us-east-1")  # noqa: E731
     assert not athena_offered(config, client, history.workgroup)
     sql = "SELECT keys.deviceID AS device, json_extract_scalar(new_image, '$.temperature') AS t, datehour FROM history"
     assert query_duckdb(client, sql, history.table_input(), history.database) == (
@@ -137,22 +126,10 @@ def test_without_athena_duckdb_reads_the_same_objects_through_the_same_table(moc
         query_duckdb(client, "SELECT * FROM nope", history.table_input(), history.database)
 
 
-def test_put_back_restores_new_readings_skips_present_ones_and_reports_each_failure(mocked_aws):
+def test_put_back_restores_new_readings_skips_present_ones_and_reports_each_failure(device_table):
     s3 = boto3.client("s3", region_name="us-east-1")
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     s3.create_bucket(Bucket="archive")
-    dynamodb.create_table(
-        TableName="table",
-        KeySchema=[
-            {"AttributeName": "deviceID", "KeyType": "HASH"},
-            {"AttributeName": "createdAt", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "deviceID", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
     def archived(created, **extra):
         keys = {"deviceID": {"S": "dev-0001"}, "createdAt": {"N": str(created)}}
@@ -164,9 +141,15 @@ def test_put_back_restores_new_readings_skips_present_ones_and_reports_each_fail
     archived(start + 1)
     # A key attribute of the wrong type: DynamoDB refuses the item, the others still go in.
     archived(start + 2, deviceID={"N": "1"})
-    dynamodb.put_item(TableName="table", Item={"deviceID": {"S": "dev-0001"}, "createdAt": {"N": str(start + 1)}})
+    dynamodb.put_item(
+        TableName=device_table.name, Item={"deviceID": {"S": "dev-0001"}, "createdAt": {"N": str(start + 1)}}
+    )
     restorer = Restorer(
-        lambda service: boto3.client(service, region_name="us-east-1"), "archive", "archive/", "table", "expiredAt"
+        lambda service: boto3.client(service, region_name="us-east-1"),
+        "archive",
+        "archive/",
+        device_table.name,
+        "expiredAt",
     )
 
     objects = restorer.plan(REQUEST)
