@@ -13,25 +13,6 @@ from bootstrap.deploy import CREATED, DELETED, UNCHANGED, UPDATED, Change, Deplo
 from bootstrap.stack import Stack
 from device_data.history_table import HistoryTable
 
-# Set by Glue or Athena on what they return, never part of the declaration.
-_GLUE_TABLE_OUTPUT_ONLY = (
-    "DatabaseName",
-    "CreateTime",
-    "UpdateTime",
-    "CreatedBy",
-    "IsRegisteredWithLakeFormation",
-    "CatalogId",
-    "VersionId",
-    "Owner",
-    "LastAccessTime",
-    "Retention",
-    "IsMultiDialectView",
-    "FederatedTable",
-    "ViewOriginalText",
-    "ViewExpandedText",
-    "TargetTable",
-)
-
 
 def offers_analytics(stack: Stack, client: ClientFactory) -> bool:
     """Whether the endpoint serves Glue and Athena (LocalStack Community does not). On AWS any error is raised."""
@@ -88,9 +69,8 @@ def _ensure_table(glue: Any, history: HistoryTable) -> str:
 
 
 def _same_table(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Every declared setting as declared; Glue adds defaults of its own (StorageDescriptor's
-    Compressed, NumberOfBuckets...), which are not compared."""
-    current = {key: value for key, value in current.items() if key not in _GLUE_TABLE_OUTPUT_ONLY}
+    """Every declared setting as declared. What Glue adds (CreateTime, and defaults such as the
+    StorageDescriptor's Compressed or NumberOfBuckets) is not compared."""
     storage = current.get("StorageDescriptor") or {}
     return all(
         _normalised(current.get(key)) == _normalised(value)
