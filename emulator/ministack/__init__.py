@@ -16,7 +16,10 @@ and the function instead of running a replacement on code it does not fit.
 - `sqs`: DeleteMessageBatch in one pass, ReceiveMessage without four full scans of the queue;
 - `iot`: MQTT over WebSocket on a loopback Host, AWS IoT Core's publish limits (QoS 0/1, 128 KB),
   `SELECT *` handing the SQS action the payload as published (binary included), and the SQS
-  action sending only as its role allows.
+  action sending only as its role allows;
+- `athena`: queries read Glue tables as declared (JSON SerDe, partition projection) in
+  `emulator.athena_engine` and fail as Athena does; without DuckDB they fail, never placeholder rows;
+- `glacier`: a Glacier restore takes GLACIER_RESTORE_SECONDS.
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -27,7 +30,18 @@ import importlib
 from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
-from emulator.ministack import firehose, functions, iot, mapping_validation, mappings, persistence, sqs, ttl
+from emulator.ministack import (
+    athena,
+    firehose,
+    functions,
+    glacier,
+    iot,
+    mapping_validation,
+    mappings,
+    persistence,
+    sqs,
+    ttl,
+)
 from emulator.ministack.registry import MINISTACK_VERSION, MinistackDiffers, PatchRegistry
 
 __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "install"]
@@ -38,7 +52,7 @@ class EmbeddedMinistack(NamedTuple):
     firehose: FirehoseBuffers
 
 
-def install(registry: PatchRegistry) -> EmbeddedMinistack:
+def install(registry: PatchRegistry, glacier_restore_seconds: float = 2.0) -> EmbeddedMinistack:
     """Import MiniStack and apply every patch through `registry`, all or none: raises
     MinistackDiffers, with nothing left patched, when a target is not the code it should be."""
     ttl.import_dynamodb()
@@ -59,6 +73,10 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             iot.PUBLISH_LIMITS,
             iot.PAYLOAD_AS_PUBLISHED,
             iot.RULE_ROLE_ENFORCED,
+            athena.NO_PLACEHOLDER_ROWS,
+            athena.QUERIES_RUN_BY_THE_ENGINE,
+            athena.RESULTS_AT_THE_OUTPUT_LOCATION,
+            glacier.restore_delay(glacier_restore_seconds),
         ):
             registry.apply(patch)
     except MinistackDiffers:

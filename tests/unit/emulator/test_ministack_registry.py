@@ -46,6 +46,10 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
         "iot-publish-limits",
         "iot-rule-payload-as-published",
         "iot-rule-sqs-action-as-its-role",
+        "athena-no-placeholder-rows",
+        "athena-queries-through-glue-tables",
+        "athena-results-at-the-output-location",
+        "glacier-restore-delay-setting",
     ]
     originals = {target: original for applied in registry.applied for target, original in applied.originals.items()}
     assert all(target.read() is not original for target, original in originals.items())
