@@ -243,7 +243,6 @@ def table(stack: Stack) -> Fragment:
         "StreamSpecification": {"StreamViewType": declared.stream_view},
         "TimeToLiveSpecification": {"AttributeName": declared.ttl_attribute, "Enabled": True},
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": declared.point_in_time_recovery},
-        "SSESpecification": {"SSEEnabled": True},
     }
     return Fragment(
         {

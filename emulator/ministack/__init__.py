@@ -26,7 +26,17 @@ import importlib
 from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
-from emulator.ministack import firehose, functions, iot, mapping_validation, mappings, persistence, sqs, ttl
+from emulator.ministack import (
+    cloudformation,
+    firehose,
+    functions,
+    iot,
+    mapping_validation,
+    mappings,
+    persistence,
+    sqs,
+    ttl,
+)
 from emulator.ministack.registry import MINISTACK_VERSION, MinistackDiffers, PatchRegistry
 
 __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "install"]
@@ -57,6 +67,7 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             iot.PUBLISH_LIMITS,
             iot.PAYLOAD_AS_PUBLISHED,
             iot.RULE_ROLE_ENFORCED,
+            cloudformation.RESOURCES_AS_ON_AWS,
         ):
             registry.apply(patch)
     except MinistackDiffers:
