@@ -41,10 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from aws_calls.sessions import local_clients  # noqa: E402
 from bootstrap.clients import client_factory  # noqa: E402
+from bootstrap.cloudformation import deploy_stack  # noqa: E402
 from bootstrap.config import StackConfig  # noqa: E402
-from bootstrap.deploy import Deployer  # noqa: E402
-from bootstrap.outputs import outputs  # noqa: E402
-from bootstrap.stack import declare  # noqa: E402
 from device_data.messages import MessageFate  # noqa: E402
 from device_data.table import DEFAULT_TTL_SECONDS  # noqa: E402
 from emulator.call_counter import COUNTS_PATH  # noqa: E402
@@ -151,11 +149,7 @@ class Bench:
         }
         config = StackConfig.from_env("local", environment)
         self.client = client_factory(config)
-        stack = declare(config, self.client("sts").get_caller_identity()["Account"])
-        deployer = Deployer(self.client)
-        deployer.deploy(stack)
-        self.outputs = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
-        self.stack = stack
+        self.outputs = deploy_stack(config, progress=lambda _line: None).outputs
         clients = local_clients(settings.endpoint, settings.region, CLIENT_CONFIG)
         self.sqs, self.dynamodb, self.s3 = (clients(n) for n in ("sqs", "dynamodb", "s3"))
         self.rng = random.Random(42)

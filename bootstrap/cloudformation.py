@@ -25,7 +25,15 @@ from bootstrap.config import StackConfig
 from bootstrap.outputs import write_outputs
 from bootstrap.package import build_function_zip
 from bootstrap.stack import FunctionRole
-from bootstrap.template import QUEUE_OUTPUTS, function_output, parameter_values, stack_name, template_body
+from bootstrap.template import (
+    QUEUE_OUTPUTS,
+    function_output,
+    parameter_values,
+    refused_parameters,
+    stack_name,
+    template_body,
+)
+from env_settings.reader import SettingError
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 # How often a wait asks CloudFormation, on an emulator and on AWS.
@@ -59,6 +67,10 @@ def deploy_stack(config: StackConfig, progress: Progress = print) -> Deployed:
     where = config.endpoint or f"AWS account {account} in {config.region}"
     progress(f"deploying stack {name} to {where}")
     devices_through_iot = offers_iot(client, config)
+    # The code's location is checked with a stand-in: it is known once uploaded.
+    refused = refused_parameters(parameter_values(config, "code-bucket", "code.zip", devices_through_iot))
+    if refused:
+        raise SettingError(f"stack {name} refused before anything was created: {'; '.join(refused)}")
     if not devices_through_iot:
         progress("  this backend has no IoT Core: no topic rule and no device policy (devices send to SQS directly)")
     bucket, key = upload_code(client, config, account)
@@ -75,7 +87,7 @@ def upload_code(client: ClientFactory, config: StackConfig, account: str) -> tup
     """The functions' zip in the artifacts bucket (created on first use, kept by teardown like any
     deployment bucket), under a key named by its content: unchanged code is an unchanged parameter."""
     s3 = client("s3")
-    bucket = f"{config.env}-artifacts-{account}-{config.region}"
+    bucket = f"iot-pipeline-artifacts-{account}-{config.region}"
     code = build_function_zip()
     key = f"functions/{hashlib.sha256(code).hexdigest()}.zip"
     try:
@@ -185,19 +197,23 @@ class CloudFormationStack:
         given = [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()]
         if current is None or current["StackStatus"] == "REVIEW_IN_PROGRESS":
             started = time.time()
-            stack_id = self.cloudformation.create_stack(
-                StackName=self.name, TemplateBody=body, Parameters=given, Capabilities=CAPABILITIES
+            stack_id = self._refused_in_one_line(
+                lambda: self.cloudformation.create_stack(
+                    StackName=self.name, TemplateBody=body, Parameters=given, Capabilities=CAPABILITIES
+                )
             )["StackId"]
             self._wait(stack_id, started, "CREATE_COMPLETE", verbose)
             self.progress(f"created stack {self.name}")
             return "created"
-        change_set = self.cloudformation.create_change_set(
-            StackName=self.name,
-            ChangeSetName=f"deploy-{int(time.time() * 1000)}",
-            ChangeSetType="UPDATE",
-            TemplateBody=body,
-            Parameters=given,
-            Capabilities=CAPABILITIES,
+        change_set = self._refused_in_one_line(
+            lambda: self.cloudformation.create_change_set(
+                StackName=self.name,
+                ChangeSetName=f"deploy-{int(time.time() * 1000)}",
+                ChangeSetType="UPDATE",
+                TemplateBody=body,
+                Parameters=given,
+                Capabilities=CAPABILITIES,
+            )
         )["Id"]
         described = self._wait_change_set(change_set)
         if described["Status"] == "FAILED":
@@ -214,6 +230,15 @@ class CloudFormationStack:
         self._wait(current["StackId"], started, "UPDATE_COMPLETE", verbose)
         self.progress(f"updated stack {self.name}")
         return "updated"
+
+    def _refused_in_one_line(self, call: Callable[[], dict]) -> dict:
+        """CloudFormation's refusal of a template or parameters, before it creates anything."""
+        try:
+            return call()
+        except ClientError as error:
+            if _code(error) != "ValidationError":
+                raise
+            raise DeployError(f"stack {self.name} refused: {error.response['Error'].get('Message', '')}") from None
 
     def delete(self, verbose: bool = False) -> bool:
         current = self.describe()
@@ -311,7 +336,9 @@ def describe_changes(change_set: dict) -> list[str]:
     for change in change_set.get("Changes", []):
         resource = change.get("ResourceChange", {})
         replacement = resource.get("Replacement")
-        replaced = " (replaced)" if replacement == "True" else " (may be replaced)" if replacement == "Conditional" else ""
+        replaced = (
+            " (replaced)" if replacement == "True" else " (may be replaced)" if replacement == "Conditional" else ""
+        )
         lines.append(
             f"  {resource.get('Action', ''):<8} {resource.get('ResourceType', ''):<40} "
             f"{resource.get('LogicalResourceId', '')}{replaced}"

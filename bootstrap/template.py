@@ -288,9 +288,7 @@ def queues(stack: Stack) -> Fragment:
             "Properties": properties,
         }
         resources.update(_queue_policy(stack, ids, queue))
-    outputs = {
-        key: _output(description, ref(ids.queue(role))) for role, (key, description) in QUEUE_OUTPUTS.items()
-    }
+    outputs = {key: _output(description, ref(ids.queue(role))) for role, (key, description) in QUEUE_OUTPUTS.items()}
     return Fragment(resources, outputs)
 
 
@@ -417,9 +415,7 @@ def functions(stack: Stack) -> Fragment:
         for function in stack.functions
     }
     outputs = {
-        function_output(function.role): _output(
-            f"The {function.role} function", ref(ids.function(function.role))
-        )
+        function_output(function.role): _output(f"The {function.role} function", ref(ids.function(function.role)))
         for function in stack.functions
     }
     return Fragment(resources, outputs)
@@ -466,7 +462,13 @@ def device_path(stack: Stack) -> Fragment:
     ids, rule = LogicalIds(stack), stack.topic_rule
 
     def send_to(queue: str, role: str, use_base64: bool) -> Json:
-        return {"Sqs": {"QueueUrl": ref(ids.queue_named(queue)), "RoleArn": arn_of(ids.role_named(role)), "UseBase64": use_base64}}
+        return {
+            "Sqs": {
+                "QueueUrl": ref(ids.queue_named(queue)),
+                "RoleArn": arn_of(ids.role_named(role)),
+                "UseBase64": use_base64,
+            }
+        }
 
     payload = {
         "Sql": rule.sql,
@@ -494,7 +496,9 @@ def device_path(stack: Stack) -> Fragment:
         },
         {
             "IotTopicRule": _output("The rule devices publish through", ref(LogicalIds.TOPIC_RULE), IOT_CORE),
-            "DevicePolicy": _output("The IoT policy to attach to a device's certificate", ref(LogicalIds.DEVICE_POLICY), IOT_CORE),
+            "DevicePolicy": _output(
+                "The IoT policy to attach to a device's certificate", ref(LogicalIds.DEVICE_POLICY), IOT_CORE
+            ),
         },
     )
 
@@ -556,6 +560,33 @@ def parameter_values(config: StackConfig, code_bucket: str, code_key: str, devic
     values[Parameter.CODE_KEY] = code_key
     values[Parameter.DEVICE_INGRESS] = DEVICES_THROUGH_IOT if devices_through_iot else DEVICES_TO_QUEUE
     return values
+
+
+def refused_parameters(values: dict[str, str]) -> list[str]:
+    """What CloudFormation would refuse in `values`, checked against the same constraints before
+    the deploy uploads or creates anything; one line each."""
+    refused = []
+    for parameter, spec in PARAMETERS.items():
+        value, rules = values[parameter], spec.constraints
+        if spec.kind == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                refused.append(f"Parameter '{parameter}' must be a number, not {value!r}")
+                continue
+            if "MinValue" in rules and number < rules["MinValue"]:
+                refused.append(f"Parameter '{parameter}' must be a number not less than {rules['MinValue']}: {value}")
+            if "MaxValue" in rules and number > rules["MaxValue"]:
+                refused.append(
+                    f"Parameter '{parameter}' must be a number not greater than {rules['MaxValue']}: {value}"
+                )
+        if "AllowedValues" in rules and value not in rules["AllowedValues"]:
+            refused.append(f"Parameter '{parameter}' must be one of {', '.join(rules['AllowedValues'])}: {value!r}")
+        if "AllowedPattern" in rules and not re.fullmatch(rules["AllowedPattern"], value):
+            refused.append(f"Parameter '{parameter}' ({rules['ConstraintDescription']}) refuses {value!r}")
+        if "MinLength" in rules and len(value) < rules["MinLength"]:
+            refused.append(f"Parameter '{parameter}' must be at least {rules['MinLength']} characters: {value!r}")
+    return refused
 
 
 def stack_name(config: StackConfig) -> str:
