@@ -302,5 +302,3 @@ def test_outputs_are_replaced_whole_so_a_file_left_by_another_user_does_not_stop
     write_outputs({"table": "new"}, str(tmp_path))
     assert json.loads(path.read_text()) == {"table": "new"} and path.stat().st_ino != before
     assert [entry.name for entry in tmp_path.iterdir()] == ["outputs.json"]
-
-
