@@ -26,7 +26,6 @@ from bootstrap.outputs import write_outputs
 from bootstrap.package import build_function_zip
 from bootstrap.stack import FunctionRole
 from bootstrap.template import (
-    QUEUE_OUTPUTS,
     function_output,
     parameter_values,
     refused_parameters,
@@ -145,17 +144,12 @@ def stack_outputs(client: ClientFactory, config: StackConfig) -> dict:
     if described is None:
         raise StackNotDeployed(f"stack {name} is not deployed: start it with `make up` (or `make deploy`)")
     given = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
-    values = {
-        "endpoint": config.endpoint,
-        "region": config.region,
-        "table": given["Table"],
-        **{_snake(key): given[key] for key in ("HistoryBucket", "HistoryPrefix", "ArchiveBucket", "ArchivePrefix")},
-        "delivery_stream": given["DeliveryStream"],
-        "functions": {str(role): given[function_output(role)] for role in FunctionRole},
-        "iot_endpoint": iot_endpoint(client, config) if "IotTopicRule" in given else None,
-        "iot_topic_rule": given.get("IotTopicRule"),
-    }
-    values.update({_snake(key): given[key] for key, _description in QUEUE_OUTPUTS.values()})
+    functions = {function_output(role): str(role) for role in FunctionRole}
+    values: dict = {"endpoint": config.endpoint, "region": config.region, "iot_topic_rule": None}
+    # Every output under its snake_case name (QueueUrl: queue_url); the functions' under "functions".
+    values.update({_snake(key): value for key, value in given.items() if key not in functions})
+    values["functions"] = {functions[key]: value for key, value in given.items() if key in functions}
+    values["iot_endpoint"] = iot_endpoint(client, config) if values["iot_topic_rule"] else None
     return values
 
 

@@ -221,3 +221,52 @@ def test_on_aws_an_iot_error_is_raised_not_taken_for_a_missing_service():
 )
 def test_a_local_device_endpoint_is_mqtt_over_websocket_on_the_api_port(api, device):
     assert local_iot_endpoint(api) == device
+
+
+class DeployedStack:
+    """The services a deployed stack answers from: its Outputs, and IoT Core."""
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def describe_stacks(self, StackName):
+        outputs = [{"OutputKey": key, "OutputValue": value} for key, value in self.outputs.items()]
+        return {"Stacks": [{"StackName": StackName, "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]}
+
+    def list_topic_rules(self, **_kwargs):
+        return {"rules": []}
+
+
+def test_outputs_json_holds_every_output_of_the_template_under_its_snake_case_name():
+    local = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    stack = DeployedStack({key: f"value-of-{key}" for key in render(local)["Outputs"]})
+    values = stack_outputs(lambda _service: stack, local)
+    assert values == {
+        "endpoint": "http://127.0.0.1:4566",
+        "region": "us-east-1",
+        "table": "value-of-Table",
+        "queue_url": "value-of-QueueUrl",
+        "dlq_url": "value-of-DlqUrl",
+        "failures_queue_url": "value-of-FailuresQueueUrl",
+        "iot_errors_queue_url": "value-of-IotErrorsQueueUrl",
+        "history_bucket": "value-of-HistoryBucket",
+        "history_prefix": "value-of-HistoryPrefix",
+        "archive_bucket": "value-of-ArchiveBucket",
+        "archive_prefix": "value-of-ArchivePrefix",
+        "delivery_stream": "value-of-DeliveryStream",
+        "functions": {
+            "ingest": "value-of-IngestFunction",
+            "history": "value-of-HistoryFunction",
+            "archive": "value-of-ArchiveFunction",
+        },
+        "iot_topic_rule": "value-of-IotTopicRule",
+        "device_policy": "value-of-DevicePolicy",
+        "iot_endpoint": "ws://127.0.0.1:4566/mqtt",
+    }
+
+
+def test_without_the_device_path_there_is_no_device_endpoint():
+    local = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    outputs = {key: "x" for key in render(local)["Outputs"] if key not in ("IotTopicRule", "DevicePolicy")}
+    values = stack_outputs(lambda _service: DeployedStack(outputs), local)
+    assert values["iot_topic_rule"] is None and values["iot_endpoint"] is None
