@@ -1,10 +1,10 @@
 """Deploy, read and delete the stack through CloudFormation, the same way on every target.
 
 `deploy_stack(config)` is the one entry point of a deploy (`python -m bootstrap deploy|up` and the
-integration tests call it): it uploads the functions' zip, creates the stack from the template
-(bootstrap.template), or updates it through a change set that it shows first, or says
-`no changes`; it waits with progress, and a failure names the resource and CloudFormation's reason
-in one line (a failed create is rolled back by CloudFormation, a failed update too).
+integration tests call it): it uploads the functions' zip, and creates or updates the stack from
+the template (bootstrap.template) through a change set that it shows first, or says `no changes`.
+It waits with progress, and a failure names the resource and CloudFormation's reason in one
+line (CloudFormation rolls back a failed create, and a failed update).
 `teardown` deletes the stack (after emptying its buckets) and nothing else; `stack_outputs` reads
 the stack's Outputs in the shape of outputs.json.
 """
@@ -189,41 +189,36 @@ class CloudFormationStack:
             self._delete_and_wait(current["StackId"], verbose)
             current = None
         given = [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()]
-        if current is None or current["StackStatus"] == "REVIEW_IN_PROGRESS":
-            started = time.time()
-            stack_id = self._refused_in_one_line(
-                lambda: self.cloudformation.create_stack(
-                    StackName=self.name, TemplateBody=body, Parameters=given, Capabilities=CAPABILITIES
-                )
-            )["StackId"]
-            self._wait(stack_id, started, "CREATE_COMPLETE", verbose)
-            self.progress(f"created stack {self.name}")
-            return "created"
+        # A stack that a change set never created waits in REVIEW_IN_PROGRESS: it is created still.
+        creating = current is None or current["StackStatus"] == "REVIEW_IN_PROGRESS"
         change_set = self._refused_in_one_line(
             lambda: self.cloudformation.create_change_set(
                 StackName=self.name,
                 ChangeSetName=f"deploy-{int(time.time() * 1000)}",
-                ChangeSetType="UPDATE",
+                ChangeSetType="CREATE" if creating else "UPDATE",
                 TemplateBody=body,
                 Parameters=given,
                 Capabilities=CAPABILITIES,
             )
-        )["Id"]
-        described = self._wait_change_set(change_set)
+        )
+        described = self._wait_change_set(change_set["Id"])
         if described["Status"] == "FAILED":
             reason = described.get("StatusReason", "")
-            self.cloudformation.delete_change_set(ChangeSetName=change_set)
+            self.cloudformation.delete_change_set(ChangeSetName=change_set["Id"])
             if any(phrase in reason for phrase in NO_CHANGES):
                 self.progress("no changes")
                 return "unchanged"
             raise DeployError(f"stack {self.name}: the change set failed: {reason}")
-        for line in describe_changes(described):
-            self.progress(line)
+        # Every resource of a new stack is an Add: said where the deploy is watched (AWS).
+        if verbose or not creating:
+            for line in describe_changes(described):
+                self.progress(line)
         started = time.time()
-        self.cloudformation.execute_change_set(ChangeSetName=change_set)
-        self._wait(current["StackId"], started, "UPDATE_COMPLETE", verbose)
-        self.progress(f"updated stack {self.name}")
-        return "updated"
+        self.cloudformation.execute_change_set(ChangeSetName=change_set["Id"])
+        action = "created" if creating else "updated"
+        self._wait(change_set["StackId"], started, "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE", verbose)
+        self.progress(f"{action} stack {self.name}")
+        return action
 
     def _refused_in_one_line(self, call: Callable[[], dict]) -> dict:
         """CloudFormation's refusal of a template or parameters, before it creates anything."""
