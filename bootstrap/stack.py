@@ -1,7 +1,8 @@
 """The pipeline's resources, declared once, as data.
 
-`declare(config, account_id)` returns the whole stack; `deploy`, `teardown`, `outputs` and
-`status` all read it. Settings come from the seed designs, corrected where they were wrong:
+`declare(config, account_id)` returns the whole stack; `declare_template(config)` the same with
+CloudFormation's placeholders, which bootstrap.template renders into the one template that every
+deploy, teardown, outputs and status goes through. Settings come from the seed designs, corrected where they were wrong:
 - the queue's visibility timeout is six times the function timeout (AWS's guidance for Lambda
   consumers; the seed's 900 s queue with a 900 s function gets messages delivered twice);
 - unprocessable messages end in a dead-letter queue (maxReceiveCount 5), never dropped;
@@ -97,7 +98,7 @@ class AssumedBy(StrEnum):
 
 @dataclass(frozen=True)
 class QueueUrl:
-    """A queue's URL, known only once the queue exists; the deployer resolves it."""
+    """A queue's URL, known only once the queue exists; the template refers to the queue for it."""
 
     queue: str
 
