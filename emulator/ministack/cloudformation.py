@@ -9,7 +9,10 @@ MiniStack 1.5.33 provisions each resource type through the handlers in its
 - AWS::KinesisFirehose::DeliveryStream kept `BufferingHints` given through a Number parameter as
   strings (a Ref yields a string; AWS converts it to the property's integer type);
 - AWS::Lambda::Function with `Code.S3Bucket/S3Key` naming no object was created without code;
-  AWS fails the resource with Lambda's "Error occurred while GetObject. S3 Error Code: NoSuchKey".
+  AWS fails the resource with Lambda's "Error occurred while GetObject. S3 Error Code: NoSuchKey";
+- AWS::Lambda::EventSourceMapping took any value (the API's checks, `mapping_validation`, were
+  not on this path) and kept numbers given through a parameter as strings: a mapping AWS refuses
+  now fails the resource with Lambda's message, and its numbers are integers.
 Each handler is wrapped: the original does its work, the wrapper adds what AWS does.
 """
 
@@ -19,6 +22,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from emulator.ministack import mapping_validation
 from emulator.ministack.registry import Originals, Patch, Target
 
 PROVISIONERS = "ministack.services.cloudformation.provisioners"
@@ -26,9 +30,19 @@ HANDLERS = "_RESOURCE_HANDLERS"
 TABLE = "AWS::DynamoDB::Table"
 DELIVERY_STREAM = "AWS::KinesisFirehose::DeliveryStream"
 FUNCTION = "AWS::Lambda::Function"
+MAPPING = "AWS::Lambda::EventSourceMapping"
 TABLE_HANDLERS = Target(PROVISIONERS, HANDLERS, TABLE)
 DELIVERY_STREAM_HANDLERS = Target(PROVISIONERS, HANDLERS, DELIVERY_STREAM)
 FUNCTION_HANDLERS = Target(PROVISIONERS, HANDLERS, FUNCTION)
+MAPPING_HANDLERS = Target(PROVISIONERS, HANDLERS, MAPPING)
+# The mapping properties the Lambda API types as integers.
+MAPPING_NUMBERS = (
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "MaximumRetryAttempts",
+    "MaximumRecordAgeInSeconds",
+    "ParallelizationFactor",
+)
 # The service functions the wrappers call, as DynamoDB's and Lambda's APIs do.
 UPDATE_TTL = Target("ministack.services.dynamodb", "_update_ttl")
 UPDATE_BACKUPS = Target("ministack.services.dynamodb", "_update_continuous_backups")
@@ -153,11 +167,45 @@ def _function_handlers(original: Handlers) -> Handlers:
     return {**original, "create": create, "update": update}
 
 
+def _whole_mapping_numbers(props: Props) -> Props:
+    return {key: int(value) if key in MAPPING_NUMBERS and value is not None else value for key, value in props.items()}
+
+
+def _check_mapping(request: Props, source_arn: str, function_ref: str, *, creating: bool) -> None:
+    refused = mapping_validation.stored_refusal(request, source_arn, function_ref, creating=creating)
+    if refused is not None:
+        raise ValueError(refused.message)
+
+
+def _mapping_handlers(original: Handlers) -> Handlers:
+    def create(logical_id: str, props: Props, stack_name: str) -> tuple[str, dict[str, Any]]:
+        props = _whole_mapping_numbers(props)
+        _check_mapping(props, str(props.get("EventSourceArn", "")), str(props.get("FunctionName", "")), creating=True)
+        result: tuple[str, dict[str, Any]] = original["create"](logical_id, props, stack_name)
+        return result
+
+    def update(physical_id: str, old_props: Props, new_props: Props, stack_name: str) -> tuple[str, dict[str, Any]]:
+        old_props, new_props = _whole_mapping_numbers(old_props), _whole_mapping_numbers(new_props)
+        stored = importlib.import_module("ministack.services.lambda_svc")._esms.get(physical_id)
+        # A changed source or starting position replaces the mapping: checked as a new one.
+        replaced = stored is None or any(
+            old_props.get(key) != new_props.get(key) for key in ("EventSourceArn", "StartingPosition")
+        )
+        request = new_props if replaced else {**stored, **new_props}
+        source_arn = str(request.get("EventSourceArn", ""))
+        _check_mapping(request, source_arn, str(new_props.get("FunctionName", "")), creating=replaced)
+        result: tuple[str, dict[str, Any]] = original["update"](physical_id, old_props, new_props, stack_name)
+        return result
+
+    return {**original, "create": create, "update": update}
+
+
 def _build(originals: Originals) -> dict[Target, Any]:
     return {
         TABLE_HANDLERS: _table_handlers(originals[TABLE_HANDLERS]),
         DELIVERY_STREAM_HANDLERS: _delivery_stream_handlers(originals[DELIVERY_STREAM_HANDLERS]),
         FUNCTION_HANDLERS: _function_handlers(originals[FUNCTION_HANDLERS]),
+        MAPPING_HANDLERS: _mapping_handlers(originals[MAPPING_HANDLERS]),
     }
 
 
@@ -165,12 +213,14 @@ RESOURCES_AS_ON_AWS = Patch(
     name="cloudformation-resources-as-on-aws",
     summary=(
         "CloudFormation applies a table's TTL and point-in-time recovery and refuses an existing table, "
-        "gives Firehose integer BufferingHints, and fails a function whose S3 code is missing"
+        "gives Firehose integer BufferingHints, fails a function whose S3 code is missing, and checks "
+        "event source mappings as the Lambda API does"
     ),
     targets={
         TABLE_HANDLERS: "c96a02376fcd6dc4777ae2910b1b868d4511e127a3246a1b1adb41f3320e0ecb",
         DELIVERY_STREAM_HANDLERS: "015647497bfe7c28b7fa15523d3de3ed00c647a80f2c36fa70c05e11fcb33303",
         FUNCTION_HANDLERS: "66137fe160f41b3dd1dddc6dd17a4698f2b1f19ec38f58bba71e4834fe004118",
+        MAPPING_HANDLERS: "e2c07efdd441ea97235f5abee373878324a87a0e7951b652832928850940a872",
     },
     build=_build,
     relies_on={

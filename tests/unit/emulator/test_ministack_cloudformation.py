@@ -178,3 +178,59 @@ def test_a_handler_table_that_differs_from_the_pinned_one_stops_the_patch():
             )
     finally:
         provisioners._RESOURCE_HANDLERS[cloudformation.TABLE] = table
+
+
+@pytest.fixture
+def ingest_function(handlers):
+    """A function with a 30 s timeout and a queue whose visibility timeout is 180 s."""
+    lambda_svc = importlib.import_module("ministack.services.lambda_svc")
+    sqs = importlib.import_module("ministack.services.sqs")
+    handlers["AWS::SQS::Queue"]["create"]("Queue", {"QueueName": "cfn_ingest", "VisibilityTimeout": 180}, "stack")
+    props = {
+        "FunctionName": "cfn-ingest",
+        "Runtime": "python3.12",
+        "Handler": "index.handler",
+        "Role": "arn:aws:iam::000000000000:role/cfn-ingest",
+        "Timeout": 30,
+        "Code": {"ZipFile": "def handler(event, context):\n    return event\n"},
+    }
+    handlers[cloudformation.FUNCTION]["create"]("Function", props, "stack")
+    try:
+        yield "arn:aws:sqs:us-east-1:000000000000:cfn_ingest"
+    finally:
+        handlers[cloudformation.FUNCTION]["delete"]("cfn-ingest", props)
+        lambda_svc._esms.clear()
+        sqs.reset()
+
+
+def test_a_mapping_aws_refuses_fails_the_resource_with_lambdas_message(handlers, ingest_function):
+    mapping = handlers[cloudformation.MAPPING]
+    props = {"FunctionName": "cfn-ingest", "EventSourceArn": ingest_function, "BatchSize": "20"}
+    with pytest.raises(
+        ValueError,
+        match=r"^Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10$",
+    ):
+        mapping["create"]("Mapping", props, "stack")
+    with pytest.raises(ValueError, match=r"^Unsupported BisectBatchOnFunctionError parameter"):
+        mapping["create"](
+            "Mapping", {**props, "MaximumBatchingWindowInSeconds": "1", "BisectBatchOnFunctionError": True}, "stack"
+        )
+
+
+def test_a_mappings_numbers_given_through_parameters_are_integers_on_create_and_update(handlers, ingest_function):
+    lambda_svc = importlib.import_module("ministack.services.lambda_svc")
+    mapping = handlers[cloudformation.MAPPING]
+    props = {
+        "FunctionName": "cfn-ingest",
+        "EventSourceArn": ingest_function,
+        "BatchSize": "20",
+        "MaximumBatchingWindowInSeconds": "1",
+    }
+    esm_id, _attributes = mapping["create"]("Mapping", props, "stack")
+    stored = lambda_svc._esms[esm_id]
+    assert (stored["BatchSize"], stored["MaximumBatchingWindowInSeconds"]) == (20, 1)
+    mapping["update"](esm_id, props, {**props, "MaximumBatchingWindowInSeconds": "5"}, "stack")
+    assert lambda_svc._esms[esm_id]["MaximumBatchingWindowInSeconds"] == 5
+    with pytest.raises(ValueError, match=r"^Maximum batch window"):
+        mapping["update"](esm_id, props, {**props, "MaximumBatchingWindowInSeconds": "0"}, "stack")
+    assert lambda_svc._esms[esm_id]["MaximumBatchingWindowInSeconds"] == 5
