@@ -137,6 +137,14 @@ def _delivery_stream_handlers(original: Handlers) -> Handlers:
     return {**original, "create": create, "update": update}
 
 
+def _lambda_refused(message: str) -> str:
+    """Lambda's refusal as CloudFormation reports it in the resource's event (request ids left out)."""
+    return (
+        f'Resource handler returned message: "{message} (Service: Lambda, Status Code: 400)" '
+        "(HandlerErrorCode: InvalidRequest)"
+    )
+
+
 def _check_code_exists(props: Props) -> None:
     code = props.get("Code") or {}
     if not (code.get("S3Bucket") and code.get("S3Key")):
@@ -146,8 +154,10 @@ def _check_code_exists(props: Props) -> None:
     )
     if fetched is None:
         raise ValueError(
-            "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does "
-            f"not exist. (s3://{code['S3Bucket']}/{code['S3Key']})"
+            _lambda_refused(
+                "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does "
+                "not exist."
+            )
         )
 
 
@@ -174,7 +184,7 @@ def _whole_mapping_numbers(props: Props) -> Props:
 def _check_mapping(request: Props, source_arn: str, function_ref: str, *, creating: bool) -> None:
     refused = mapping_validation.stored_refusal(request, source_arn, function_ref, creating=creating)
     if refused is not None:
-        raise ValueError(refused.message)
+        raise ValueError(_lambda_refused(refused.message))
 
 
 def _mapping_handlers(original: Handlers) -> Handlers:

@@ -152,7 +152,10 @@ def test_a_function_whose_s3_code_is_missing_fails_as_lambda_fails_it(handlers):
         "Code": {"S3Bucket": "cfn-code", "S3Key": "missing.zip"},
     }
     function = handlers[cloudformation.FUNCTION]
-    with pytest.raises(ValueError, match=r"^Error occurred while GetObject. S3 Error Code: NoSuchKey"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Resource handler returned message: \"Error occurred while GetObject\. S3 Error Code: NoSuchKey\.",
+    ):
         function["create"]("Function", props, "stack")
     assert asyncio.run(s3.handle_request("PUT", "/cfn-code/present.zip", {}, zipped_handler(), {}))[0] == 200
     present = {**props, "Code": {"S3Bucket": "cfn-code", "S3Key": "present.zip"}}
@@ -208,10 +211,12 @@ def test_a_mapping_aws_refuses_fails_the_resource_with_lambdas_message(handlers,
     props = {"FunctionName": "cfn-ingest", "EventSourceArn": ingest_function, "BatchSize": "20"}
     with pytest.raises(
         ValueError,
-        match=r"^Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10$",
+        match=r"^Resource handler returned message: \"Maximum batch window in seconds must be greater than 0 if "
+        r"maximum batch size is greater than 10 \(Service: Lambda, Status Code: 400\)\" "
+        r"\(HandlerErrorCode: InvalidRequest\)$",
     ):
         mapping["create"]("Mapping", props, "stack")
-    with pytest.raises(ValueError, match=r"^Unsupported BisectBatchOnFunctionError parameter"):
+    with pytest.raises(ValueError, match=r"\"Unsupported BisectBatchOnFunctionError parameter"):
         mapping["create"](
             "Mapping", {**props, "MaximumBatchingWindowInSeconds": "1", "BisectBatchOnFunctionError": True}, "stack"
         )
@@ -231,6 +236,6 @@ def test_a_mappings_numbers_given_through_parameters_are_integers_on_create_and_
     assert (stored["BatchSize"], stored["MaximumBatchingWindowInSeconds"]) == (20, 1)
     mapping["update"](esm_id, props, {**props, "MaximumBatchingWindowInSeconds": "5"}, "stack")
     assert lambda_svc._esms[esm_id]["MaximumBatchingWindowInSeconds"] == 5
-    with pytest.raises(ValueError, match=r"^Maximum batch window"):
+    with pytest.raises(ValueError, match=r"\"Maximum batch window"):
         mapping["update"](esm_id, props, {**props, "MaximumBatchingWindowInSeconds": "0"}, "stack")
     assert lambda_svc._esms[esm_id]["MaximumBatchingWindowInSeconds"] == 5
