@@ -10,7 +10,7 @@ from io import BytesIO
 
 import pytest
 
-from emulator.ministack import cloudformation, ttl
+from emulator.ministack import cloudformation, mappings, ttl
 from emulator.ministack.registry import MinistackDiffers, Patch, PatchRegistry, Target
 
 TABLE = "cfn_readings"
@@ -30,6 +30,8 @@ def handlers():
     dynamodb = ttl.import_dynamodb()
     dynamodb.reset()
     registry = PatchRegistry()
+    # As installed: a mapping created here starts no MiniStack poller.
+    registry.apply(mappings.POLLER_OFF)
     registry.apply(cloudformation.RESOURCES_AS_ON_AWS)
     try:
         yield importlib.import_module(cloudformation.PROVISIONERS)._RESOURCE_HANDLERS
