@@ -1,9 +1,12 @@
 """The stack through CloudFormation on the embedded backend: a change set updates it, a second
 deploy changes nothing, teardown deletes the stack and nothing else, a failed create rolls back."""
 
+from pathlib import Path
+
 import pytest
 
 from aws_calls.sessions import local_clients
+from bootstrap import __main__ as cli
 from bootstrap.cloudformation import DeployError, deploy_stack, teardown
 from bootstrap.config import StackConfig
 
@@ -22,7 +25,7 @@ def config(embedded_backend, env, state_dir, **settings):
 
 
 def test_a_change_set_updates_the_stack_then_nothing_differs_and_teardown_leaves_other_resources(
-    embedded_backend, tmp_path
+    embedded_backend, tmp_path, monkeypatch, capsys
 ):
     said = []
     first = deploy_stack(config(embedded_backend, "cfn", tmp_path), progress=said.append)
@@ -54,6 +57,18 @@ def test_a_change_set_updates_the_stack_then_nothing_differs_and_teardown_leaves
     queues = [url.rsplit("/", 1)[1] for url in client("sqs").list_queues(QueueNamePrefix="cfn_")["QueueUrls"]]
     assert queues == ["cfn_not_in_the_stack"]
     assert table not in client("dynamodb").list_tables()["TableNames"]
+
+    # As `make status` and `make outputs` run: EMULATOR_PORT names the backend, STATE_DIR its state.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("STACK_ENV", "cfn")
+    monkeypatch.setenv("EMULATOR_PORT", str(embedded_backend.port))
+    monkeypatch.setenv("STATE_DIR", str(Path(embedded_backend.state_dir).parent))
+    capsys.readouterr()
+    for command in ("status", "outputs"):
+        assert cli.main([command]) == 2
+        assert capsys.readouterr().err == (
+            "error: stack cfn-iot-pipeline is not deployed: start it with `make up` (or `make deploy`)\n"
+        )
 
 
 def test_a_failed_create_rolls_back_names_the_resource_and_leaves_what_was_there(embedded_backend, tmp_path):
