@@ -269,3 +269,17 @@ def test_without_the_device_path_there_is_no_device_endpoint():
     outputs = {key: "x" for key in render(local)["Outputs"] if key not in ("IotTopicRule", "DevicePolicy")}
     values = stack_outputs(lambda _service: DeployedStack(outputs), local)
     assert values["iot_topic_rule"] is None and values["iot_endpoint"] is None
+
+
+def test_the_localstack_backend_deploys_the_same_template_through_the_same_entry_point():
+    import yaml
+
+    from bootstrap.package import ROOT
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    bootstrap = compose["services"]["bootstrap"]
+    assert '&& python -m bootstrap deploy"' in bootstrap["command"]
+    endpoint = bootstrap["environment"]["AWS_ENDPOINT_URL"]
+    assert endpoint == "http://localstack:4566"
+    local = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": endpoint})
+    assert template_body(local) == template_body(aws())
