@@ -2,12 +2,14 @@
 
 `render(config)` returns the template as a dict; `python -m bootstrap template` writes it to
 `dist/<stack>.json`. What users change per deploy are the template's Parameters (bootstrap.stack's
-`Parameter`), each refused by CloudFormation before anything is created when out of range;
-`parameter_values(config, ...)` gives their values for a deploy.
+`Parameter`) with their constraints; `parameter_values(config, ...)` gives their values for a
+deploy and `refused_parameters` checks them against the same constraints before anything exists.
 
 Each kind of resource is one function `(stack) -> Fragment` in RESOURCE_KINDS: its resources,
-and the Outputs it adds. A resource is found by its role in the declaration (LogicalIds), never
-by its name. In a declared value, a `Parameter` becomes `{"Ref": ...}` and a string naming
+and the Outputs it adds (each reaches outputs.json under its snake_case name). Logical IDs come
+from each resource's role in the declaration (LogicalIds); where the declaration refers to a
+resource by name (a mapping's queue, a function's role), the reference becomes a Ref or GetAtt of
+the resource declared with that name, so CloudFormation orders them. In a declared value, a `Parameter` becomes `{"Ref": ...}` and a string naming
 `${EnvName}`, `${AWS::AccountId}` or `${AWS::Region}` becomes `Fn::Sub` (`render_value`).
 """
 
@@ -187,9 +189,6 @@ class LogicalIds:
 
     def role_named(self, name: str) -> str:
         return self.role(next(role.assumed_by for role in self.stack.roles if role.name == name))
-
-    def function_named(self, name: str) -> str:
-        return self.function(next(function.role for function in self.stack.functions if function.name == name))
 
     def bucket_named(self, name: str) -> str:
         return self.bucket(next(bucket.role for bucket in self.stack.buckets if bucket.name == name))
