@@ -9,8 +9,9 @@ Each kind of resource is one function `(stack) -> Fragment` in RESOURCE_KINDS: i
 and the Outputs it adds (each reaches outputs.json under its snake_case name). Logical IDs come
 from each resource's role in the declaration (LogicalIds); where the declaration refers to a
 resource by name (a mapping's queue, a function's role), the reference becomes a Ref or GetAtt of
-the resource declared with that name, so CloudFormation orders them. In a declared value, a `Parameter` becomes `{"Ref": ...}` and a string naming
-`${EnvName}`, `${AWS::AccountId}` or `${AWS::Region}` becomes `Fn::Sub` (`render_value`).
+the resource declared with that name, so CloudFormation orders them. In a declared value, a
+`Parameter` becomes `{"Ref": ...}` and a string naming `${EnvName}`, `${AWS::AccountId}` or
+`${AWS::Region}` becomes `Fn::Sub` (`render_value`).
 """
 
 from __future__ import annotations
