@@ -11,6 +11,8 @@ STATE_DIR ?= .state
 EMULATOR_PORT ?= 4566
 ARGS ?=
 PYTEST_ARGS ?=
+# `make deploy TARGET=aws` deploys to a real account (region and credentials from the standard chain).
+TARGET ?= local
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -21,7 +23,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install lint format bench compose-parser up down status logs outputs simulate deploy teardown clean test test-unit test-integration clean-venv query restore
+.PHONY: help install lint format bench compose-parser up down status logs outputs simulate template deploy teardown checkov clean test test-unit test-integration clean-venv query restore
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,7 +49,7 @@ status: $(STAMP) ## Show what each stage holds: queue, DLQ, table items, history
 logs: $(STAMP) ## Follow the three functions' logs (CloudWatch Logs /aws/lambda/...)
 	@$(BIN)/python -m bootstrap logs
 
-outputs: $(STAMP) ## Print the stack's outputs as JSON (endpoint, table, queue URLs, buckets, functions)
+outputs: $(STAMP) ## Print the stack's Outputs as JSON (endpoint, table, queue URLs, buckets, functions)
 	@$(BIN)/python -m bootstrap outputs
 
 simulate: $(STAMP) ## Send simulated device load, e.g. make simulate ARGS="--rate 200 --duration 30"
@@ -60,11 +62,22 @@ query: $(STAMP) ## SQL over the change history, e.g. make query SQL="SELECT acti
 restore: $(STAMP) ## Put archived readings back, e.g. make restore ARGS="--device dev-0001 --from 2026-11-01 --to 2026-11-02 --dry-run"
 	@$(BIN)/python -m bootstrap.restore $(ARGS)
 
-deploy: $(STAMP) ## Deploy (or update) the stack on the running backend; a second run reports "no changes"
-	@$(BIN)/python -m bootstrap deploy
+template: $(STAMP) ## Render the CloudFormation template to dist/<env>-iot-pipeline.json
+	@$(BIN)/python -m bootstrap template
 
-teardown: $(STAMP) ## Remove what the stack created, and nothing else
+deploy: $(STAMP) ## Deploy (or update through a change set) the stack; "no changes" when nothing differs; TARGET=aws for a real account
+	@$(BIN)/python -m bootstrap deploy --target $(TARGET)
+
+teardown: $(STAMP) ## Delete the stack (and nothing else)
 	@$(BIN)/python -m bootstrap teardown
+
+CHECKOV_VENV := $(VENV)-checkov
+# Findings kept on purpose, each with its reason in README.md (The stack as one CloudFormation template).
+CHECKOV_KEPT := CKV_AWS_18,CKV_AWS_21,CKV_AWS_27,CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_119,CKV_AWS_173
+checkov: template ## Scan the template with checkov (installed on first use in .venv-checkov, not a dev dependency)
+	@test -x $(CHECKOV_VENV)/bin/checkov || { echo "installing checkov into $(CHECKOV_VENV) (first run only)..."; \
+	  $(PYTHON) -m venv $(CHECKOV_VENV) && $(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov; }
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --skip-check $(CHECKOV_KEPT) --framework cloudformation --file dist/$${STACK_ENV:-dev}-iot-pipeline.json
 
 clean: $(STAMP) ## Stop everything and wipe the local state ($(STATE_DIR))
 	@$(BIN)/python -m bootstrap clean

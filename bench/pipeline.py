@@ -4,7 +4,9 @@ and how close it gets to the emulator's own limit. Not a test: it measures and w
     .venv/bin/python bench/pipeline.py [--rates 100,250,500,1000,2000] [--step-seconds 60] [--backlog 50000]
     .venv/bin/python bench/pipeline.py --device-path [--device-rates 100,250] [--step-seconds 30]
 
-Phases, on a freshly started embedded stack of its own (free port, temporary state):
+First `make up` itself (`python -m bootstrap up`, no simulator, a state folder and port of its own)
+is timed from the command to the pipeline ready, then stopped. Then phases, on a freshly started
+embedded stack of its own (free port, temporary state):
 1. raw capacity of the emulator: SendMessageBatch, BatchWriteItem, GetRecords and PutRecordBatch
    loops, each with the concurrency the pipeline uses;
 2. a ladder of offered rates from the simulator: per step, throughput, queue backlog each second,
@@ -27,6 +29,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -41,10 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from aws_calls.sessions import local_clients  # noqa: E402
 from bootstrap.clients import client_factory  # noqa: E402
+from bootstrap.cloudformation import deploy_stack  # noqa: E402
 from bootstrap.config import StackConfig  # noqa: E402
-from bootstrap.deploy import Deployer  # noqa: E402
-from bootstrap.outputs import outputs  # noqa: E402
-from bootstrap.stack import declare  # noqa: E402
 from device_data.messages import MessageFate  # noqa: E402
 from device_data.table import DEFAULT_TTL_SECONDS  # noqa: E402
 from emulator.call_counter import COUNTS_PATH  # noqa: E402
@@ -82,6 +83,7 @@ def main() -> int:
     parser.add_argument("--device-ceiling", type=float, default=1000)
     parser.add_argument("--devices", type=int, default=250, help="--device-path: simulated devices")
     args = parser.parse_args()
+    up_seconds = None if args.device_path else make_up_seconds()
     state = Path(tempfile.mkdtemp(prefix="bench-"))
     settings = EmulatorSettings(port=free_port(), state_dir=str(state / "embedded"))
     started = time.monotonic()
@@ -103,6 +105,7 @@ def main() -> int:
             "machine": _machine(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "emulator_start_seconds": round(startup_seconds, 2),
+            "make_up_seconds": up_seconds,
             "raw_capacity": bench.raw_capacity(),
             "cold_start_send_to_table_ms": bench.warm_up(),
             "steps": [],
@@ -140,6 +143,32 @@ def main() -> int:
     return 0
 
 
+def make_up_seconds() -> float:
+    """Seconds from `make up` (the embedded backend, the stack through CloudFormation, no simulator)
+    to its return with the pipeline ready; the stack is stopped and its state removed after."""
+    state = Path(tempfile.mkdtemp(prefix="bench-up-"))
+    environment = {
+        **os.environ,
+        "EMULATOR_PORT": str(free_port()),
+        "STATE_DIR": str(state),
+        "SIM_RATE": "0",
+        "BACKEND": "embedded",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+    environment.pop("AWS_ENDPOINT_URL", None)
+    command = [sys.executable, "-m", "bootstrap"]
+    started = time.monotonic()
+    try:
+        subprocess.run([*command, "up"], env=environment, cwd=ROOT, check=True, capture_output=True)
+        seconds = round(time.monotonic() - started, 2)
+    finally:
+        subprocess.run([*command, "down"], env=environment, cwd=ROOT, check=False, capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+    print(json.dumps({"make_up_seconds": seconds}), flush=True)
+    return seconds
+
+
 class Bench:
     def __init__(self, settings: EmulatorSettings, state: Path):
         self.settings = settings
@@ -151,11 +180,7 @@ class Bench:
         }
         config = StackConfig.from_env("local", environment)
         self.client = client_factory(config)
-        stack = declare(config, self.client("sts").get_caller_identity()["Account"])
-        deployer = Deployer(self.client)
-        deployer.deploy(stack)
-        self.outputs = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
-        self.stack = stack
+        self.outputs = deploy_stack(config, progress=lambda _line: None).outputs
         clients = local_clients(settings.endpoint, settings.region, CLIENT_CONFIG)
         self.sqs, self.dynamodb, self.s3 = (clients(n) for n in ("sqs", "dynamodb", "s3"))
         self.rng = random.Random(42)
@@ -593,6 +618,7 @@ def markdown(result: dict) -> str:
         f"Sustained: **{result['sustained_msgs_per_s']:g} msg/s offered, "
         f"{result['sustained_readings_per_s']:g} readings/s** end to end with a bounded backlog.",
         "",
+        f"`make up` to ready: {result['make_up_seconds']} s (target: 5 s). "
         f"Emulator start: {result['emulator_start_seconds']} s; first reading after deploy (cold functions), "
         f"send to table: {result['cold_start_send_to_table_ms']} ms.",
         "",

@@ -1,4 +1,7 @@
-"""python -m bootstrap deploy|teardown|outputs|status|up|down|clean|logs [--target local|aws]
+"""python -m bootstrap template|deploy|teardown|outputs|status|up|down|clean|logs [--target local|aws]
+
+`template` writes the CloudFormation template to dist/<stack>.json; `deploy` (and `up`) deploy it,
+`teardown` deletes the stack, `outputs` and `status` read the stack's Outputs (bootstrap.cloudformation).
 
 The stack's settings are read by bootstrap.config; `up` also reads:
 
@@ -20,8 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bootstrap.backend_check import check_backend
 from bootstrap.clients import client_factory
+from bootstrap.cloudformation import DeployError, StackNotDeployed, deploy_stack, stack_outputs, teardown
 from bootstrap.config import DeployTarget, StackConfig
-from bootstrap.deploy import UNCHANGED, Deployer, DeployError
 from bootstrap.local_stack import (
     Backend,
     StackError,
@@ -34,15 +37,15 @@ from bootstrap.local_stack import (
     simulator_pid,
     up,
 )
-from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
-from bootstrap.package import PackagingError
-from bootstrap.stack import declare
+from bootstrap.outputs import outputs_path, stage_counts
+from bootstrap.package import ROOT, PackagingError
+from bootstrap.template import stack_name, template_body
 from device_data.archive import RemovalsWithoutIdentity
 from emulator.lifecycle import EmulatorError
 from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError, number, one_of
 
-COMMANDS = ["deploy", "teardown", "outputs", "status", "up", "down", "clean", "logs"]
+COMMANDS = ["template", "deploy", "teardown", "outputs", "status", "up", "down", "clean", "logs"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,48 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", type=int, default=300, help="logs: seconds of history to show first")
     args = parser.parse_args(argv)
     try:
-        config = StackConfig.from_env(args.target)
-        emulator = EmulatorSettings.from_env()
-        if args.command == "outputs":
-            path = outputs_path(config.state_dir)
-            if not path.exists():
-                raise StackError(f"no outputs yet ({path}): deploy first (make up)")
-            print(path.read_text(), end="")
-        elif args.command == "up":
-            started = time.monotonic()
-            requested = args.backend or one_of(os.environ, "BACKEND", Backend.AUTO)
-            rate = args.simulator_rate if args.simulator_rate is not None else number(os.environ, "SIM_RATE", 5)
-            backend = up(config, emulator, requested, rate, lambda: _deploy(config, emulator))
-            _print_welcome(config, backend, rate, time.monotonic() - started)
-        elif args.command == "down":
-            down(config, emulator)
-        elif args.command == "clean":
-            clean(config, emulator)
-        elif args.command == "deploy":
-            _deploy(config, emulator)
-        else:
-            _check_backend(config, emulator, args.command)
-            client = client_factory(config)
-            stack = declare(config, client("sts").get_caller_identity()["Account"], _removals_without_identity(config))
-            deployer = Deployer(client, progress=print)
-            if args.command == "teardown":
-                removed = deployer.teardown(stack)
-                outputs_path(config.state_dir).unlink(missing_ok=True)
-                print(f"removed {len(removed)} resources" if removed else "nothing to remove")
-            elif args.command == "status":
-                report = {"endpoint": config.endpoint, **stage_counts(outputs(stack, deployer.queue_url), client)}
-                report["simulator_running"] = (
-                    compose_service_running("simulator")
-                    if recorded_backend(config.state_dir) == Backend.LOCALSTACK
-                    else bool(simulator_pid(outputs_path(config.state_dir).parent))
-                )
-                report["backend_problems"] = backend_problems(config, emulator)
-                print(json.dumps(report, indent=2))
-            else:
-                _follow_logs(
-                    client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since
-                )
-    except (SettingError, PackagingError, StackError, EmulatorError, DeployError) as error:
+        _run(args)
+    except (SettingError, PackagingError, StackError, EmulatorError, DeployError, StackNotDeployed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError, TimeoutError, OSError) as error:
@@ -116,6 +79,50 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    config = StackConfig.from_env(args.target)
+    emulator = EmulatorSettings.from_env()
+    if args.command == "template":
+        path = ROOT / "dist" / f"{stack_name(config)}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(template_body(config))
+        print(path)
+    elif args.command == "up":
+        started = time.monotonic()
+        requested = args.backend or one_of(os.environ, "BACKEND", Backend.AUTO)
+        rate = args.simulator_rate if args.simulator_rate is not None else number(os.environ, "SIM_RATE", 5)
+        backend = up(config, emulator, requested, rate, lambda: _deploy(config, emulator))
+        _print_welcome(config, backend, rate, time.monotonic() - started)
+    elif args.command == "down":
+        down(config, emulator)
+    elif args.command == "clean":
+        clean(config, emulator)
+    elif args.command == "deploy":
+        _deploy(config, emulator)
+    elif args.command == "teardown":
+        _check_backend(config, emulator, args.command)
+        removed = teardown(config)
+        outputs_path(config.state_dir).unlink(missing_ok=True)
+        print(f"deleted stack {stack_name(config)}" if removed else f"stack {stack_name(config)} is not deployed")
+    else:
+        _check_backend(config, emulator, args.command)
+        client = client_factory(config)
+        values = stack_outputs(client, config)
+        if args.command == "outputs":
+            print(json.dumps(values, indent=2))
+        elif args.command == "status":
+            report = {"endpoint": config.endpoint, **stage_counts(values, client)}
+            report["simulator_running"] = (
+                compose_service_running("simulator")
+                if recorded_backend(config.state_dir) == Backend.LOCALSTACK
+                else bool(simulator_pid(outputs_path(config.state_dir).parent))
+            )
+            report["backend_problems"] = backend_problems(config, emulator)
+            print(json.dumps(report, indent=2))
+        else:
+            _follow_logs(client("logs"), [f"/aws/lambda/{name}" for name in values["functions"].values()], args.since)
 
 
 def _check_backend(config: StackConfig, emulator: EmulatorSettings, command: str) -> None:
@@ -131,16 +138,8 @@ def _check_backend(config: StackConfig, emulator: EmulatorSettings, command: str
 
 def _deploy(config: StackConfig, emulator: EmulatorSettings) -> None:
     _check_backend(config, emulator, "deploy")
-    client = client_factory(config)
-    stack = declare(config, client("sts").get_caller_identity()["Account"], _removals_without_identity(config))
-    deployer = Deployer(client, progress=print)
-    where = config.endpoint or f"AWS account {stack.account_id} in {config.region}"
-    print(f"deploying {config.env} to {where}")
-    changes = deployer.deploy(stack)
-    path = write_outputs(outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack)), config.state_dir)
-    changed = [change for change in changes if change.action != UNCHANGED]
-    print(f"{len(changed)} changes, {len(changes) - len(changed)} resources unchanged" if changed else "no changes")
-    print(f"outputs: {path}")
+    deploy_stack(config, removals_without_identity=_removals_without_identity(config))
+    print(f"outputs: {outputs_path(config.state_dir)}")
 
 
 def _removals_without_identity(config: StackConfig) -> RemovalsWithoutIdentity:

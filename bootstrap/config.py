@@ -6,7 +6,6 @@
 | EMULATOR_PORT               | 4566 / -                            | embedded emulator's port; moves the endpoint     |
 | AWS_ENDPOINT_URL            | http://127.0.0.1:$EMULATOR_PORT / - | the API endpoint (local targets only)            |
 | AWS_DEFAULT_REGION          | us-east-1 / (required)              | region                                           |
-| DEVICE_ROLE_ARN             | role `<env>-iot-device`             | the only principal the queue policy lets send    |
 | TABLE_BILLING               | on-demand                           | `on-demand` or `provisioned` (38 read/22 write)  |
 | FUNCTION_TIMEOUT_SECONDS    | 30                                  | timeout of the three functions                   |
 | FUNCTION_MEMORY_MB          | 256                                 | memory of the three functions                    |
@@ -63,7 +62,6 @@ class StackConfig:
     target: DeployTarget
     region: str
     endpoint: str | None
-    device_role_arn: str | None
     billing: TableBilling
     function_timeout: int
     function_memory: int
@@ -100,7 +98,6 @@ class StackConfig:
             target=target,
             region=region,
             endpoint=endpoint,
-            device_role_arn=env.get("DEVICE_ROLE_ARN") or None,
             billing=one_of(env, "TABLE_BILLING", TableBilling.ON_DEMAND),
             function_timeout=whole_number(env, "FUNCTION_TIMEOUT_SECONDS", 30),
             function_memory=whole_number(env, "FUNCTION_MEMORY_MB", 256),

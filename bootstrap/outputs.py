@@ -1,39 +1,12 @@
-"""What the stack is (outputs.json) and how much is in each stage (status), from the declaration."""
+"""Where outputs.json is kept, and how much is in each stage (status), from the stack's outputs."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from aws_calls.sessions import ClientFactory
-from bootstrap.stack import BucketRole, QueueRole, Stack
-
-
-def outputs(stack: Stack, queue_url: Callable[[str], str], iot_endpoint: str | None = None) -> dict:
-    """`iot_endpoint`: where devices connect (Deployer.iot_endpoint), None where IoT Core is not served."""
-    history, archive = stack.bucket(BucketRole.HISTORY), stack.bucket(BucketRole.ARCHIVE)
-    return {
-        "endpoint": stack.config.endpoint,
-        "region": stack.config.region,
-        "table": stack.table.name,
-        "queue_url": queue_url(stack.queue(QueueRole.INGEST).name),
-        "dlq_url": queue_url(stack.queue(QueueRole.DEAD_LETTER).name),
-        "failures_queue_url": queue_url(stack.queue(QueueRole.STREAM_FAILURES).name),
-        "history_bucket": history.name,
-        "history_prefix": history.prefix,
-        "archive_bucket": archive.name,
-        "archive_prefix": archive.prefix,
-        "delivery_stream": stack.delivery_stream.name,
-        "functions": {str(function.role): function.name for function in stack.functions},
-        "iot_endpoint": iot_endpoint,
-        "iot_topic_rule": stack.topic_rule.name,
-        "iot_errors_queue_url": queue_url(stack.queue(QueueRole.IOT_ERRORS).name),
-        "history_database": stack.history_table.database,
-        "history_table": stack.history_table.table,
-        "athena_workgroup": stack.history_table.workgroup,
-    }
 
 
 def outputs_path(state_dir: str) -> Path:

@@ -4,13 +4,11 @@ need), copied from the installed distributions, so building needs no network. bo
 are left out: the Lambda runtime has them.
 
 The zip is deterministic (sorted entries, fixed timestamps): unchanged code gives the same
-CodeSha256, and the deployer reports "unchanged".
+SHA-256, so the same artifact key, and the deploy reports "no changes".
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import re
 import zipfile
@@ -52,11 +50,6 @@ def build_function_zip(root: Path = ROOT) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, files[name])
     return buffer.getvalue()
-
-
-def code_sha256(zip_bytes: bytes) -> str:
-    """As Lambda reports CodeSha256: base64 of the SHA-256 digest."""
-    return base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode()
 
 
 def _vendored_distributions(requirements_file: Path) -> list[metadata.Distribution]:

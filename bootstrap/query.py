@@ -24,8 +24,8 @@ from aws_calls.sessions import ClientFactory
 from bootstrap.__main__ import _check_backend as check_backend_of
 from bootstrap.cli import one_line_errors
 from bootstrap.clients import client_factory
+from bootstrap.cloudformation import error_code, not_offered
 from bootstrap.config import DeployTarget, StackConfig
-from bootstrap.deploy import _code, _not_offered
 from bootstrap.local_stack import StackError
 from bootstrap.stack import declare
 from emulator.lifecycle import EmulatorError
@@ -92,9 +92,9 @@ def athena_offered(config: StackConfig, client: ClientFactory, workgroup: str) -
     try:
         client("athena").get_work_group(WorkGroup=workgroup)
     except ClientError as error:
-        if config.is_local and _not_offered(error):
+        if config.is_local and not_offered(error):
             return False
-        if _code(error) == "InvalidRequestException":
+        if error_code(error) == "InvalidRequestException":
             raise StackError(f"the Athena workgroup {workgroup} does not exist: deploy first (make deploy)") from None
         raise
     return True

@@ -1,7 +1,8 @@
 """The pipeline's resources, declared once, as data.
 
-`declare(config, account_id)` returns the whole stack; `deploy`, `teardown`, `outputs` and
-`status` all read it. Settings come from the seed designs, corrected where they were wrong:
+`declare(config, account_id)` returns the whole stack; `declare_template(config)` the same with
+CloudFormation's placeholders, which bootstrap.template renders into the one template that every
+deploy, teardown, outputs and status goes through. Settings come from the seed designs, corrected where they were wrong:
 - the queue's visibility timeout is six times the function timeout (AWS's guidance for Lambda
   consumers; the seed's 900 s queue with a 900 s function gets messages delivered twice);
 - unprocessable messages end in a dead-letter queue (maxReceiveCount 5), never dropped;
@@ -22,13 +23,13 @@ Nothing is recognised by its shape or its name.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TypeVar
 
-from bootstrap.config import StackConfig, TableBilling
-from device_data.archive import ARCHIVE_PREFIX, RemovalsWithoutIdentity
+from bootstrap.config import StackConfig
+from device_data.archive import ARCHIVE_PREFIX
 from device_data.history_table import HistoryTable, history_table
 from device_data.messages import SENSOR_TOPIC_FILTER, sensor_topic
 from device_data.table import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
@@ -44,6 +45,31 @@ IOT_SQL_VERSION = "2016-03-23"
 # IoT policy variables: AWS fills them in per connection, so one policy serves every device.
 THING_NAME = "${iot:Connection.Thing.ThingName}"
 PROVISIONED_READ, PROVISIONED_WRITE = 38, 22
+
+
+class Parameter(StrEnum):
+    """What a deploy sets without editing the declaration: the template's parameters. A declared
+    value that is a Parameter is the parameter's value at deploy time (bootstrap.template)."""
+
+    ENV_NAME = "EnvName"
+    TTL_SECONDS = "TtlSeconds"
+    BILLING_MODE = "BillingMode"
+    HISTORY_BUFFER_SECONDS = "HistoryBufferSeconds"
+    HISTORY_BUFFER_MB = "HistoryBufferMB"
+    INGEST_BATCH_WINDOW = "IngestBatchWindowSeconds"
+    STREAM_BATCH_WINDOW = "StreamBatchWindowSeconds"
+    # Where the deploy uploaded the functions' zip.
+    CODE_BUCKET = "CodeBucket"
+    CODE_KEY = "CodeKey"
+    # `iot`: devices publish to IoT Core; `queue`: a backend without IoT Core (LocalStack
+    # Community), where the topic rule and the device policy are left out.
+    DEVICE_INGRESS = "DeviceIngress"
+    # How the history and archive functions read a REMOVE without userIdentity
+    # (device_data.archive.RemovalsWithoutIdentity): `ttl-if-expired` only on LocalStack.
+    REMOVALS_WITHOUT_IDENTITY = "RemovalsWithoutIdentity"
+    # `athena`: the history table (Glue database and table, Athena workgroup); `duckdb`: a backend
+    # without Glue and Athena (LocalStack Community), where make query reads S3 with DuckDB.
+    HISTORY_QUERIES = "HistoryQueries"
 
 
 class QueueRole(StrEnum):
@@ -79,7 +105,7 @@ class AssumedBy(StrEnum):
 
 @dataclass(frozen=True)
 class QueueUrl:
-    """A queue's URL, known only once the queue exists; the deployer resolves it."""
+    """A queue's URL, known only once the queue exists; the template refers to the queue for it."""
 
     queue: str
 
@@ -89,8 +115,8 @@ class Table:
     name: str
     hash_key: str
     range_key: str
-    billing: TableBilling
     ttl_attribute: str
+    billing: Parameter = Parameter.BILLING_MODE
     stream_view: str = "NEW_AND_OLD_IMAGES"
     point_in_time_recovery: bool = True
 
@@ -157,8 +183,8 @@ class DeliveryStream:
     bucket: str
     prefix: str
     role: str
-    buffer_seconds: int
-    buffer_mb: int
+    buffer_seconds: int | Parameter = Parameter.HISTORY_BUFFER_SECONDS
+    buffer_mb: int | Parameter = Parameter.HISTORY_BUFFER_MB
 
 
 @dataclass(frozen=True)
@@ -169,7 +195,7 @@ class Function:
     iam_role: str
     timeout: int
     memory: int
-    environment: tuple[tuple[str, str | QueueUrl], ...]
+    environment: tuple[tuple[str, str | QueueUrl | Parameter], ...]
 
 
 @dataclass(frozen=True)
@@ -178,7 +204,7 @@ class EventSourceMapping:
     source_queue: str | None = None
     source_table: str | None = None
     batch_size: int = 10
-    batching_window: int = 0
+    batching_window: int | Parameter = 0
     starting_position: str | None = None
     bisect_on_error: bool = False
     retry_attempts: int | None = None
@@ -233,13 +259,7 @@ def _the_one(matches: Iterable[Declared]) -> Declared:
     return declared
 
 
-def declare(
-    config: StackConfig,
-    account_id: str,
-    removals_without_identity: RemovalsWithoutIdentity = RemovalsWithoutIdentity.MANUAL,
-) -> Stack:
-    """`removals_without_identity`: `ttl-if-expired` only for a backend whose TTL deletes carry no
-    userIdentity (LocalStack); AWS and the embedded backend mark them."""
+def declare(config: StackConfig, account_id: str) -> Stack:
     env, region = config.env, config.region
     if config.ingest_batch_window < 1 and INGEST_BATCH_SIZE > SQS_BATCH_WITHOUT_WINDOW:
         raise SettingError(
@@ -250,7 +270,7 @@ def declare(
     def arn(service: str, resource: str) -> str:
         return f"arn:aws:{service}:{region}:{account_id}:{resource}"
 
-    table = Table(f"{env}_DeviceData", HASH_KEY, RANGE_KEY, config.billing, TTL_ATTRIBUTE)
+    table = Table(f"{env}_DeviceData", HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE)
     table_arn = arn("dynamodb", f"table/{table.name}")
     stream_arns = f"{table_arn}/stream/*"
 
@@ -291,24 +311,22 @@ def declare(
         history_bucket.name,
         history_bucket.prefix,
         f"{env}-device-history-firehose-role",
-        config.history_buffer_seconds,
-        config.history_buffer_mb,
     )
 
-    ingest_environment: tuple[tuple[str, str | QueueUrl], ...] = (
+    ingest_environment: tuple[tuple[str, str | QueueUrl | Parameter], ...] = (
         ("TABLE_NAME", table.name),
         ("DLQ_URL", QueueUrl(dead_letter.name)),
-        ("TTL_SECONDS", str(config.ttl_seconds)),
+        ("TTL_SECONDS", Parameter.TTL_SECONDS),
     )
     if config.app_env:
         ingest_environment += (("APP_ENV", config.app_env),)
     ttl_environment = (
         ("TTL_ATTRIBUTE", table.ttl_attribute),
-        ("REMOVALS_WITHOUT_IDENTITY", str(removals_without_identity)),
+        ("REMOVALS_WITHOUT_IDENTITY", Parameter.REMOVALS_WITHOUT_IDENTITY),
     )
 
     def function(
-        role: FunctionRole, name: str, handler: str, environment: tuple[tuple[str, str | QueueUrl], ...]
+        role: FunctionRole, name: str, handler: str, environment: tuple[tuple[str, str | QueueUrl | Parameter], ...]
     ) -> Function:
         return Function(
             role, name, handler, f"{name}-role", config.function_timeout, config.function_memory, environment
@@ -431,7 +449,7 @@ def declare(
             function.name,
             source_table=table.name,
             batch_size=100,
-            batching_window=config.stream_batch_window,
+            batching_window=Parameter.STREAM_BATCH_WINDOW,
             starting_position="TRIM_HORIZON",
             bisect_on_error=True,
             retry_attempts=config.stream_retry_attempts,
@@ -444,7 +462,7 @@ def declare(
             ingest.name,
             source_queue=ingest_queue.name,
             batch_size=INGEST_BATCH_SIZE,
-            batching_window=config.ingest_batch_window,
+            batching_window=Parameter.INGEST_BATCH_WINDOW,
             report_batch_item_failures=True,
         ),
         stream_mapping(history),
@@ -470,6 +488,13 @@ def declare(
     )
 
 
+def declare_template(config: StackConfig) -> Stack:
+    """The stack as the template declares it: the environment's name, the account and the region
+    are CloudFormation's to fill in (`${EnvName}`, `${AWS::AccountId}`, `${AWS::Region}`)."""
+    placeholders = replace(config, env=f"${{{Parameter.ENV_NAME}}}", region="${AWS::Region}")
+    return declare(placeholders, "${AWS::AccountId}")
+
+
 def policy_document(grantee: Role | IotPolicy) -> dict:
     """The allow-only policy of an IAM role or of an IoT policy: both speak the same language."""
     return {
@@ -478,23 +503,6 @@ def policy_document(grantee: Role | IotPolicy) -> dict:
             {"Effect": "Allow", "Action": list(statement.actions), "Resource": list(statement.resources)}
             for statement in grantee.statements
         ],
-    }
-
-
-def topic_rule_payload(stack: Stack, queue_url: Callable[[str], str]) -> dict:
-    """The rule as CreateTopicRule and ReplaceTopicRule take it (and GetTopicRule returns it)."""
-    rule = stack.topic_rule
-
-    def send_to(queue: str, role: str, use_base64: bool) -> dict:
-        return {"sqs": {"queueUrl": queue_url(queue), "roleArn": stack.role_arn(role), "useBase64": use_base64}}
-
-    return {
-        "sql": rule.sql,
-        "awsIotSqlVersion": rule.sql_version,
-        "ruleDisabled": False,
-        "actions": [send_to(rule.queue, rule.role, rule.use_base64)],
-        # The error document is JSON already: parked as it is, readable on the queue.
-        "errorAction": send_to(rule.error_queue, rule.error_role, False),
     }
 
 

@@ -104,10 +104,11 @@ class HistoryTable:
 
 
 def history_table(env: str, bucket: str, prefix: str) -> HistoryTable:
-    """Glue and Athena names allow lower-case letters, digits and underscores only."""
-    name = env.lower().replace("-", "_")
+    """Glue database names allow lower-case letters, digits and underscores: the template's EnvName
+    parameter allows only lower-case letters and digits, so `env` is used as it is (and may be the
+    template's `${EnvName}`)."""
     return HistoryTable(
-        database=f"{name}_device_data",
+        database=f"{env}_device_data",
         table=HISTORY_TABLE,
         workgroup=f"{env}-device-history",
         bucket=bucket,

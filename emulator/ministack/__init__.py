@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
     athena,
+    cloudformation,
     firehose,
     functions,
     glacier,
@@ -77,6 +78,7 @@ def install(registry: PatchRegistry, glacier_restore_seconds: float = 2.0) -> Em
             athena.QUERIES_RUN_BY_THE_ENGINE,
             athena.RESULTS_AT_THE_OUTPUT_LOCATION,
             glacier.restore_delay(glacier_restore_seconds),
+            cloudformation.RESOURCES_AS_ON_AWS,
         ):
             registry.apply(patch)
     except MinistackDiffers:

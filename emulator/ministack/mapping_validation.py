@@ -194,16 +194,22 @@ def _queue_visibility(source_arn: str) -> int | None:
     return int(queue.get("attributes", {}).get("VisibilityTimeout", DEFAULT_QUEUE_VISIBILITY))
 
 
-def _refused(request: Mapping[str, Any], source_arn: str, function_ref: str, *, creating: bool) -> Any:
-    """MiniStack's error response for AWS's refusal, or None when AWS would accept it."""
+def stored_refusal(request: Mapping[str, Any], source_arn: str, function_ref: str, *, creating: bool) -> Refusal | None:
+    """`refusal`, with the function's timeout and the queue's visibility timeout as MiniStack holds
+    them (CloudFormation's mapping handler checks through it too)."""
     sqs = _source_kind(source_arn) == SourceKind.SQS
-    found = refusal(
+    return refusal(
         request,
         source_arn,
         creating=creating,
         function_timeout=_function_timeout(function_ref) if sqs else None,
         queue_visibility=_queue_visibility(source_arn) if sqs else None,
     )
+
+
+def _refused(request: Mapping[str, Any], source_arn: str, function_ref: str, *, creating: bool) -> Any:
+    """MiniStack's error response for AWS's refusal, or None when AWS would accept it."""
+    found = stored_refusal(request, source_arn, function_ref, creating=creating)
     if found is None:
         return None
     return _module("ministack.core.responses").error_response_json(found.code.value, found.message, 400)

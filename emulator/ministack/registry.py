@@ -80,7 +80,14 @@ class MinistackDiffers(EmulatorError):
 
 
 def source_sha256(value: Any) -> str:
-    """Of a function's or class's source, a string's value, a number's repr, or a compiled pattern's pattern."""
+    """Of a function's or class's source, a string's value, a number's repr, or a compiled pattern's
+    pattern; of a table of functions (a dict), its keys and each function's hash (each other value's repr)."""
+    if isinstance(value, Mapping):
+        members = (
+            f"{key}={source_sha256(member) if callable(member) else repr(member)}"
+            for key, member in sorted(value.items())
+        )
+        return hashlib.sha256("\n".join(members).encode()).hexdigest()
     if isinstance(value, int | float):
         value = repr(value)
     if isinstance(value, re.Pattern):

@@ -9,11 +9,8 @@ import pytest
 from botocore.config import Config
 
 from aws_calls.sessions import ClientFactory, local_clients
-from bootstrap.clients import client_factory
+from bootstrap import cloudformation
 from bootstrap.config import StackConfig
-from bootstrap.deploy import Deployer
-from bootstrap.outputs import outputs
-from bootstrap.stack import declare
 from emulator.lifecycle import free_port, start, stop
 from emulator.settings import EmulatorSettings
 
@@ -64,12 +61,8 @@ def deploy_on(backend: EmulatorSettings, env: str, state_dir: str, **overrides: 
         **overrides,
     }
     config = StackConfig.from_env("local", environment)
-    client = client_factory(config)
-    stack = declare(config, client("sts").get_caller_identity()["Account"])
-    deployer = Deployer(client)
-    deployer.deploy(stack)
-    values = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
-    return RunningStack(values, backend.endpoint, config)
+    deployed = cloudformation.deploy_stack(config, progress=lambda _line: None)
+    return RunningStack(deployed.outputs, backend.endpoint, config)
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from bootstrap import query, restore
-from bootstrap.analytics import deploy_history_table
-from bootstrap.deploy import Deployer
 from bootstrap.stack import declare
+from bootstrap.template import stack_name
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import archive_entries, history_lines
 from tests.integration.test_pipeline import send
@@ -178,16 +177,20 @@ def iso(ms):
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
-def test_the_history_tables_resources_are_declared_once_and_a_second_deploy_changes_nothing(stack):
-    declared = declare(stack.config, stack.client("sts").get_caller_identity()["Account"])
-    changes = deploy_history_table(Deployer(stack.client), declared)
-    assert [(change.kind, change.name, change.action) for change in changes] == [
-        ("Glue database", "it_device_data", "unchanged"),
-        ("Glue table", "it_device_data.history", "unchanged"),
-        ("Athena workgroup", "it-device-history", "unchanged"),
-    ]
+def test_the_history_table_is_a_part_of_the_stack_as_declared(stack):
+    declared = declare(stack.config, stack.client("sts").get_caller_identity()["Account"]).history_table
     assert (stack.outputs["history_database"], stack.outputs["history_table"], stack.outputs["athena_workgroup"]) == (
         "it_device_data",
         "history",
         "it-device-history",
     )
+    resources = stack.client("cloudformation").describe_stack_resources(StackName=stack_name(stack.config))
+    kinds = {resource["ResourceType"] for resource in resources["StackResources"]}
+    assert {"AWS::Glue::Database", "AWS::Glue::Table", "AWS::Athena::WorkGroup"} <= kinds
+    table = stack.client("glue").get_table(DatabaseName=declared.database, Name=declared.table)["Table"]
+    wanted = declared.table_input()
+    assert table["Parameters"] == wanted["Parameters"] and table["PartitionKeys"] == wanted["PartitionKeys"]
+    assert table["StorageDescriptor"]["Columns"] == wanted["StorageDescriptor"]["Columns"]
+    assert table["StorageDescriptor"]["Location"] == declared.location
+    workgroup = stack.client("athena").get_work_group(WorkGroup=declared.workgroup)["WorkGroup"]
+    assert workgroup["Configuration"]["ResultConfiguration"] == {"OutputLocation": declared.results_location}

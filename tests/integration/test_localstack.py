@@ -92,10 +92,8 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path, monkeypatch):
     from testcontainers.community.localstack import LocalStackContainer
 
     from bootstrap.clients import client_factory
+    from bootstrap.cloudformation import deploy_stack
     from bootstrap.config import StackConfig
-    from bootstrap.deploy import Deployer
-    from bootstrap.outputs import outputs
-    from bootstrap.stack import declare
     from device_data.archive import RemovalsWithoutIdentity
     from env_settings.reader import SettingError
 
@@ -125,10 +123,9 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path, monkeypatch):
         except SettingError as error:
             pytest.skip(f"the container is not on this machine's loopback: {error}")
         client = client_factory(config)
-        stack = declare(config, client("sts").get_caller_identity()["Account"], RemovalsWithoutIdentity.TTL_IF_EXPIRED)
-        deployer = Deployer(client)
-        deployer.deploy(stack)
-        values = outputs(stack, deployer.queue_url)
+        values = deploy_stack(
+            config, progress=lambda _line: None, removals_without_identity=RemovalsWithoutIdentity.TTL_IF_EXPIRED
+        ).outputs
         body = base64.b64encode(
             json.dumps({"things_name": "ls-dev-1", "timestamp": int(time.time()), "data": {"t": 21.5}}).encode()
         ).decode()

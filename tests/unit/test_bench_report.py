@@ -40,6 +40,7 @@ def result(sustained_second_step: bool) -> dict:
         "machine": "2 cores",
         "started_at": "2026-11-23T10:00:00Z",
         "emulator_start_seconds": 1.0,
+        "make_up_seconds": 2.7,
         "cold_start_send_to_table_ms": 600,
         "raw_capacity": {"batch_write_item_items_per_s": 5000},
         "steps": [step(100, True), step(250, sustained_second_step)],

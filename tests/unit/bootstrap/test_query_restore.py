@@ -23,7 +23,7 @@ from bootstrap.restore import (
     restored_item,
 )
 from device_data.history_table import history_table
-from tests.unit.bootstrap.test_stack import NoIotCore
+from tests.unit.bootstrap.test_cloudformation import NotServed
 
 COLUMNS = ["device", "changes"]
 ROWS = [["dev-0001", "12"], ["dev-0002", None]]
@@ -115,7 +115,7 @@ def test_without_athena_duckdb_reads_the_same_objects_through_the_same_table(moc
         Key=f"dev_DeviceData/{hour:%Y/%m/%d/%H}/dev-device-history-1-x",
         Body=(json.dumps(line) + "\n").encode(),
     )
-    client = lambda service: NoIotCore() if service == "athena" else boto3.client(service, region_name="us-east-1")  # noqa: E731
+    client = lambda service: NotServed() if service == "athena" else boto3.client(service, region_name="us-east-1")  # noqa: E731
     assert not athena_offered(config, client, history.workgroup)
     sql = "SELECT keys.deviceID AS device, json_extract_scalar(new_image, '$.temperature') AS t, datehour FROM history"
     assert query_duckdb(client, sql, history.table_input(), history.database) == (

@@ -2,26 +2,23 @@ import io
 import json
 import zipfile
 
-import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from bootstrap.config import StackConfig
-from bootstrap.deploy import CREATED, UNCHANGED, Deployer, local_iot_endpoint
-from bootstrap.outputs import outputs
 from bootstrap.package import FUNCTION_PACKAGES, build_function_zip
 from bootstrap.stack import (
     AssumedBy,
     BucketRole,
     FunctionRole,
+    Parameter,
     QueueRole,
     bucket_policy,
     declare,
     policy_document,
     queue_policy,
-    topic_rule_payload,
     trust_document,
 )
+from bootstrap.template import BackendTraits, parameter_values, render
 from device_data.archive import ARCHIVE_PREFIX, RemovalsWithoutIdentity
 from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError
@@ -124,72 +121,9 @@ def test_stream_mappings_bisect_retry_a_bounded_number_of_times_and_report_to_th
             and mapping.retry_attempts == 3
             and mapping.on_failure_queue == "dev_stream_failures"
         )
-        assert (
-            mapping.starting_position == "TRIM_HORIZON" and mapping.batch_size == 100 and mapping.batching_window == 1
-        )
+        assert mapping.starting_position == "TRIM_HORIZON" and mapping.batch_size == 100
     assert json.loads(archive.filter_patterns[0]) == {"eventName": ["REMOVE"]}
     assert stack.mappings[0].report_batch_item_failures and stack.mappings[0].batch_size == 20
-
-
-@pytest.fixture
-def moto_clients(mocked_aws):
-    cache = {}
-
-    def client(service):
-        if service not in cache:
-            cache[service] = boto3.client(service, region_name="us-east-1")
-        return cache[service]
-
-    return client
-
-
-def test_a_second_deploy_changes_nothing(moto_clients):
-    stack = declare(config(), ACCOUNT)
-    deployer = Deployer(moto_clients)
-    first = deployer.deploy(stack)
-    assert {change.action for change in first} == {CREATED}
-    second = deployer.deploy(stack)
-    assert [c for c in second if c.action != UNCHANGED] == []
-    assert set(outputs(stack, deployer.queue_url)) >= {
-        "endpoint",
-        "region",
-        "table",
-        "queue_url",
-        "dlq_url",
-        "failures_queue_url",
-        "history_bucket",
-        "history_prefix",
-        "archive_bucket",
-        "delivery_stream",
-        "functions",
-        "iot_endpoint",
-        "iot_topic_rule",
-        "iot_errors_queue_url",
-    }
-
-
-def test_a_changed_setting_is_updated_in_place(moto_clients):
-    deployer = Deployer(moto_clients)
-    deployer.deploy(declare(config(), ACCOUNT))
-    changes = deployer.deploy(declare(config(FUNCTION_TIMEOUT_SECONDS="45"), ACCOUNT))
-    updated = {(c.kind, c.name) for c in changes if c.action == "updated"}
-    assert ("queue", "dev_ba_sqs") in updated and ("function", "dev-sensor-data-ingest") in updated
-    assert moto_clients("lambda").get_function_configuration(FunctionName="dev-sensor-data-ingest")["Timeout"] == 45
-
-
-def test_teardown_removes_the_stack_and_nothing_else(moto_clients):
-    stack = declare(config(), ACCOUNT)
-    deployer = Deployer(moto_clients)
-    deployer.deploy(stack)
-    moto_clients("sqs").create_queue(QueueName="someone-elses-queue")
-    moto_clients("s3").create_bucket(Bucket="someone-elses-bucket")
-    deployer.teardown(stack)
-    assert [url.rsplit("/", 1)[1] for url in moto_clients("sqs").list_queues().get("QueueUrls", [])] == [
-        "someone-elses-queue"
-    ]
-    assert [b["Name"] for b in moto_clients("s3").list_buckets()["Buckets"]] == ["someone-elses-bucket"]
-    assert moto_clients("dynamodb").list_tables()["TableNames"] == []
-    assert moto_clients("lambda").list_functions()["Functions"] == []
 
 
 def test_a_failed_start_does_not_record_a_running_backend(tmp_path, monkeypatch):
@@ -281,23 +215,6 @@ def test_each_function_assumes_the_iam_role_declared_for_it():
         assert stack.function(function).iam_role == stack.iam_role(assumed_by).name
 
 
-def test_outputs_name_each_resource_by_its_role():
-    stack = declare(config(), ACCOUNT)
-    values = outputs(stack, queue_url=lambda name: f"http://127.0.0.1:4566/{ACCOUNT}/{name}")
-    assert values["queue_url"].endswith("/dev_ba_sqs")
-    assert values["dlq_url"].endswith("/dev_ba_sqs_dlq")
-    assert values["failures_queue_url"].endswith("/dev_stream_failures")
-    assert values["history_bucket"] == stack.bucket(BucketRole.HISTORY).name == stack.delivery_stream.bucket
-    assert values["history_prefix"] == "dev_DeviceData/" == stack.delivery_stream.prefix
-    assert values["archive_bucket"] == stack.bucket(BucketRole.ARCHIVE).name
-    assert values["functions"] == {
-        "ingest": "dev-sensor-data-ingest",
-        "history": "dev-dynamodb-history",
-        "archive": "dev-dynamodb-archive",
-    }
-    assert json.loads(json.dumps(values)) == values
-
-
 def test_the_archive_function_receives_its_prefix_from_the_declaration():
     stack = declare(config(), ACCOUNT)
     archive = stack.bucket(BucketRole.ARCHIVE)
@@ -309,7 +226,6 @@ def test_the_archive_function_receives_its_prefix_from_the_declaration():
         if statement.actions == ("s3:PutObject",)
     ]
     assert put_object.resources == (f"arn:aws:s3:::{archive.name}/{archive.prefix}*",)
-    assert outputs(stack, queue_url=lambda name: name)["archive_prefix"] == archive.prefix
 
 
 def test_the_function_zip_carries_the_packages_the_handlers_import_and_nothing_else_of_ours():
@@ -318,29 +234,6 @@ def test_the_function_zip_carries_the_packages_the_handlers_import_and_nothing_e
         assert f"{package}/__init__.py" in names
     assert {"aws_calls/batching.py", "device_data/table.py", "env_settings/reader.py"} <= set(names)
     assert not [name for name in names if name.split("/")[0] in ("bootstrap", "emulator", "simulator", "tests")]
-
-
-def test_the_topic_rule_takes_every_devices_sensor_topic_and_sends_it_base64_to_the_ingest_queue():
-    stack = declare(config(), ACCOUNT)
-    payload = topic_rule_payload(stack, queue_url=lambda name: f"http://127.0.0.1:4566/{ACCOUNT}/{name}")
-    assert stack.topic_rule.name == "dev_sensor_to_sqs"
-    assert payload["sql"] == "SELECT * FROM '+/SENSOR/DAT'" and payload["awsIotSqlVersion"] == "2016-03-23"
-    assert payload["actions"] == [
-        {
-            "sqs": {
-                "queueUrl": f"http://127.0.0.1:4566/{ACCOUNT}/dev_ba_sqs",
-                "roleArn": f"arn:aws:iam::{ACCOUNT}:role/dev-iot-device",
-                "useBase64": True,
-            }
-        }
-    ]
-    assert payload["errorAction"] == {
-        "sqs": {
-            "queueUrl": f"http://127.0.0.1:4566/{ACCOUNT}/dev_iot_errors",
-            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/dev-iot-rule-errors",
-            "useBase64": False,
-        }
-    }
 
 
 def test_the_rule_roles_may_only_send_to_their_own_queue_and_each_queue_admits_only_its_rule_role():
@@ -389,113 +282,10 @@ def test_a_device_may_connect_only_as_its_own_thing_and_publish_only_to_its_own_
     assert not any("*" in part for s in statements for part in s["Action"] + s["Resource"])
 
 
-def test_the_rule_and_the_device_policy_are_deployed_once_and_put_back_when_changed_by_hand(moto_clients):
-    stack = declare(config(), ACCOUNT)
-    deployer = Deployer(moto_clients)
-    created = {(c.kind, c.name) for c in deployer.deploy(stack) if c.action == CREATED}
-    assert {("topic rule", "dev_sensor_to_sqs"), ("IoT policy", "dev-sensor-device")} <= created
-    iot = moto_clients("iot")
-    wanted = topic_rule_payload(stack, deployer.queue_url)
-    iot.replace_topic_rule(
-        ruleName="dev_sensor_to_sqs",
-        topicRulePayload={**wanted, "actions": [{"sqs": {**wanted["actions"][0]["sqs"], "useBase64": False}}]},
-    )
-    iot.create_policy_version(
-        policyName="dev-sensor-device",
-        policyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-        setAsDefault=True,
-    )
-    updated = {(c.kind, c.name) for c in deployer.deploy(stack) if c.action == "updated"}
-    assert updated == {("topic rule", "dev_sensor_to_sqs"), ("IoT policy", "dev-sensor-device")}
-    assert iot.get_topic_rule(ruleName="dev_sensor_to_sqs")["rule"]["actions"][0]["sqs"]["useBase64"] is True
-    assert json.loads(iot.get_policy(policyName="dev-sensor-device")["policyDocument"]) == policy_document(
-        stack.device_policy
-    )
-    assert [c for c in deployer.deploy(stack) if c.action != UNCHANGED] == []
-
-
-def test_teardown_removes_the_topic_rule_and_the_device_policy_with_its_versions(moto_clients):
-    stack = declare(config(), ACCOUNT)
-    deployer = Deployer(moto_clients)
-    deployer.deploy(stack)
-    iot = moto_clients("iot")
-    iot.create_policy_version(policyName="dev-sensor-device", policyDocument=json.dumps({"Statement": []}))
-    removed = {(c.kind, c.name) for c in deployer.teardown(stack)}
-    assert {("topic rule", "dev_sensor_to_sqs"), ("IoT policy", "dev-sensor-device")} <= removed
-    assert iot.list_topic_rules()["rules"] == [] and iot.list_policies()["policies"] == []
-
-
-class NoIotCore:
-    """LocalStack Community's answer to an IoT call: the service is not there (HTTP 501)."""
-
-    def __getattr__(self, operation):
-        def refuse(**_kwargs):
-            raise ClientError(
-                {"Error": {"Code": "InternalFailure"}, "ResponseMetadata": {"HTTPStatusCode": 501}}, operation
-            )
-
-        return refuse
-
-
-def test_a_local_backend_without_iot_core_gets_everything_else_and_no_device_endpoint(moto_clients):
-    stack = declare(config(), ACCOUNT)
-    lines = []
-    deployer = Deployer(
-        lambda service: NoIotCore() if service == "iot" else moto_clients(service), progress=lines.append
-    )
-    changes = deployer.deploy(stack)
-    assert {c.kind for c in changes} == {
-        "table",
-        "queue",
-        "bucket",
-        "role",
-        "delivery stream",
-        "function",
-        "event source mapping",
-        "Glue database",
-        "Glue table",
-        "Athena workgroup",
-    }
-    assert [line for line in lines if "skipped" in line] == [
-        "  skipped   topic rule dev_sensor_to_sqs and IoT policy dev-sensor-device: this backend has no IoT Core "
-        "(devices send to SQS directly)"
-    ]
-    assert deployer.iot_endpoint(stack) is None
-    assert outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))["iot_endpoint"] is None
-    deployer.teardown(stack)
-
-
-def test_on_aws_an_iot_error_is_raised_not_skipped():
-    stack = declare(StackConfig.from_env("aws", {"AWS_DEFAULT_REGION": "ap-northeast-1"}), ACCOUNT)
-    with pytest.raises(ClientError):
-        Deployer(lambda service: NoIotCore()).offers_iot(stack)
-
-
-@pytest.mark.parametrize(
-    ("api", "device"),
-    [
-        ("http://127.0.0.1:4566", "ws://127.0.0.1:4566/mqtt"),
-        ("http://localhost:45123/", "ws://localhost:45123/mqtt"),
-        ("https://localhost:4566", "wss://localhost:4566/mqtt"),
-    ],
-)
-def test_a_local_device_endpoint_is_mqtt_over_websocket_on_the_api_port(api, device):
-    assert local_iot_endpoint(api) == device
-
-
-def test_outputs_name_the_device_endpoint_the_rule_and_the_errors_queue(moto_clients):
-    stack = declare(config(), ACCOUNT)
-    deployer = Deployer(moto_clients)
-    deployer.deploy(stack)
-    values = outputs(stack, deployer.queue_url, deployer.iot_endpoint(stack))
-    assert values["iot_endpoint"] == "ws://127.0.0.1:4566/mqtt"
-    assert values["iot_topic_rule"] == "dev_sensor_to_sqs"
-    assert values["iot_errors_queue_url"].endswith("/dev_iot_errors")
-
-
-def test_the_local_ingest_mapping_has_a_batching_window_aws_accepts_with_its_batch_of_20():
-    [ingest] = [mapping for mapping in declare(config(), ACCOUNT).mappings if mapping.source_queue]
-    assert ingest.batch_size > 10 and ingest.batching_window >= 1
+def test_the_batching_windows_are_the_templates_parameters():
+    ingest, history, archive = declare(config(), ACCOUNT).mappings
+    assert ingest.batch_size > 10 and ingest.batching_window == Parameter.INGEST_BATCH_WINDOW
+    assert history.batching_window == archive.batching_window == Parameter.STREAM_BATCH_WINDOW
 
 
 def test_a_zero_ingest_batching_window_is_refused_in_one_line_before_anything_is_deployed():
@@ -515,56 +305,18 @@ def test_outputs_are_replaced_whole_so_a_file_left_by_another_user_does_not_stop
     assert [entry.name for entry in tmp_path.iterdir()] == ["outputs.json"]
 
 
-class FunctionStates:
-    """A Lambda client whose function goes through the given configurations, then stays on the last."""
-
-    def __init__(self, *configurations):
-        self.configurations = list(configurations)
-
-    def get_function_configuration(self, FunctionName):
-        return self.configurations.pop(0) if len(self.configurations) > 1 else self.configurations[0]
-
-
-def test_a_failed_function_ends_the_wait_at_once_with_lambdas_reason_in_one_line():
-    from bootstrap.deploy import DeployError
-
-    said = []
-    lambda_ = FunctionStates(
-        {"State": "Pending", "LastUpdateStatus": "InProgress"},
-        {"State": "Failed", "StateReasonCode": "ImageAccessDenied", "StateReason": "pull of the runtime image failed"},
-    )
-    deployer = Deployer(lambda _service: lambda_, progress=said.append)
-    with pytest.raises(DeployError) as failed:
-        deployer._wait_function_ready("dev-ingest")
-    assert str(failed.value) == (
-        "function dev-ingest: State=Failed (ImageAccessDenied): pull of the runtime image failed"
-    )
-    assert said == [
-        "waiting for function dev-ingest (State=Pending, LastUpdateStatus=InProgress; "
-        "a first run may be pulling its runtime image)"
-    ]
-
-
-def test_a_failed_update_reports_the_update_reason():
-    from bootstrap.deploy import DeployError
-
-    lambda_ = FunctionStates(
-        {
-            "State": "Active",
-            "LastUpdateStatus": "Failed",
-            "LastUpdateStatusReasonCode": "InvalidZipFileException",
-            "LastUpdateStatusReason": "bad zip",
-        }
-    )
-    with pytest.raises(DeployError, match=r"LastUpdateStatus=Failed \(InvalidZipFileException\): bad zip"):
-        Deployer(lambda _service: lambda_)._wait_function_ready("dev-ingest")
-
-
 def test_only_a_backend_without_ttl_identities_has_the_functions_infer_ttl_removals():
+    stack = declare(config(), ACCOUNT)
     for role in (FunctionRole.HISTORY, FunctionRole.ARCHIVE):
-        assert dict(declare(config(), ACCOUNT).function(role).environment)["REMOVALS_WITHOUT_IDENTITY"] == "manual"
-        on_localstack = declare(config(), ACCOUNT, RemovalsWithoutIdentity.TTL_IF_EXPIRED)
-        assert dict(on_localstack.function(role).environment)["REMOVALS_WITHOUT_IDENTITY"] == "ttl-if-expired"
+        assert (
+            dict(stack.function(role).environment)["REMOVALS_WITHOUT_IDENTITY"] == Parameter.REMOVALS_WITHOUT_IDENTITY
+        )
+    on_aws = parameter_values(config(), "b", "k", BackendTraits())
+    assert on_aws[Parameter.REMOVALS_WITHOUT_IDENTITY] == "manual"
+    on_localstack = BackendTraits(removals_without_identity=RemovalsWithoutIdentity.TTL_IF_EXPIRED)
+    assert parameter_values(config(), "b", "k", on_localstack)[Parameter.REMOVALS_WITHOUT_IDENTITY] == "ttl-if-expired"
+    rendered = render(config())["Parameters"][Parameter.REMOVALS_WITHOUT_IDENTITY]
+    assert (rendered["Default"], rendered["AllowedValues"]) == ("manual", ["manual", "ttl-if-expired"])
 
 
 def test_deploy_declares_ttl_inference_only_on_a_localstack_this_state_folder_started(tmp_path):

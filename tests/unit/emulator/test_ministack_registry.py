@@ -50,6 +50,7 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
         "athena-queries-through-glue-tables",
         "athena-results-at-the-output-location",
         "glacier-restore-delay-setting",
+        "cloudformation-resources-as-on-aws",
     ]
     originals = {target: original for applied in registry.applied for target, original in applied.originals.items()}
     assert all(target.read() is not original for target, original in originals.items())
