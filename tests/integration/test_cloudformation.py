@@ -1,5 +1,5 @@
 """The stack through CloudFormation on the embedded backend: a change set updates it, a second
-deploy changes nothing, teardown deletes the stack and nothing else, a failed create rolls back."""
+deploy changes nothing, teardown deletes the stack (the history table with it) and nothing else, a failed create rolls back."""
 
 from pathlib import Path
 
@@ -57,6 +57,11 @@ def test_a_change_set_updates_the_stack_then_nothing_differs_and_teardown_leaves
     queues = [url.rsplit("/", 1)[1] for url in client("sqs").list_queues(QueueNamePrefix="cfn_")["QueueUrls"]]
     assert queues == ["cfn_not_in_the_stack"]
     assert table not in client("dynamodb").list_tables()["TableNames"]
+    assert first.outputs["history_database"] not in [
+        database["Name"] for database in client("glue").get_databases()["DatabaseList"]
+    ]
+    workgroups = [workgroup["Name"] for workgroup in client("athena").list_work_groups()["WorkGroups"]]
+    assert first.outputs["athena_workgroup"] == "cfn-device-history" and "cfn-device-history" not in workgroups
 
     # As `make status` and `make outputs` run: EMULATOR_PORT names the backend, STATE_DIR its state.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
