@@ -2,8 +2,8 @@
 no changes, delete, the aws guard. Nothing here reaches a real account (mock_aws, or refused
 before any client is built).
 
-moto's CloudFormation neither creates a delivery stream, a topic rule nor queue and bucket
-policies (it warns and skips them) and cannot delete an AWS::IoT::Policy it created, so these
+moto's CloudFormation neither creates a delivery stream, a topic rule, queue and bucket
+policies nor the history table's Glue database and table and Athena workgroup (it warns and skips them) and cannot delete an AWS::IoT::Policy it created, so these
 tests deploy with DeviceIngress=queue; the embedded backend's integration tests deploy all of it.
 """
 
