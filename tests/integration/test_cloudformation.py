@@ -1,5 +1,6 @@
 """The stack through CloudFormation on the embedded backend: a change set updates it, a second
-deploy changes nothing, teardown deletes the stack (the history table with it) and nothing else, a failed create rolls back."""
+deploy changes nothing, teardown deletes the stack (the history table with it) and nothing else,
+a failed create rolls back."""
 
 from pathlib import Path
 

@@ -2,9 +2,10 @@
 no changes, delete, the aws guard. Nothing here reaches a real account (mock_aws, or refused
 before any client is built).
 
-moto's CloudFormation neither creates a delivery stream, a topic rule, queue and bucket
-policies nor the history table's Glue database and table and Athena workgroup (it warns and skips them) and cannot delete an AWS::IoT::Policy it created, so these
-tests deploy with DeviceIngress=queue; the embedded backend's integration tests deploy all of it.
+moto's CloudFormation creates neither a delivery stream, a topic rule, queue and bucket policies
+nor the history table's Glue and Athena resources (it warns and skips them), and cannot delete an
+AWS::IoT::Policy it created, so these tests deploy with DeviceIngress=queue; the embedded
+backend's integration tests deploy all of it.
 """
 
 import warnings
@@ -28,7 +29,9 @@ from bootstrap.cloudformation import (
     upload_code,
 )
 from bootstrap.config import StackConfig
+from bootstrap.stack import FunctionRole, declare
 from bootstrap.template import ATHENA, IOT_CORE, BackendTraits, parameter_values, render, stack_name, template_body
+from device_data.archive import RemovalsWithoutIdentity
 from env_settings.reader import SettingError
 
 REGION = "eu-west-1"
@@ -310,3 +313,16 @@ def test_the_localstack_backend_deploys_the_same_template_through_the_same_entry
     assert endpoint == "http://localstack:4566"
     local = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": endpoint})
     assert template_body(local) == template_body(aws())
+
+
+def test_the_deploy_passes_how_removals_without_identity_are_read_to_the_functions(moto):
+    deploy_stack(aws(), progress=lambda _: None, removals_without_identity=RemovalsWithoutIdentity.TTL_IF_EXPIRED)
+    (described,) = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName="dev-iot-pipeline")[
+        "Stacks"
+    ]
+    parameters = {parameter["ParameterKey"]: parameter["ParameterValue"] for parameter in described["Parameters"]}
+    assert parameters["RemovalsWithoutIdentity"] == "ttl-if-expired" and parameters["HistoryQueries"] == "athena"
+    archive = boto3.client("lambda", region_name=REGION).get_function_configuration(
+        FunctionName=declare(aws(), ACCOUNT).function(FunctionRole.ARCHIVE).name
+    )
+    assert archive["Environment"]["Variables"]["REMOVALS_WITHOUT_IDENTITY"] == "ttl-if-expired"
