@@ -19,7 +19,10 @@ and the function instead of running a replacement on code it does not fit.
   action sending only as its role allows;
 - `athena`: queries read Glue tables as declared (JSON SerDe, partition projection) in
   `emulator.athena_engine` and fail as Athena does; without DuckDB they fail, never placeholder rows;
-- `glacier`: a Glacier restore takes GLACIER_RESTORE_SECONDS.
+- `glacier`: a Glacier restore takes GLACIER_RESTORE_SECONDS;
+- `cloudformation`: the template's table, delivery stream, functions and mappings are provisioned
+  as AWS provisions them (TTL and PITR applied, an existing table refused, numbers as integers,
+  missing code and refused mappings failing the resource).
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
