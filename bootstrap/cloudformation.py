@@ -30,6 +30,7 @@ from bootstrap.template import (
     function_output,
     parameter_values,
     refused_parameters,
+    render,
     stack_name,
     template_body,
 )
@@ -170,15 +171,9 @@ def stack_outputs(client: ClientFactory, config: StackConfig) -> dict:
         raise StackNotDeployed(f"stack {name} is not deployed: start it with `make up` (or `make deploy`)")
     given = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
     functions = {function_output(role): str(role) for role in FunctionRole}
+    values: dict = {"endpoint": config.endpoint, "region": config.region}
     # A conditional resource's outputs (IoT Core's, the history table's) are None where it is left out.
-    values: dict = {
-        "endpoint": config.endpoint,
-        "region": config.region,
-        "iot_topic_rule": None,
-        "history_database": None,
-        "history_table": None,
-        "athena_workgroup": None,
-    }
+    values.update({_snake(key): None for key, output in render(config)["Outputs"].items() if "Condition" in output})
     # Every output under its snake_case name (QueueUrl: queue_url); the functions' under "functions".
     values.update({_snake(key): value for key, value in given.items() if key not in functions})
     values["functions"] = {functions[key]: value for key, value in given.items() if key in functions}

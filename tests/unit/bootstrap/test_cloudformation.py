@@ -298,7 +298,16 @@ def test_without_the_device_path_there_is_no_device_endpoint():
     local = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
     outputs = {key: "x" for key in render(local)["Outputs"] if key not in ("IotTopicRule", "DevicePolicy")}
     values = stack_outputs(lambda _service: DeployedStack(outputs), local)
-    assert values["iot_topic_rule"] is None and values["iot_endpoint"] is None
+    assert values["iot_topic_rule"] is None and values["iot_endpoint"] is None and values["device_policy"] is None
+
+
+def test_without_glue_and_athena_the_history_tables_outputs_are_null():
+    local = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    conditional = ("HistoryDatabase", "HistoryTable", "AthenaWorkgroup")
+    outputs = {key: "x" for key in render(local)["Outputs"] if key not in conditional}
+    values = stack_outputs(lambda _service: DeployedStack(outputs), local)
+    assert (values["history_database"], values["history_table"], values["athena_workgroup"]) == (None, None, None)
+    assert values["table"] == "x"
 
 
 def test_the_localstack_backend_deploys_the_same_template_through_the_same_entry_point():
