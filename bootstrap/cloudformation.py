@@ -3,6 +3,9 @@
 `deploy_stack(config)` is the one entry point of a deploy (`python -m bootstrap deploy|up` and the
 integration tests call it): it uploads the functions' zip, and creates or updates the stack from
 the template (bootstrap.template) through a change set that it shows first, or says `no changes`.
+What the target serves sets the template's parameters: no IoT Core (`DeviceIngress=queue`) or no
+Glue and Athena (`HistoryQueries=duckdb`) leave those resources out; the caller says how the
+target's TTL deletes look (`RemovalsWithoutIdentity`).
 It waits with progress, and a failure names the resource and CloudFormation's reason in one
 line (CloudFormation rolls back a failed create, and a failed update).
 `teardown` deletes the stack (after emptying its buckets) and nothing else; `stack_outputs` reads
