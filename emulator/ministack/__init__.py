@@ -17,6 +17,9 @@ and the function instead of running a replacement on code it does not fit.
   `SELECT *` handing the SQS action the payload as published (binary included), and the SQS
   action sending only as its role allows.
 
+- `dynamodb_records`: stream records carry DynamoDB's SizeBytes, an unchanged item writes none,
+  PartiQL writes write them.
+
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
 
@@ -26,7 +29,17 @@ import importlib
 from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
-from emulator.ministack import firehose, functions, iot, mapping_validation, mappings, persistence, sqs, ttl
+from emulator.ministack import (
+    dynamodb_records,
+    firehose,
+    functions,
+    iot,
+    mapping_validation,
+    mappings,
+    persistence,
+    sqs,
+    ttl,
+)
 from emulator.ministack.registry import MINISTACK_VERSION, MinistackDiffers, PatchRegistry
 
 __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "install"]
@@ -57,6 +70,9 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             iot.PUBLISH_LIMITS,
             iot.PAYLOAD_AS_PUBLISHED,
             iot.RULE_ROLE_ENFORCED,
+            dynamodb_records.SIZE_BYTES,
+            dynamodb_records.UNCHANGED_WRITES_NO_RECORD,
+            dynamodb_records.PARTIQL_WRITES_RECORDED,
         ):
             registry.apply(patch)
     except MinistackDiffers:

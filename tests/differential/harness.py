@@ -204,7 +204,9 @@ class Scenarios:
             self.by_name[name](oracle)
             self.by_name[name](ours)
             for step, (theirs, mine) in enumerate(zip(oracle.log, ours.log, strict=False)):
-                assert mine == theirs, f"step {step} differs:\n  DynamoDB Local: {shown(theirs)}\n  embedded:       {shown(mine)}"
+                assert mine == theirs, (
+                    f"step {step} differs:\n  DynamoDB Local: {shown(theirs)}\n  embedded:       {shown(mine)}"
+                )
             assert len(ours.log) == len(oracle.log)
 
         return test_embedded_observes_what_dynamodb_local_does

@@ -159,7 +159,9 @@ def shard_iterator_types_start_where_they_say(b: Backend) -> None:
     arn, shard = stream_of(b, table)
     latest = b.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
     b.ddb.put_item(TableName=table, Item={"pk": s("second")})
-    b.call("get_records", service="streams", ShardIterator=latest, keep=lambda r: [x["eventName"] for x in r["Records"]])
+    b.call(
+        "get_records", service="streams", ShardIterator=latest, keep=lambda r: [x["eventName"] for x in r["Records"]]
+    )
     records = b.streams.get_records(
         ShardIterator=b.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
             "ShardIterator"
@@ -176,8 +178,16 @@ def bad_shard_iterators_and_missing_streams_are_refused(b: Backend) -> None:
     table = b.create_table(stream="KEYS_ONLY")
     arn, shard = stream_of(b, table)
     b.call("get_records", service="streams", ShardIterator="not-an-iterator")
-    b.call("get_shard_iterator", service="streams", StreamArn=arn, ShardId="shardId-00000000000000000000-deadbeef", ShardIteratorType="LATEST")
-    b.call("get_shard_iterator", service="streams", StreamArn=arn, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER")
+    b.call(
+        "get_shard_iterator",
+        service="streams",
+        StreamArn=arn,
+        ShardId="shardId-00000000000000000000-deadbeef",
+        ShardIteratorType="LATEST",
+    )
+    b.call(
+        "get_shard_iterator", service="streams", StreamArn=arn, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER"
+    )
     missing = arn.replace(table, b.table_name())
     b.call("describe_stream", service="streams", StreamArn=missing, message=True)
 

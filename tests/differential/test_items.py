@@ -108,7 +108,11 @@ def attribute_not_exists_refuses_a_second_put_and_returns_the_old_item_when_aske
 @SCENARIOS.add
 def condition_functions_and_comparisons(b: Backend) -> None:
     table = b.create_table()
-    b.call("put_item", TableName=table, Item={"pk": s("k"), "name": s("sensor-7"), "l": {"L": [n("1"), n("2")]}, "v": n("5")})
+    b.call(
+        "put_item",
+        TableName=table,
+        Item={"pk": s("k"), "name": s("sensor-7"), "l": {"L": [n("1"), n("2")]}, "v": n("5")},
+    )
     for condition in (
         "begins_with(#n, :p) AND size(l) = :two",
         "contains(#n, :seven) OR v BETWEEN :lo AND :hi",
@@ -140,15 +144,31 @@ def condition_functions_and_comparisons(b: Backend) -> None:
 def condition_syntax_errors_are_validation_errors(b: Backend) -> None:
     table = b.create_table()
     for condition in ("v = ", "v == :x", "size(v) :x", "unknown_fn(v)", "v BETWEEN :x", "(v = :x"):
-        b.call("put_item", TableName=table, Item={"pk": s("k")}, ConditionExpression=condition, ExpressionAttributeValues={":x": n("1")})
+        b.call(
+            "put_item",
+            TableName=table,
+            Item={"pk": s("k")},
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":x": n("1")},
+        )
 
 
 @SCENARIOS.add
 def legacy_expected_with_value_and_comparison_operator(b: Backend) -> None:
     table = b.create_table()
     b.call("put_item", TableName=table, Item={"pk": s("k"), "v": n("5")})
-    b.call("put_item", TableName=table, Item={"pk": s("k"), "v": n("6")}, Expected={"v": {"Value": n("5"), "ComparisonOperator": "EQ"}})
-    b.call("put_item", TableName=table, Item={"pk": s("k"), "v": n("6")}, Expected={"v": {"ComparisonOperator": "GT", "AttributeValueList": [n("5")]}})
+    b.call(
+        "put_item",
+        TableName=table,
+        Item={"pk": s("k"), "v": n("6")},
+        Expected={"v": {"Value": n("5"), "ComparisonOperator": "EQ"}},
+    )
+    b.call(
+        "put_item",
+        TableName=table,
+        Item={"pk": s("k"), "v": n("6")},
+        Expected={"v": {"ComparisonOperator": "GT", "AttributeValueList": [n("5")]}},
+    )
     b.call("put_item", TableName=table, Item={"pk": s("k"), "v": n("7")}, Expected={"v": {"Value": n("6")}})
     b.call("put_item", TableName=table, Item={"pk": s("k")}, Expected={"w": {"Exists": False}})
     b.call("get_item", TableName=table, Key={"pk": s("k")})
@@ -237,7 +257,7 @@ def partiql_reads_and_writes_answer_as_dynamodb_does(b: Backend) -> None:
     table = b.create_table()
     b.call("execute_statement", Statement=f"INSERT INTO \"{table}\" VALUE {{'pk': 'a', 'n': 1.50}}")
     b.call("execute_statement", Statement=f"INSERT INTO \"{table}\" VALUE {{'pk': 'a', 'n': 2}}")
-    b.call("execute_statement", Statement=f"SELECT * FROM \"{table}\" WHERE pk = ?", Parameters=[s("a")])
+    b.call("execute_statement", Statement=f'SELECT * FROM "{table}" WHERE pk = ?', Parameters=[s("a")])
     b.call("execute_statement", Statement=f"UPDATE \"{table}\" SET n = n + 1 WHERE pk = 'a' RETURNING ALL NEW *")
     b.call("execute_statement", Statement=f"DELETE FROM \"{table}\" WHERE pk = 'missing'")
 

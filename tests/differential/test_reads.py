@@ -140,7 +140,13 @@ def read_capacity_rounds_item_size_up_to_4_kb(b: Backend) -> None:
     b.call("put_item", TableName=table, Item={"pk": s("big"), "v": s("x" * 9000)}, ReturnConsumedCapacity="TOTAL")
     for key in ("small", "big", "missing"):
         for consistent in (False, True):
-            b.call("get_item", TableName=table, Key={"pk": s(key)}, ConsistentRead=consistent, ReturnConsumedCapacity="TOTAL")
+            b.call(
+                "get_item",
+                TableName=table,
+                Key={"pk": s(key)},
+                ConsistentRead=consistent,
+                ReturnConsumedCapacity="TOTAL",
+            )
 
 
 @SCENARIOS.add

@@ -51,9 +51,27 @@ def put_put_delete_write_old_image_records(b: Backend) -> None:
 def update_item_writes_insert_then_modify_on_a_composite_key(b: Backend) -> None:
     table = b.create_table(sort_key="at", stream="NEW_AND_OLD_IMAGES")
     key = {"pk": s("dev"), "at": n("17")}
-    b.call("update_item", TableName=table, Key=key, UpdateExpression="SET t = :t", ExpressionAttributeValues={":t": n("20.5")})
-    b.call("update_item", TableName=table, Key=key, UpdateExpression="ADD c :one", ExpressionAttributeValues={":one": n("1")})
-    b.call("update_item", TableName=table, Key=key, UpdateExpression="SET t = :t", ExpressionAttributeValues={":t": n("20.50")})
+    b.call(
+        "update_item",
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET t = :t",
+        ExpressionAttributeValues={":t": n("20.5")},
+    )
+    b.call(
+        "update_item",
+        TableName=table,
+        Key=key,
+        UpdateExpression="ADD c :one",
+        ExpressionAttributeValues={":one": n("1")},
+    )
+    b.call(
+        "update_item",
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET t = :t",
+        ExpressionAttributeValues={":t": n("20.50")},
+    )
     b.observe_stream(table)
 
 
@@ -128,7 +146,13 @@ def transact_write_items_writes_a_record_per_change_but_none_for_a_condition_che
                 }
             },
             {"Delete": {"TableName": table, "Key": {"pk": s("d")}}},
-            {"ConditionCheck": {"TableName": table, "Key": {"pk": s("c")}, "ConditionExpression": "attribute_exists(pk)"}},
+            {
+                "ConditionCheck": {
+                    "TableName": table,
+                    "Key": {"pk": s("c")},
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
         ],
     )
     b.observe_stream(table)
@@ -138,7 +162,7 @@ def transact_write_items_writes_a_record_per_change_but_none_for_a_condition_che
 def partiql_insert_update_delete_write_records(b: Backend) -> None:
     table = b.create_table(stream="NEW_AND_OLD_IMAGES")
     b.call("execute_statement", Statement=f"INSERT INTO \"{table}\" VALUE {{'pk': 'a', 'value': 1}}")
-    b.call("execute_statement", Statement=f"UPDATE \"{table}\" SET \"value\" = 2 WHERE pk = 'a'")
+    b.call("execute_statement", Statement=f'UPDATE "{table}" SET "value" = 2 WHERE pk = \'a\'')
     b.call("execute_statement", Statement=f"DELETE FROM \"{table}\" WHERE pk = 'a'")
     b.observe_stream(table)
 
@@ -156,7 +180,7 @@ def partiql_batch_statements_write_records(b: Backend) -> None:
     b.call(
         "batch_execute_statement",
         Statements=[
-            {"Statement": f"UPDATE \"{table}\" SET \"value\" = 3 WHERE pk = 'a'"},
+            {"Statement": f'UPDATE "{table}" SET "value" = 3 WHERE pk = \'a\''},
             {"Statement": f"DELETE FROM \"{table}\" WHERE pk = 'b'"},
         ],
     )
@@ -178,7 +202,7 @@ def size_bytes_counts_names_numbers_binaries_and_nested_values(b: Backend) -> No
             "none": {"NULL": True},
             "bin": {"B": b"\x00" * 10},
             "bs": {"BS": [b"a", b"bc"]},
-            "map": {"M": {"k": s("v"), "inner": {"M": {}}, "list": {"L": [n("1"), {"NULL": True}]}}},
+            "map": {"M": {"k": s("v"), "inner": {"M": {"deep": n("-0.5")}}, "list": {"L": [n("1"), {"NULL": True}]}}},
             "unicode": s("žluťoučký"),
         },
     )

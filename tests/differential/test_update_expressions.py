@@ -48,7 +48,12 @@ def set_of_a_list_index_past_the_end_appends(b: Backend) -> None:
 
 @SCENARIOS.add
 def list_append_prepends_and_appends(b: Backend) -> None:
-    update(b, LIST, "SET l = list_append(:front, l), m = list_append(l, :back)", {":front": {"L": [n("0")]}, ":back": {"L": [n("9")]}})
+    update(
+        b,
+        LIST,
+        "SET l = list_append(:front, l), m = list_append(l, :back)",
+        {":front": {"L": [n("0")]}, ":back": {"L": [n("9")]}},
+    )
 
 
 @SCENARIOS.add
@@ -133,7 +138,12 @@ def add_to_a_number_set_treats_2_and_2_0_as_one_number(b: Backend) -> None:
 
 @SCENARIOS.add
 def delete_of_every_member_removes_the_set(b: Backend) -> None:
-    update(b, {"tags": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "10"]}}, "DELETE tags :all, ns :one", {":all": {"SS": ["a", "b"]}, ":one": {"NS": ["1.00"]}})
+    update(
+        b,
+        {"tags": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "10"]}},
+        "DELETE tags :all, ns :one",
+        {":all": {"SS": ["a", "b"]}, ":one": {"NS": ["1.00"]}},
+    )
 
 
 @SCENARIOS.add
