@@ -18,7 +18,9 @@ and the function instead of running a replacement on code it does not fit.
   action sending only as its role allows.
 
 - `dynamodb_records`: stream records carry DynamoDB's SizeBytes, an unchanged item writes none,
-  PartiQL writes write them.
+  PartiQL writes write them;
+- `dynamodb_updates`: update expressions DynamoDB refuses are refused, REMOVE of list elements
+  removes the original positions, number sets compare by value.
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -31,6 +33,7 @@ from typing import Any, NamedTuple
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
     dynamodb_records,
+    dynamodb_updates,
     firehose,
     functions,
     iot,
@@ -73,6 +76,7 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             dynamodb_records.SIZE_BYTES,
             dynamodb_records.UNCHANGED_WRITES_NO_RECORD,
             dynamodb_records.PARTIQL_WRITES_RECORDED,
+            dynamodb_updates.UPDATES_AS_DYNAMODB,
         ):
             registry.apply(patch)
     except MinistackDiffers:
