@@ -20,7 +20,9 @@ and the function instead of running a replacement on code it does not fit.
 - `dynamodb_records`: stream records carry DynamoDB's SizeBytes, an unchanged item writes none,
   PartiQL writes write them;
 - `dynamodb_updates`: update expressions DynamoDB refuses are refused, REMOVE of list elements
-  removes the original positions, number sets compare by value.
+  removes the original positions, number sets compare by value;
+- `dynamodb_validation`: TTL and stream changes that change nothing, empty WriteRequests, OR in
+  key conditions and Query filters on key attributes are refused as AWS refuses them.
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -34,6 +36,7 @@ from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
     dynamodb_records,
     dynamodb_updates,
+    dynamodb_validation,
     firehose,
     functions,
     iot,
@@ -77,6 +80,7 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             dynamodb_records.UNCHANGED_WRITES_NO_RECORD,
             dynamodb_records.PARTIQL_WRITES_RECORDED,
             dynamodb_updates.UPDATES_AS_DYNAMODB,
+            dynamodb_validation.REFUSED_AS_DYNAMODB,
         ):
             registry.apply(patch)
     except MinistackDiffers:
