@@ -22,7 +22,10 @@ and the function instead of running a replacement on code it does not fit.
 - `dynamodb_updates`: update expressions DynamoDB refuses are refused, REMOVE of list elements
   removes the original positions, number sets compare by value;
 - `dynamodb_validation`: TTL and stream changes that change nothing, empty WriteRequests, OR in
-  key conditions and Query filters on key attributes are refused as AWS refuses them.
+  key conditions and Query filters on key attributes are refused as AWS refuses them; a legacy
+  `Expected` with `Value` and `ComparisonOperator` is evaluated;
+- `dynamodb_capacity`: GetItem and BatchGetItem report read capacity by item size;
+- `dynamodb_wording`: a missing stream and a transaction's failed condition in AWS's words.
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -34,9 +37,11 @@ from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
+    dynamodb_capacity,
     dynamodb_records,
     dynamodb_updates,
     dynamodb_validation,
+    dynamodb_wording,
     firehose,
     functions,
     iot,
@@ -81,6 +86,9 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             dynamodb_records.PARTIQL_WRITES_RECORDED,
             dynamodb_updates.UPDATES_AS_DYNAMODB,
             dynamodb_validation.REFUSED_AS_DYNAMODB,
+            dynamodb_validation.LEGACY_EXPECTED_VALUE,
+            dynamodb_capacity.READS_BILLED_BY_SIZE,
+            dynamodb_wording.AWS_WORDING,
         ):
             registry.apply(patch)
     except MinistackDiffers:

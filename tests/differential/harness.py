@@ -59,8 +59,21 @@ def strip(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
+ORACLE = "dynamodb-local"
+
+
+@dataclass(frozen=True)
+class LocalDiffersFromAws:
+    """What DynamoDB Local answers where AWS answers otherwise (documented or recorded, in `why`):
+    the oracle's observation is checked against `local`, and `aws` is compared in its place."""
+
+    local: Any
+    aws: Any
+    why: str
+
+
 def sorted_items(items: Iterable[dict]) -> list[dict]:
-    return sorted(items, key=repr)
+    return sorted(items, key=shown)
 
 
 @dataclass
@@ -91,26 +104,39 @@ class Backend:
         message: bool = False,
         keep: Callable[[dict], Any] | None = None,
         service: str = "dynamodb",
+        local_differs: LocalDiffersFromAws | None = None,
         **params: Any,
     ) -> dict:
         """Make the call and record its outcome; `message` compares the error text too (only where it is
         AWS's), `keep` picks what of a successful response is compared. Returns the response, {} on error."""
         client = self.ddb if service == "dynamodb" else self.streams
+        response: dict = {}
         try:
             response = getattr(client, operation)(**params)
         except ClientError as error:
             details = error.response["Error"]
-            outcome: Any = {"error": details.get("Code")}
+            observed: Any = {"error": details.get("Code")}
             if message:
-                outcome["message"] = details.get("Message")
-            self.log.append((operation, strip(outcome, self.tables)))
-            return {}
-        observed = keep(response) if keep else dict(response)
-        if "ReturnConsumedCapacity" not in params:
-            # DynamoDB Local reports capacity unasked on some calls; AWS only when asked
-            observed.pop("ConsumedCapacity", None)
-        self.log.append((operation, strip(observed, self.tables)))
+                observed["message"] = self._without_names(details.get("Message") or "", params)
+        else:
+            observed = keep(response) if keep else dict(response)
+            if isinstance(observed, dict) and "ReturnConsumedCapacity" not in params:
+                # DynamoDB Local reports capacity unasked on some calls; AWS only when asked
+                observed.pop("ConsumedCapacity", None)
+        observed = strip(observed, self.tables)
+        if local_differs and self.name == ORACLE:
+            assert observed == local_differs.local, f"DynamoDB Local no longer answers as recorded: {shown(observed)}"
+            observed = local_differs.aws
+        self.log.append((operation, observed))
         return response
+
+    @staticmethod
+    def _without_names(message: str, params: dict) -> str:
+        """The message with the resource names the request gave (ARNs differ by backend) shown by parameter."""
+        for name, value in params.items():
+            if isinstance(value, str) and len(value) > 20:
+                message = message.replace(value, f"<{name}>")
+        return message
 
     def table_name(self, stem: str = "diff") -> str:
         """A unique table name, shown in the log as its place among the scenario's tables."""
@@ -189,16 +215,34 @@ class Scenarios:
 
     def __init__(self) -> None:
         self.by_name: dict[str, Scenario] = {}
+        self.differences: dict[str, str] = {}
 
     def add(self, run: Scenario) -> Scenario:
         self.by_name[run.__name__] = run
         return run
 
+    def differs(self, reason: str) -> Callable[[Scenario], Scenario]:
+        """A scenario the embedded backend does not match yet, and why (listed in the README)."""
+
+        def known(run: Scenario) -> Scenario:
+            self.differences[run.__name__] = reason
+            return self.add(run)
+
+        return known
+
     def test(self) -> Callable[..., None]:
         import pytest
 
         @pytest.mark.differential
-        @pytest.mark.parametrize("name", list(self.by_name))
+        @pytest.mark.parametrize(
+            "name",
+            [
+                pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=self.differences[name]))
+                if name in self.differences
+                else name
+                for name in self.by_name
+            ],
+        )
         def test_embedded_observes_what_dynamodb_local_does(name: str, dynamodb_local: Backend, embedded: Backend):
             oracle, ours = dynamodb_local.fresh(), embedded.fresh()
             self.by_name[name](oracle)

@@ -123,6 +123,14 @@ def arithmetic_keeps_decimal_precision(b: Backend) -> None:
 
 @SCENARIOS.add
 def add_creates_and_increments_numbers(b: Backend) -> None:
+    update(b, {"a": n("5")}, "ADD a :x, fresh :x", {":x": n("-2.5")})
+
+
+@SCENARIOS.differs(
+    "DynamoDB Local answers 2.50 and -2.50 (the operand's trailing zero kept); the embedded backend answers "
+    "DynamoDB's canonical 2.5 and -2.5 as for every stored number. Which one AWS answers is not yet verified"
+)
+def add_of_a_number_with_a_trailing_zero(b: Backend) -> None:
     update(b, {"a": n("5")}, "ADD a :x, fresh :x", {":x": n("-2.50")})
 
 
