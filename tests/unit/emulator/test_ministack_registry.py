@@ -45,6 +45,14 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
         "iot-publish-limits",
         "iot-rule-payload-as-published",
         "iot-rule-sqs-action-as-its-role",
+        "dynamodb-stream-record-size-bytes",
+        "dynamodb-unchanged-write-no-stream-record",
+        "dynamodb-partiql-writes-stream-records",
+        "dynamodb-update-expressions-checked",
+        "dynamodb-requests-refused-as-aws",
+        "dynamodb-legacy-expected-value-with-operator",
+        "dynamodb-reads-billed-by-size",
+        "dynamodb-aws-wording",
     ]
     originals = {target: original for applied in registry.applied for target, original in applied.originals.items()}
     assert all(target.read() is not original for target, original in originals.items())
