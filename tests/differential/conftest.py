@@ -14,7 +14,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.differential.harness")
 
-from emulator.lifecycle import free_port, start, stop  # noqa: E402
+from emulator.lifecycle import EmulatorError, free_port, start, stop  # noqa: E402
 from emulator.settings import EmulatorSettings  # noqa: E402
 from tests.differential.harness import Backend  # noqa: E402
 
@@ -77,10 +77,20 @@ def dynamodb_local_process() -> Iterator[str]:
             process.wait()
 
 
+# A failed start is reported once, not retried for every scenario (pytest retries a failed session fixture).
+_FAILED_STARTS: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def embedded_endpoint(tmp_path_factory, dynamodb_local_process) -> Iterator[str]:
+    if _FAILED_STARTS:
+        pytest.fail(_FAILED_STARTS[0])
     settings = EmulatorSettings(port=free_port(), state_dir=str(tmp_path_factory.mktemp("differential") / "embedded"))
-    start(settings, progress=lambda _line: None)
+    try:
+        start(settings, progress=lambda _line: None)
+    except EmulatorError as error:
+        _FAILED_STARTS.append(f"the embedded backend did not start: {error}")
+        raise
     try:
         yield settings.endpoint
     finally:

@@ -63,6 +63,16 @@ def strip(value: Any, names: dict[str, str]) -> Any:
 ORACLE = "dynamodb-local"
 
 
+def s(text: str) -> dict:
+    """A string AttributeValue."""
+    return {"S": text}
+
+
+def n(text: str) -> dict:
+    """A number AttributeValue."""
+    return {"N": text}
+
+
 @dataclass(frozen=True)
 class LocalDiffersFromAws:
     """What DynamoDB Local answers where AWS answers otherwise (documented or recorded, in `why`):

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from tests.differential.harness import Backend, LocalDiffersFromAws, Scenarios
+from tests.differential.harness import Backend, LocalDiffersFromAws, Scenarios, s
 
 SCENARIOS = Scenarios()
-
-
-def s(text: str) -> dict:
-    return {"S": text}
 
 
 def ttl_state(response: dict) -> dict:

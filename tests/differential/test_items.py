@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from tests.differential.harness import Backend, LocalDiffersFromAws, Scenarios
+from tests.differential.harness import Backend, LocalDiffersFromAws, Scenarios, n, s
 
 SCENARIOS = Scenarios()
-
-
-def s(text: str) -> dict:
-    return {"S": text}
-
-
-def n(text: str) -> dict:
-    return {"N": text}
 
 
 def put_and_read(b: Backend, **attributes: dict) -> None:

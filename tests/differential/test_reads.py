@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.differential.harness import Backend, Scenarios, sorted_items
+from tests.differential.harness import Backend, Scenarios, n, s, sorted_items
 
 SCENARIOS = Scenarios()
-
-
-def s(text: str) -> dict:
-    return {"S": text}
-
-
-def n(text: str) -> dict:
-    return {"N": text}
 
 
 def readings(b: Backend, count: int = 6, **table: Any) -> str:

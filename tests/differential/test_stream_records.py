@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from tests.differential.harness import Backend, Scenarios
+from tests.differential.harness import Backend, Scenarios, n, s
 
 SCENARIOS = Scenarios()
-
-
-def s(text: str) -> dict:
-    return {"S": text}
-
-
-def n(text: str) -> dict:
-    return {"N": text}
 
 
 def reading(pk: str, value: str, **more: dict) -> dict:

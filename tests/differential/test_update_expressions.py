@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.differential.harness import Backend, Scenarios
+from tests.differential.harness import Backend, Scenarios, n, s
 
 SCENARIOS = Scenarios()
-
-
-def s(text: str) -> dict:
-    return {"S": text}
-
-
-def n(text: str) -> dict:
-    return {"N": text}
 
 
 def update(b: Backend, item: dict, expression: str, values: dict | None = None, **more: Any) -> None:
