@@ -180,6 +180,20 @@ def partiql_batch_statements_write_records(b: Backend) -> None:
 
 
 @SCENARIOS.add
+def partiql_transaction_writes_records(b: Backend) -> None:
+    table = b.create_table(stream="NEW_AND_OLD_IMAGES")
+    b.call("put_item", TableName=table, Item=reading("old", "1"))
+    b.call(
+        "execute_transaction",
+        TransactStatements=[
+            {"Statement": f"INSERT INTO \"{table}\" VALUE {{'pk': 'new', 'value': 1}}"},
+            {"Statement": f"UPDATE \"{table}\" SET \"value\" = 5 WHERE pk = 'old'"},
+        ],
+    )
+    b.observe_stream(table)
+
+
+@SCENARIOS.add
 def size_bytes_counts_names_numbers_binaries_and_nested_values(b: Backend) -> None:
     table = b.create_table(sort_key="at", stream="NEW_AND_OLD_IMAGES")
     b.call(
