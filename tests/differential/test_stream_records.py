@@ -187,7 +187,7 @@ def partiql_transaction_writes_records(b: Backend) -> None:
         "execute_transaction",
         TransactStatements=[
             {"Statement": f"INSERT INTO \"{table}\" VALUE {{'pk': 'new', 'value': 1}}"},
-            {"Statement": f"UPDATE \"{table}\" SET \"value\" = 5 WHERE pk = 'old'"},
+            {"Statement": f'UPDATE "{table}" SET "value" = 5 WHERE pk = \'old\''},
         ],
     )
     b.observe_stream(table)
