@@ -3,7 +3,8 @@ refused, `REMOVE l[0], l[1]` removes the two original elements, and number sets 
 
 MiniStack accepts `SET v = = :x`, a clause given twice, overlapping paths, unknown functions,
 list_append of a non-list and ADD of an empty set; it removes list elements one after the other
-(so the second index names a shifted element) and treats `2` and `2.0` as two set members.
+(so the second index names a shifted element) and treats `2` and `2.0` as two set members. A
+transaction holding a refused expression is refused whole (ValidationException), not cancelled.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.dynamodb_update_rules import check_update_expression, removal_order
+from emulator.dynamodb_update_rules import UpdateExpressionError, check_update_expression, removal_order
 from emulator.ministack.registry import Originals, Patch, Target
 
 DYNAMODB = "ministack.services.dynamodb"
 APPLY_UPDATE_EXPRESSION = Target(DYNAMODB, "_apply_update_expression")
 APPLY_REMOVE = Target(DYNAMODB, "_apply_remove")
+TRANSACT_WRITE_ITEMS = Target(DYNAMODB, "_transact_write_items")
 SPLIT_BY_COMMA = Target(DYNAMODB, "_split_by_comma")
 PARSE_PATH = Target(DYNAMODB, "_parse_path_from_tokens")
 REMOVE_AT_PATH = Target(DYNAMODB, "_remove_at_path")
@@ -57,7 +59,26 @@ def _checked_updates(originals: Originals) -> dict[Target, Any]:
             updated_attrs.add(tuple(path))
             dynamodb._remove_at_path(item, copy.copy(path))
 
-    return {APPLY_UPDATE_EXPRESSION: apply_update_expression, APPLY_REMOVE: apply_remove}
+    def transact_write_items(data: Any) -> Any:
+        # a transaction with an expression DynamoDB refuses is refused whole, not cancelled
+        for action in data.get("TransactItems") or [] if isinstance(data, Mapping) else []:
+            update = action.get("Update") if isinstance(action, Mapping) else None
+            if isinstance(update, Mapping) and isinstance(update.get("UpdateExpression"), str):
+                try:
+                    check_update_expression(
+                        update["UpdateExpression"],
+                        update.get("ExpressionAttributeNames") or {},
+                        update.get("ExpressionAttributeValues") or {},
+                    )
+                except UpdateExpressionError as error:
+                    return dynamodb.error_response_json("ValidationException", str(error), 400)
+        return originals[TRANSACT_WRITE_ITEMS](data)
+
+    return {
+        APPLY_UPDATE_EXPRESSION: apply_update_expression,
+        APPLY_REMOVE: apply_remove,
+        TRANSACT_WRITE_ITEMS: transact_write_items,
+    }
 
 
 UPDATES_AS_DYNAMODB = Patch(
@@ -67,6 +88,7 @@ UPDATES_AS_DYNAMODB = Patch(
         "positions; number sets compare members by value"
     ),
     targets={
+        TRANSACT_WRITE_ITEMS: "d931eab087546b66b8b9dc0152f42fe620848566c18b2c5418cd9d8008973344",
         APPLY_UPDATE_EXPRESSION: "ffd488974842767c6a0a40034487594549bc2f2864a0ac43393891c49531f11d",
         APPLY_REMOVE: "ba095c9fd9c468d219a79b5e54dfcef2561eac82d72893ed1b0ec109dadca88c",
     },

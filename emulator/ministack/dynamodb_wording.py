@@ -12,7 +12,7 @@ DYNAMODB = "ministack.services.dynamodb"
 STREAMS = "ministack.services.dynamodb_streams"
 DESCRIBE_STREAM = Target(STREAMS, "_describe_stream")
 GET_SHARD_ITERATOR = Target(STREAMS, "_get_shard_iterator")
-TRANSACT_WRITE_ITEMS = Target(DYNAMODB, "_transact_write_items")
+TRANSACT_CANCEL_RESPONSE = Target(DYNAMODB, "_transact_cancel_response")
 MINISTACK_STREAM_NOT_FOUND = "Stream not found: "
 # AWS's CancellationReasons message for a failed condition ends with a full stop (DynamoDB Local, AWS's build)
 CONDITION_FAILED_REASON = "The conditional request failed."
@@ -54,7 +54,9 @@ def _reworded(originals: Originals) -> dict[Target, Any]:
     return {
         DESCRIBE_STREAM: streams_call(DESCRIBE_STREAM),
         GET_SHARD_ITERATOR: streams_call(GET_SHARD_ITERATOR),
-        TRANSACT_WRITE_ITEMS: lambda data: _reworded_body(originals[TRANSACT_WRITE_ITEMS](data), condition_reasons),
+        TRANSACT_CANCEL_RESPONSE: lambda *args: _reworded_body(
+            originals[TRANSACT_CANCEL_RESPONSE](*args), condition_reasons
+        ),
     }
 
 
@@ -64,7 +66,7 @@ AWS_WORDING = Patch(
     targets={
         DESCRIBE_STREAM: "8971045db3134ac91c65d4100e2c748717ee62ffb1c72f34ccb9edf4867f45d3",
         GET_SHARD_ITERATOR: "cd697f737ba220fbae45bc86a5df52f8300880c0eb61b3c21639efeb738367be",
-        TRANSACT_WRITE_ITEMS: "d931eab087546b66b8b9dc0152f42fe620848566c18b2c5418cd9d8008973344",
+        TRANSACT_CANCEL_RESPONSE: "33871b44c4b80386c77f20c72da2e1c1cd6d53ffb2545e424b1e6b07e32ef942",
     },
     build=_reworded,
 )

@@ -191,4 +191,25 @@ def an_unused_attribute_name_is_a_validation_error(b: Backend) -> None:
     update(b, {}, "SET a = :v", {":v": s("x")}, ExpressionAttributeNames={"#unused": "b"})
 
 
+@SCENARIOS.add
+def a_transactions_update_expressions_are_checked_and_applied_as_update_items_are(b: Backend) -> None:
+    table = b.create_table()
+    b.call("put_item", TableName=table, Item={"pk": s("k"), **LIST})
+    for expression in ("REMOVE l[0], l[1]", "SET a = :x REMOVE a", "SET l = list_append(l, :x)"):
+        b.call(
+            "transact_write_items",
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": s("k")},
+                        "UpdateExpression": expression,
+                        **({"ExpressionAttributeValues": {":x": s("z")}} if ":x" in expression else {}),
+                    }
+                }
+            ],
+        )
+        b.call("get_item", TableName=table, Key={"pk": s("k")})
+
+
 test_matches_dynamodb_local = SCENARIOS.test()
