@@ -1,4 +1,5 @@
-"""AWS's DynamoDB Local and the embedded backend, each started once per run on a free port."""
+"""AWS's DynamoDB Local and the embedded backend, each started once for this package on a free port (and
+stopped when its last scenario is done, before the integration tests run)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class DynamoDBLocal:
     log: Path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dynamodb_local_process(tmp_path_factory) -> Iterator[DynamoDBLocal]:
     """DynamoDB Local started here (its JVM starts while the emulator does), its output in a log file."""
     jar = dynamodb_local_jar()
@@ -86,11 +87,11 @@ def dynamodb_local_process(tmp_path_factory) -> Iterator[DynamoDBLocal]:
             process.wait()
 
 
-# A failed start is reported once, not retried for every scenario (pytest retries a failed session fixture).
+# A failed start is reported once, not retried for every scenario (pytest retries a failed fixture).
 _FAILED_STARTS: list[str] = []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def embedded_endpoint(tmp_path_factory, dynamodb_local_process) -> Iterator[str]:
     if _FAILED_STARTS:
         pytest.fail(_FAILED_STARTS[0])
@@ -106,7 +107,7 @@ def embedded_endpoint(tmp_path_factory, dynamodb_local_process) -> Iterator[str]
         stop(settings, progress=lambda _line: None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dynamodb_local(dynamodb_local_process, embedded_endpoint) -> Backend:
     endpoint, log = dynamodb_local_process.endpoint, dynamodb_local_process.log
     deadline = time.monotonic() + READY_SECONDS
@@ -117,6 +118,6 @@ def dynamodb_local(dynamodb_local_process, embedded_endpoint) -> Backend:
     return Backend(ORACLE, endpoint)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def embedded(embedded_endpoint) -> Backend:
     return Backend("embedded", embedded_endpoint)
