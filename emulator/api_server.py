@@ -52,7 +52,7 @@ def serve(settings: EmulatorSettings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         # On the loop that serves every DynamoDB request: see emulator.ministack.ttl.
-        sweeper = asyncio.create_task(sweep_every(settings.ttl_sweep_seconds))
+        sweeper = asyncio.create_task(sweep_every(settings.ttl_sweep_seconds, settings.ttl_deletion_delay_seconds))
 
         async def shutdown_trigger() -> None:
             await stop.wait()

@@ -13,8 +13,9 @@ from typing import Any
 DEFAULT_SIZE_MB = 5
 DEFAULT_INTERVAL_SECONDS = 300
 
-# deliver(stream, destination, body): writes one object under AWS's key layout.
-Deliver = Callable[[dict[str, Any], dict[str, Any], bytes], None]
+# deliver(stream, destination, body, oldest_arrival): writes one object under AWS's key layout,
+# whose time is the arrival (epoch seconds) of the oldest record in it.
+Deliver = Callable[[dict[str, Any], dict[str, Any], bytes, float], None]
 
 
 @dataclass
@@ -24,14 +25,21 @@ class _Buffer:
     size_limit: int
     interval: float
     opened_at: float
+    oldest_arrival: float
     payloads: list[bytes] = field(default_factory=list)
     size: int = 0
 
 
 class FirehoseBuffers:
-    def __init__(self, deliver: Deliver, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        deliver: Deliver,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ):
         self._deliver = deliver
         self._clock = clock
+        self._wall_clock = wall_clock
         self._buffers: dict[tuple[str, str], _Buffer] = {}
         self._lock = threading.Lock()
 
@@ -47,6 +55,7 @@ class FirehoseBuffers:
                     size_limit=int(hints.get("SizeInMBs", DEFAULT_SIZE_MB)) * 1024 * 1024,
                     interval=float(hints.get("IntervalInSeconds", DEFAULT_INTERVAL_SECONDS)),
                     opened_at=self._clock(),
+                    oldest_arrival=self._wall_clock(),
                 )
             buffer.payloads.extend(payloads)
             buffer.size += sum(len(payload) for payload in payloads)
@@ -78,4 +87,4 @@ class FirehoseBuffers:
             return sum(len(buffer.payloads) for buffer in self._buffers.values())
 
     def _flush(self, buffer: _Buffer) -> None:
-        self._deliver(buffer.stream, buffer.destination, b"".join(buffer.payloads))
+        self._deliver(buffer.stream, buffer.destination, b"".join(buffer.payloads), buffer.oldest_arrival)

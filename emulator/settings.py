@@ -6,6 +6,7 @@
 | AWS_DEFAULT_REGION         | us-east-1 | the region the emulator reports                                   |
 | STATE_DIR                  | .state    | local state; the embedded backend keeps it in `embedded/`         |
 | TTL_SWEEP_SECONDS          | 1         | how often expired items are deleted                               |
+| TTL_DELETION_DELAY_SECONDS | 0         | how long after expiry an item is deleted (readable until then)    |
 | EMULATOR_LOG_LEVEL         | WARNING   | DEBUG, INFO, WARNING or ERROR, for the emulator's processes       |
 | EXTRA_CORS_ALLOWED_ORIGINS | (none)    | comma-separated origins browsers may call from besides loopback   |
 | STATE_BACKUPS              | 2         | state file copies kept in `embedded/backup/` (0: none)            |
@@ -57,6 +58,7 @@ class EmulatorSettings:
     # Always <STATE_DIR>/embedded: environment() hands the processes its parent as STATE_DIR.
     state_dir: str = f".state/{EMBEDDED_FOLDER}"
     ttl_sweep_seconds: float = 1.0
+    ttl_deletion_delay_seconds: float = 0.0
     log_level: LogLevel = LogLevel.WARNING
     extra_cors_allowed_origins: tuple[str, ...] = ()
     state_backups: int = 2
@@ -76,6 +78,7 @@ class EmulatorSettings:
             region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or cls.region,
             state_dir=str((state_root / EMBEDDED_FOLDER).resolve()),
             ttl_sweep_seconds=number(env, "TTL_SWEEP_SECONDS", cls.ttl_sweep_seconds),
+            ttl_deletion_delay_seconds=number(env, "TTL_DELETION_DELAY_SECONDS", cls.ttl_deletion_delay_seconds),
             log_level=one_of(env, "EMULATOR_LOG_LEVEL", cls.log_level),
             extra_cors_allowed_origins=tuple(env.get("EXTRA_CORS_ALLOWED_ORIGINS", "").replace(",", " ").split()),
             state_backups=whole_number(env, "STATE_BACKUPS", cls.state_backups),
@@ -94,6 +97,7 @@ class EmulatorSettings:
             "AWS_DEFAULT_REGION": self.region,
             "STATE_DIR": str(Path(self.state_dir).parent),
             "TTL_SWEEP_SECONDS": str(self.ttl_sweep_seconds),
+            "TTL_DELETION_DELAY_SECONDS": str(self.ttl_deletion_delay_seconds),
             "EMULATOR_LOG_LEVEL": str(self.log_level),
             "EXTRA_CORS_ALLOWED_ORIGINS": ",".join(self.extra_cors_allowed_origins),
             "STATE_BACKUPS": str(self.state_backups),

@@ -11,7 +11,8 @@ and the function instead of running a replacement on code it does not fit.
 - `mapping_validation`: Create/UpdateEventSourceMapping refuse what AWS refuses, with AWS's errors;
 - `firehose`: Firehose deliveries go through `FirehoseBuffers` (one S3 object per buffer);
 - `persistence`: DynamoDB stream records are saved and restored with the tables;
-- `functions`: Python function workers mark the end of each invocation (no 50 ms log wait);
+- `functions`: Python function workers mark the end of each invocation (no 50 ms log wait); a
+  custom runtime's response that is not JSON reaches the caller as it is;
 - `sqs`: DeleteMessageBatch in one pass, ReceiveMessage without four full scans of the queue;
 - `iot`: MQTT over WebSocket on a loopback Host, AWS IoT Core's publish limits (QoS 0/1, 128 KB),
   `SELECT *` handing the SQS action the payload as published (binary included), and the SQS
@@ -74,6 +75,7 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             mapping_validation.MAPPINGS_VALIDATED,
             persistence.STREAM_RECORDS_PERSISTED,
             functions.INVOCATION_END_MARK,
+            functions.RAW_CUSTOM_RUNTIME_RESPONSE,
             sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
             sqs.RECEIVE_WITHOUT_FULL_SCANS,
             firehose.buffered_delivery(buffers),

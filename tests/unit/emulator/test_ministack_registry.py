@@ -38,6 +38,7 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
         "lambda-esm-validation",
         "dynamodb-stream-records-persisted",
         "lambda-invocation-end-mark",
+        "lambda-raw-custom-runtime-response",
         "sqs-delete-message-batch-in-one-pass",
         "sqs-receive-without-full-scans",
         "firehose-buffered-delivery",
