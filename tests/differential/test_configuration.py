@@ -201,6 +201,36 @@ def bad_shard_iterators_and_missing_streams_are_refused(b: Backend) -> None:
 
 
 @SCENARIOS.add
+def a_stream_describes_its_view_type_keys_and_status_and_pages_records_by_limit(b: Backend) -> None:
+    table = b.create_table(sort_key="at", stream="NEW_AND_OLD_IMAGES")
+    for at in range(3):
+        b.ddb.put_item(TableName=table, Item={"pk": s("d"), "at": {"N": str(at)}})
+    arn, shard = stream_of(b, table)
+    b.call(
+        "describe_stream",
+        service="streams",
+        StreamArn=arn,
+        keep=lambda r: {
+            key: r["StreamDescription"].get(key) for key in ("StreamViewType", "KeySchema", "StreamStatus", "TableName")
+        },
+    )
+    iterator = b.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    page = b.call(
+        "get_records",
+        service="streams",
+        ShardIterator=iterator["ShardIterator"],
+        Limit=2,
+        keep=lambda r: [x["dynamodb"]["Keys"] for x in r["Records"]],
+    )
+    b.call(
+        "get_records",
+        service="streams",
+        ShardIterator=page["NextShardIterator"],
+        keep=lambda r: [x["dynamodb"]["Keys"] for x in r["Records"]],
+    )
+
+
+@SCENARIOS.add
 def list_streams_names_the_tables_stream(b: Backend) -> None:
     table = b.create_table(stream="NEW_IMAGE")
     b.call("list_streams", service="streams", TableName=table)

@@ -98,6 +98,53 @@ def attribute_not_exists_refuses_a_second_put_and_returns_the_old_item_when_aske
 
 
 @SCENARIOS.add
+def return_values_of_put_delete_and_a_failed_update_condition(b: Backend) -> None:
+    table = b.create_table()
+    b.call("put_item", TableName=table, Item={"pk": s("k"), "v": n("1")}, ReturnValues="ALL_OLD")
+    b.call("put_item", TableName=table, Item={"pk": s("k"), "v": n("2")}, ReturnValues="ALL_OLD")
+    b.call(
+        "update_item",
+        TableName=table,
+        Key={"pk": s("k")},
+        UpdateExpression="SET v = :x",
+        ConditionExpression="v = :x",
+        ExpressionAttributeValues={":x": n("3")},
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        keep=dict,
+    )
+    b.call(
+        "update_item",
+        TableName=table,
+        Key={"pk": s("missing")},
+        UpdateExpression="SET v = :x",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":x": n("3")},
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+    b.call("delete_item", TableName=table, Key={"pk": s("k")}, ReturnValues="ALL_OLD")
+    b.call("put_item", TableName=table, Item={"pk": s("k")}, ReturnValues="ALL_NEW")
+
+
+@SCENARIOS.add
+def legacy_attributes_to_get_and_attribute_updates(b: Backend) -> None:
+    table = b.create_table()
+    b.call("put_item", TableName=table, Item={"pk": s("k"), "a": n("1"), "b": s("x"), "ss": {"SS": ["p"]}})
+    b.call(
+        "update_item",
+        TableName=table,
+        Key={"pk": s("k")},
+        AttributeUpdates={
+            "a": {"Action": "ADD", "Value": n("2")},
+            "b": {"Action": "DELETE"},
+            "ss": {"Action": "ADD", "Value": {"SS": ["q"]}},
+            "c": {"Action": "PUT", "Value": s("new")},
+        },
+        ReturnValues="ALL_NEW",
+    )
+    b.call("get_item", TableName=table, Key={"pk": s("k")}, AttributesToGet=["a", "c", "missing"])
+
+
+@SCENARIOS.add
 def condition_functions_and_comparisons(b: Backend) -> None:
     table = b.create_table()
     b.call(

@@ -126,6 +126,67 @@ def a_reserved_word_in_a_projection_is_refused(b: Backend) -> None:
 
 
 @SCENARIOS.add
+def a_global_secondary_index_is_queried_with_its_projection(b: Backend) -> None:
+    table = b.create_table(
+        extra={
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "kind", "AttributeType": "S"},
+                {"AttributeName": "at", "AttributeType": "N"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "by-kind",
+                    "KeySchema": [
+                        {"AttributeName": "kind", "KeyType": "HASH"},
+                        {"AttributeName": "at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["v"]},
+                }
+            ],
+        }
+    )
+    for index, kind in enumerate(("temp", "temp", "hum", "temp")):
+        item = {"pk": s(f"d{index}"), "kind": s(kind), "at": n(str(index)), "v": n(str(index)), "w": s("x")}
+        b.ddb.put_item(TableName=table, Item=item)
+    b.ddb.put_item(TableName=table, Item={"pk": s("no-kind"), "at": n("9")})
+    b.call(
+        "query",
+        TableName=table,
+        IndexName="by-kind",
+        KeyConditionExpression="kind = :k AND at >= :a",
+        ExpressionAttributeValues={":k": s("temp"), ":a": n("1")},
+        ScanIndexForward=False,
+    )
+    b.call(
+        "query",
+        TableName=table,
+        IndexName="by-kind",
+        KeyConditionExpression="kind = :k",
+        ExpressionAttributeValues={":k": s("temp")},
+        Limit=1,
+    )
+    b.call(
+        "query",
+        TableName=table,
+        IndexName="by-kind",
+        KeyConditionExpression="kind = :k",
+        ExpressionAttributeValues={":k": s("temp")},
+        ConsistentRead=True,
+    )
+
+
+@SCENARIOS.add
+def a_parallel_scan_returns_every_item_once(b: Backend) -> None:
+    table = readings(b, count=5)
+    seen = []
+    for segment in range(3):
+        seen += b.ddb.scan(TableName=table, Segment=segment, TotalSegments=3)["Items"]
+    b.note("items", sorted_items(seen))
+    b.call("scan", TableName=table, Segment=3, TotalSegments=3)
+
+
+@SCENARIOS.add
 def read_capacity_rounds_item_size_up_to_4_kb(b: Backend) -> None:
     table = b.create_table()
     b.call("put_item", TableName=table, Item={"pk": s("small"), "v": s("x")}, ReturnConsumedCapacity="TOTAL")
