@@ -1,4 +1,5 @@
-"""Requests DynamoDB refuses before reading or writing, as ValidationException messages (None: accepted)."""
+"""Requests DynamoDB refuses before reading or writing, as ValidationException messages (None: accepted),
+worded as DynamoDB Local (AWS's build) words them."""
 
 from __future__ import annotations
 
@@ -37,15 +38,20 @@ def write_request_error(request_items: Mapping[str, Any]) -> str | None:
     for requests in request_items.values():
         for request in requests if isinstance(requests, list) else []:
             if not isinstance(request, Mapping) or len({"PutRequest", "DeleteRequest"} & request.keys()) != 1:
-                return "A WriteRequest must contain exactly one of PutRequest and DeleteRequest"
+                return (
+                    "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the "
+                    "supported datatypes"
+                )
     return None
 
 
-def ttl_update_error(current: Mapping[str, Any] | None, enabled: bool) -> str | None:
+def ttl_update_error(current: Mapping[str, Any] | None, enabled: bool, attribute: str) -> str | None:
     """UpdateTimeToLive that would not change the state: enabling an enabled TTL (on any attribute), or
     disabling a disabled one."""
     status = (current or {}).get("TimeToLiveStatus", "DISABLED")
     if enabled and status == "ENABLED":
+        if (current or {}).get("AttributeName") != attribute:
+            return "TimeToLive is active on a different AttributeName"
         return "TimeToLive is already enabled"
     if not enabled and status != "ENABLED":
         return "TimeToLive is already disabled"
@@ -55,10 +61,10 @@ def ttl_update_error(current: Mapping[str, Any] | None, enabled: bool) -> str | 
 def stream_update_error(current: Mapping[str, Any] | None, requested: Mapping[str, Any]) -> str | None:
     enabled_now = bool((current or {}).get("StreamEnabled"))
     if requested.get("StreamEnabled"):
-        if "StreamViewType" not in requested:
-            return "Stream specification is invalid: StreamViewType is required when StreamEnabled is true"
+        if not requested.get("StreamViewType"):
+            return "Invalid StreamViewType: Stream ViewType must not be null or empty when enabling streams."
         if enabled_now:
             return "Table already has an enabled stream"
     elif not enabled_now:
-        return "Stream is already disabled"
+        return "Table has no stream to disable"
     return None

@@ -16,6 +16,7 @@ from typing import Any
 
 CLAUSES = ("SET", "REMOVE", "ADD", "DELETE")
 SET_FUNCTIONS = ("if_not_exists", "list_append")
+CONDITION_FUNCTIONS = ("attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains", "size")
 PREFIX = "Invalid UpdateExpression: "
 _TOKEN = re.compile(
     r"\s*(?:(?P<name>#[A-Za-z0-9_]+|[A-Za-z_][A-Za-z0-9_]*)|(?P<value>:[A-Za-z0-9_]+)"
@@ -42,8 +43,9 @@ class _Tokens:
         return token
 
     def syntax_error(self) -> UpdateExpressionError:
+        """DynamoDB's message: the offending token, near it the tokens before and after."""
         _kind, text = self.peek()
-        near = " ".join(t for _k, t in self.items[self.position : self.position + 2]) or text
+        near = " ".join(t for _k, t in self.items[max(self.position - 1, 0) : self.position + 2])
         return UpdateExpressionError(f'{PREFIX}Syntax error; token: "{text}", near: "{near}"')
 
 
@@ -87,6 +89,10 @@ def _operand(tokens: _Tokens, names: Mapping[str, str], values: Mapping[str, Any
     if kind == "name" and tokens.items[tokens.position + 1 : tokens.position + 2] == [("punct", "(")]:
         tokens.take()
         tokens.take()
+        if text in CONDITION_FUNCTIONS:
+            raise UpdateExpressionError(
+                f"{PREFIX}The function is not allowed in an update expression; function: {text}"
+            )
         if text not in SET_FUNCTIONS:
             raise UpdateExpressionError(f"{PREFIX}Invalid function name; function: {text}")
         arguments = [tokens.peek()]
@@ -151,7 +157,7 @@ def check_update_expression(
                 if kind != "value":
                     tokens.position -= 1
                     raise tokens.syntax_error()
-                _check_add_or_delete_operand(clause, _value_type(values, reference), values.get(reference))
+                _check_add_or_delete_operand(clause, reference, _value_type(values, reference), values.get(reference))
             if tokens.peek() != ("punct", ","):
                 break
             tokens.take()
@@ -160,13 +166,13 @@ def check_update_expression(
     _check_overlaps(paths)
 
 
-def _check_add_or_delete_operand(clause: str, operand_type: str | None, value: Any) -> None:
+def _check_add_or_delete_operand(clause: str, reference: str, operand_type: str | None, value: Any) -> None:
     allowed = ("N", "SS", "NS", "BS") if clause == "ADD" else ("SS", "NS", "BS")
     if operand_type in ("SS", "NS", "BS") and not value[operand_type]:
         kind = {"SS": "string", "NS": "number", "BS": "binary"}[operand_type]
         raise UpdateExpressionError(
             "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: "
-            f"An {kind} set  may not be empty"
+            f"An {kind} set  may not be empty for key {reference}"
         )
     if operand_type is not None and operand_type not in allowed:
         raise UpdateExpressionError(
@@ -193,3 +199,15 @@ def _check_overlaps(paths: list[tuple[PathPart, ...]]) -> None:
 def removal_order(path: tuple[PathPart, ...]) -> tuple[tuple[int, Any], ...]:
     """Sort key removing list elements from the highest index down, so each named position is the original one."""
     return tuple((1, part) if isinstance(part, int) else (0, part) for part in path)
+
+
+def undefined_reference_error(expression: str, names: Mapping[str, str], values: Mapping[str, Any]) -> str | None:
+    """DynamoDB names an undefined value or name in an UpdateExpression before it looks for unused ones."""
+    for kind, text in _tokens(expression).items:
+        if kind == "value" and text not in values:
+            return f"{PREFIX}An expression attribute value used in expression is not defined; attribute value: {text}"
+        if kind == "name" and text.startswith("#") and text not in names:
+            return (
+                f"{PREFIX}An expression attribute name used in the document path is not defined; attribute name: {text}"
+            )
+    return None

@@ -4,7 +4,8 @@ refused, `REMOVE l[0], l[1]` removes the two original elements, and number sets 
 MiniStack accepts `SET v = = :x`, a clause given twice, overlapping paths, unknown functions,
 list_append of a non-list and ADD of an empty set; it removes list elements one after the other
 (so the second index names a shifted element) and treats `2` and `2.0` as two set members. A
-transaction holding a refused expression is refused whole (ValidationException), not cancelled.
+transaction holding a refused expression is refused whole (ValidationException), not cancelled;
+an undefined value or name is reported before unused ones, as DynamoDB does.
 """
 
 from __future__ import annotations
@@ -14,17 +15,24 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.dynamodb_update_rules import UpdateExpressionError, check_update_expression, removal_order
+from emulator.dynamodb_update_rules import (
+    UpdateExpressionError,
+    check_update_expression,
+    removal_order,
+    undefined_reference_error,
+)
 from emulator.ministack.registry import Originals, Patch, Target
 
 DYNAMODB = "ministack.services.dynamodb"
 APPLY_UPDATE_EXPRESSION = Target(DYNAMODB, "_apply_update_expression")
 APPLY_REMOVE = Target(DYNAMODB, "_apply_remove")
 TRANSACT_WRITE_ITEMS = Target(DYNAMODB, "_transact_write_items")
+UPDATE_ITEM = Target(DYNAMODB, "_update_item")
 SPLIT_BY_COMMA = Target(DYNAMODB, "_split_by_comma")
 PARSE_PATH = Target(DYNAMODB, "_parse_path_from_tokens")
 REMOVE_AT_PATH = Target(DYNAMODB, "_remove_at_path")
 CANONICAL_NUMBER = Target(DYNAMODB, "_ddb_canonicalize_number")
+INVALID_PATH = "The document path provided in the update expression is invalid for update"
 
 
 def _canonical_number_sets(value: Any, canonical: Any) -> Any:
@@ -45,13 +53,19 @@ def _checked_updates(originals: Originals) -> dict[Target, Any]:
     def apply_update_expression(item: Any, expression: str, values: Any, names: Any, updated_attrs: Any = None) -> Any:
         check_update_expression(expression or "", names or {}, values or {})
         canonical = dynamodb._ddb_canonicalize_number
-        return apply_update(
-            _canonical_number_sets(item, canonical),
-            expression,
-            _canonical_number_sets(values or {}, canonical),
-            names,
-            updated_attrs,
-        )
+        try:
+            return apply_update(
+                _canonical_number_sets(item, canonical),
+                expression,
+                _canonical_number_sets(values or {}, canonical),
+                names,
+                updated_attrs,
+            )
+        except ValueError as error:
+            # DynamoDB does not name the path (MiniStack appends ": <path>")
+            if str(error).startswith(INVALID_PATH):
+                raise ValueError(INVALID_PATH) from None
+            raise
 
     def apply_remove(item: Any, tokens: Any, names: Any, updated_attrs: Any) -> None:
         paths = [dynamodb._parse_path_from_tokens(part, names) for part in dynamodb._split_by_comma(tokens)]
@@ -74,7 +88,18 @@ def _checked_updates(originals: Originals) -> dict[Target, Any]:
                     return dynamodb.error_response_json("ValidationException", str(error), 400)
         return originals[TRANSACT_WRITE_ITEMS](data)
 
+    def update_item(data: Any) -> Any:
+        expression = data.get("UpdateExpression") if isinstance(data, Mapping) else None
+        if isinstance(expression, str):
+            error = undefined_reference_error(
+                expression, data.get("ExpressionAttributeNames") or {}, data.get("ExpressionAttributeValues") or {}
+            )
+            if error:
+                return dynamodb.error_response_json("ValidationException", error, 400)
+        return originals[UPDATE_ITEM](data)
+
     return {
+        UPDATE_ITEM: update_item,
         APPLY_UPDATE_EXPRESSION: apply_update_expression,
         APPLY_REMOVE: apply_remove,
         TRANSACT_WRITE_ITEMS: transact_write_items,
@@ -88,6 +113,7 @@ UPDATES_AS_DYNAMODB = Patch(
         "positions; number sets compare members by value"
     ),
     targets={
+        UPDATE_ITEM: "4ae0d444448996b69846b0ae1a195998d9bfaa9510322542324158b56fd569ef",
         TRANSACT_WRITE_ITEMS: "d931eab087546b66b8b9dc0152f42fe620848566c18b2c5418cd9d8008973344",
         APPLY_UPDATE_EXPRESSION: "ffd488974842767c6a0a40034487594549bc2f2864a0ac43393891c49531f11d",
         APPLY_REMOVE: "ba095c9fd9c468d219a79b5e54dfcef2561eac82d72893ed1b0ec109dadca88c",

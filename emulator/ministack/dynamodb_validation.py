@@ -60,8 +60,12 @@ def _refusing(originals: Originals) -> dict[Target, Any]:
     def update_ttl(data: dict[str, Any]) -> Any:
         if table_of(data) is not None:
             name = dynamodb._normalize_table_name(data.get("TableName"))
-            enabled = bool((data.get("TimeToLiveSpecification") or {}).get("Enabled"))
-            error = ttl_update_error(dynamodb._ttl_settings.get(name), enabled)
+            specification = data.get("TimeToLiveSpecification") or {}
+            error = ttl_update_error(
+                dynamodb._ttl_settings.get(name),
+                bool(specification.get("Enabled")),
+                str(specification.get("AttributeName") or ""),
+            )
             if error:
                 return refused(error)
         return originals[UPDATE_TTL](data)

@@ -17,11 +17,13 @@ def stream_state(response: dict) -> dict:
 
 
 def update_ttl(b: Backend, table: str, enabled: bool, attribute: str) -> None:
+    # AWS's own texts: "TimeToLive is already enabled", "... is active on a different AttributeName"
     b.call(
         "update_time_to_live",
         TableName=table,
         TimeToLiveSpecification={"Enabled": enabled, "AttributeName": attribute},
         keep=ttl_state,
+        message=True,
     )
     b.call("describe_time_to_live", TableName=table, keep=ttl_state)
 

@@ -11,10 +11,10 @@ SCENARIOS = Scenarios()
 
 def readings(b: Backend, count: int = 6, **table: Any) -> str:
     """Readings of devices d0 and d1 at times 1..count, with a value and a nested map."""
-    name = b.create_table(sort_key="at", **table)
+    name = b.create_table(sort_key="ts", **table)
     for device in ("d0", "d1"):
         for at in range(1, count + 1):
-            item = {"pk": s(device), "at": n(str(at)), "v": n(str(at * 10)), "m": {"M": {"x": n(str(at)), "y": s("y")}}}
+            item = {"pk": s(device), "ts": n(str(at)), "v": n(str(at * 10)), "m": {"M": {"x": n(str(at)), "y": s("y")}}}
             b.ddb.put_item(TableName=name, Item=item)
     return name
 
@@ -32,9 +32,9 @@ def query(b: Backend, table: str, condition: str = "pk = :d", values: dict | Non
 @SCENARIOS.add
 def query_ranges_and_order(b: Backend) -> None:
     table = readings(b)
-    query(b, table, "pk = :d AND at BETWEEN :a AND :b", {":a": n("2"), ":b": n("4")}, ScanIndexForward=False)
-    query(b, table, "pk = :d AND at > :a", {":a": n("4")})
-    query(b, table, "pk = :d AND at <= :a", {":a": n("2")}, ProjectionExpression="at")
+    query(b, table, "pk = :d AND ts BETWEEN :a AND :b", {":a": n("2"), ":b": n("4")}, ScanIndexForward=False)
+    query(b, table, "pk = :d AND ts > :a", {":a": n("4")})
+    query(b, table, "pk = :d AND ts <= :a", {":a": n("2")}, ProjectionExpression="ts")
 
 
 @SCENARIOS.add
@@ -55,24 +55,24 @@ def a_filter_counts_scanned_and_matching_items_separately(b: Backend) -> None:
 @SCENARIOS.add
 def a_filter_on_a_key_attribute_is_refused(b: Backend) -> None:
     table = readings(b)
-    query(b, table, FilterExpression="at > :a", values={":a": n("2")})
+    query(b, table, FilterExpression="ts > :a", values={":a": n("2")}, message=True)
 
 
 @SCENARIOS.add
 def an_or_in_a_key_condition_is_refused(b: Backend) -> None:
     table = readings(b)
-    query(b, table, "pk = :d OR at = :a", {":a": n("2")})
-    query(b, table, "pk = :d AND (at = :a OR at = :b)", {":a": n("2"), ":b": n("3")})
+    query(b, table, "pk = :d OR ts = :a", {":a": n("2")}, message=True)
+    query(b, table, "pk = :d AND (ts = :a OR ts = :b)", {":a": n("2"), ":b": n("3")}, message=True)
 
 
 @SCENARIOS.add
 def key_condition_errors(b: Backend) -> None:
     table = readings(b)
-    query(b, table, "at = :a", {":a": n("2")})
+    query(b, table, "ts = :a", {":a": n("2")})
     query(b, table, "pk = :d AND v = :a", {":a": n("2")})
     query(b, table, "pk <> :d")
-    query(b, table, "pk = :d AND begins_with(at, :a)", {":a": n("1")})
-    query(b, table, "pk = :d AND at = :a", {":a": s("1")})
+    query(b, table, "pk = :d AND begins_with(ts, :a)", {":a": n("1")})
+    query(b, table, "pk = :d AND ts = :a", {":a": s("1")})
 
 
 @SCENARIOS.add
@@ -91,7 +91,7 @@ def projections_of_nested_paths_and_list_elements(b: Backend) -> None:
         TableName=table,
         Item={"pk": s("k"), "m": {"M": {"a": n("1"), "b": {"M": {"c": s("c")}}}}, "l": {"L": [n("0"), n("1"), n("2")]}},
     )
-    b.call("get_item", TableName=table, Key={"pk": s("k")}, ProjectionExpression="m.b.c, l[2], l[0], missing")
+    b.call("get_item", TableName=table, Key={"pk": s("k")}, ProjectionExpression="m.b.c, l[2], l[0], absent")
     b.call("get_item", TableName=table, Key={"pk": s("k")}, ProjectionExpression="m, m.a")
 
 
@@ -110,9 +110,9 @@ def scan_filters_and_counts(b: Backend) -> None:
 
 @SCENARIOS.add
 def scan_of_one_partition_pages_with_limit(b: Backend) -> None:
-    table = b.create_table(sort_key="at")
+    table = b.create_table(sort_key="ts")
     for at in range(5):
-        b.ddb.put_item(TableName=table, Item={"pk": s("only"), "at": n(str(at))})
+        b.ddb.put_item(TableName=table, Item={"pk": s("only"), "ts": n(str(at))})
     page = b.call("scan", TableName=table, Limit=2)
     page = b.call("scan", TableName=table, Limit=2, ExclusiveStartKey=page["LastEvaluatedKey"])
     b.call("scan", TableName=table, Limit=2, ExclusiveStartKey=page["LastEvaluatedKey"])
@@ -132,14 +132,14 @@ def a_global_secondary_index_is_queried_with_its_projection(b: Backend) -> None:
             "AttributeDefinitions": [
                 {"AttributeName": "pk", "AttributeType": "S"},
                 {"AttributeName": "kind", "AttributeType": "S"},
-                {"AttributeName": "at", "AttributeType": "N"},
+                {"AttributeName": "ts", "AttributeType": "N"},
             ],
             "GlobalSecondaryIndexes": [
                 {
                     "IndexName": "by-kind",
                     "KeySchema": [
                         {"AttributeName": "kind", "KeyType": "HASH"},
-                        {"AttributeName": "at", "KeyType": "RANGE"},
+                        {"AttributeName": "ts", "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["v"]},
                 }
@@ -147,14 +147,14 @@ def a_global_secondary_index_is_queried_with_its_projection(b: Backend) -> None:
         }
     )
     for index, kind in enumerate(("temp", "temp", "hum", "temp")):
-        item = {"pk": s(f"d{index}"), "kind": s(kind), "at": n(str(index)), "v": n(str(index)), "w": s("x")}
+        item = {"pk": s(f"d{index}"), "kind": s(kind), "ts": n(str(index)), "v": n(str(index)), "w": s("x")}
         b.ddb.put_item(TableName=table, Item=item)
-    b.ddb.put_item(TableName=table, Item={"pk": s("no-kind"), "at": n("9")})
+    b.ddb.put_item(TableName=table, Item={"pk": s("no-kind"), "ts": n("9")})
     b.call(
         "query",
         TableName=table,
         IndexName="by-kind",
-        KeyConditionExpression="kind = :k AND at >= :a",
+        KeyConditionExpression="kind = :k AND ts >= :a",
         ExpressionAttributeValues={":k": s("temp"), ":a": n("1")},
         ScanIndexForward=False,
     )

@@ -18,16 +18,17 @@ VALUES = {":x": {"N": "1"}, ":y": {"N": "2"}, ":s": {"S": "e"}, ":l": {"L": []},
 @pytest.mark.parametrize(
     ("expression", "message"),
     [
-        ("SET v = = :x", 'Syntax error; token: "=", near: "= :x"'),
+        ("SET v = = :x", 'Syntax error; token: "=", near: "= = :x"'),
+        ("SET a = size(b)", "The function is not allowed in an update expression; function: size"),
         ("SET a = :x SET b = :x", 'The "SET" section can only be used once'),
         ("SET v = :x REMOVE v", "Two document paths overlap with each other"),
         ("SET m = :x, m.c = :y", "path one: [m], path two: [m, c]"),
         ("SET a = no_such_function(:x)", "Invalid function name; function: no_such_function"),
         ("SET l = list_append(l, :s)", "operator or function: list_append, operand type: S"),
-        ("ADD tags :empty", "An string set  may not be empty"),
+        ("ADD tags :empty", "An string set  may not be empty for key :empty"),
         ("DELETE n :x", "operator: DELETE, operand type: N"),
-        ("REMOVE", 'Syntax error; token: "<EOF>"'),
-        ("v = :x", 'Syntax error; token: "v"'),
+        ("REMOVE", 'Syntax error; token: "<EOF>", near: "REMOVE"'),
+        ("v = :x", 'Syntax error; token: "v", near: "v ="'),
     ],
 )
 def test_expressions_dynamodb_refuses_are_refused_with_its_message(expression, message):
@@ -72,14 +73,15 @@ def test_a_write_request_holds_exactly_one_of_put_and_delete():
 
 def test_ttl_and_stream_changes_that_change_nothing_are_refused():
     enabled = {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiredAt"}
-    assert ttl_update_error(None, True) is None
-    assert ttl_update_error(enabled, True) == "TimeToLive is already enabled"
-    assert ttl_update_error(None, False) == "TimeToLive is already disabled"
-    assert ttl_update_error(enabled, False) is None
+    assert ttl_update_error(None, True, "expiredAt") is None
+    assert ttl_update_error(enabled, True, "expiredAt") == "TimeToLive is already enabled"
+    assert ttl_update_error(enabled, True, "other") == "TimeToLive is active on a different AttributeName"
+    assert ttl_update_error(None, False, "expiredAt") == "TimeToLive is already disabled"
+    assert ttl_update_error(enabled, False, "expiredAt") is None
     streaming = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     assert stream_update_error(streaming, streaming) == "Table already has an enabled stream"
     assert stream_update_error(None, {"StreamEnabled": True})
-    assert stream_update_error(None, {"StreamEnabled": False}) == "Stream is already disabled"
+    assert stream_update_error(None, {"StreamEnabled": False}) == "Table has no stream to disable"
     assert stream_update_error({"StreamEnabled": False}, streaming) is None
 
 
