@@ -146,36 +146,38 @@ def legacy_attributes_to_get_and_attribute_updates(b: Backend) -> None:
 
 @SCENARIOS.add
 def condition_functions_and_comparisons(b: Backend) -> None:
+    """Each condition on a re-put of the same item: it holds (the put succeeds) or fails (ConditionalCheckFailed)."""
     table = b.create_table()
-    b.call(
-        "put_item",
-        TableName=table,
-        Item={"pk": s("k"), "name": s("sensor-7"), "l": {"L": [n("1"), n("2")]}, "v": n("5")},
-    )
+    item = {"pk": s("k"), "name": s("sensor-7"), "l": {"L": [n("1"), n("2")]}, "v": n("5")}
+    b.call("put_item", TableName=table, Item=item)
+    values = {
+        ":p": s("sensor"),
+        ":two": n("2"),
+        ":seven": s("7"),
+        ":lo": n("1"),
+        ":hi": n("9"),
+        ":five": n("5"),
+        ":string": s("S"),
+        ":number": s("N"),
+    }
     for condition in (
         "begins_with(#n, :p) AND size(l) = :two",
         "contains(#n, :seven) OR v BETWEEN :lo AND :hi",
         "v IN (:lo, :hi, :five) AND NOT attribute_type(v, :string)",
         "l[1] = :two AND size(#n) > :five",
         "attribute_type(v, :number)",
+        "v BETWEEN :lo AND :two",
+        "NOT (size(l) = :two)",
+        "attribute_exists(l[5]) OR begins_with(#n, :seven)",
     ):
+        used = {key: value for key, value in values.items() if key in condition}
         b.call(
-            "delete_item",
+            "put_item",
             TableName=table,
-            Key={"pk": s("k")},
-            ConditionExpression=f"({condition}) AND v = :never",
-            ExpressionAttributeNames={"#n": "name"},
-            ExpressionAttributeValues={
-                ":p": s("sensor"),
-                ":two": n("2"),
-                ":seven": s("7"),
-                ":lo": n("1"),
-                ":hi": n("9"),
-                ":five": n("5"),
-                ":string": s("S"),
-                ":number": s("N"),
-                ":never": n("-1"),
-            },
+            Item=item,
+            ConditionExpression=condition,
+            **({"ExpressionAttributeNames": {"#n": "name"}} if "#n" in condition else {}),
+            **({"ExpressionAttributeValues": used} if used else {}),
         )
 
 
