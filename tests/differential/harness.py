@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -244,8 +245,6 @@ class Scenarios:
         return known
 
     def test(self) -> Callable[..., None]:
-        import pytest
-
         @pytest.mark.differential
         @pytest.mark.parametrize(
             "name",
