@@ -29,6 +29,7 @@ from typing import TypeVar
 
 from bootstrap.config import StackConfig, TableBilling
 from device_data.archive import ARCHIVE_PREFIX, RemovalsWithoutIdentity
+from device_data.history_table import HistoryTable, history_table
 from device_data.messages import SENSOR_TOPIC_FILTER, sensor_topic
 from device_data.table import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
 from env_settings.reader import SettingError
@@ -199,6 +200,7 @@ class Stack:
     mappings: tuple[EventSourceMapping, ...]
     topic_rule: TopicRule
     device_policy: IotPolicy
+    history_table: HistoryTable
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.config.region}:{self.account_id}:{resource}"
@@ -464,6 +466,7 @@ def declare(
         mappings=mappings,
         topic_rule=topic_rule,
         device_policy=device_policy,
+        history_table=history_table(env, history_bucket.name, history_bucket.prefix),
     )
 
 

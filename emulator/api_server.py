@@ -31,7 +31,7 @@ def serve(settings: EmulatorSettings) -> None:
     from emulator.ministack.ttl import sweep_every
 
     patches = PatchRegistry()
-    ministack_app, firehose = ministack.install(patches)
+    ministack_app, firehose = ministack.install(patches, settings.glacier_restore_seconds)
     logger.info("MiniStack %s, patched: %s", ministack.MINISTACK_VERSION, [p.patch.name for p in patches.applied])
     app = PatchListing(ministack_app, patches.describe())
     stopping = threading.Event()

@@ -13,6 +13,7 @@
 | STOP_STALL_SECONDS         | 30        | a stopping process idle this long (no CPU, no writes) is killed   |
 | STOP_LIMIT_SECONDS         | 3600      | a stopping process still running this long is killed              |
 | STREAM_LOST_CHECKPOINT     | stop      | an unreadable stream checkpoint: stop, trim_horizon or latest     |
+| GLACIER_RESTORE_SECONDS    | 2         | how long a Glacier restore takes (AWS: minutes to hours)          |
 
 A stopping process is never killed while it works (a save of hundreds of MB takes a while): only
 when it has done nothing for STOP_STALL_SECONDS, or at STOP_LIMIT_SECONDS. A backup is taken
@@ -65,6 +66,7 @@ class EmulatorSettings:
     stop_stall_seconds: float = 30.0
     stop_limit_seconds: float = 3600.0
     stream_lost_checkpoint: LostCheckpoint = LostCheckpoint.STOP
+    glacier_restore_seconds: float = 2.0
 
     @property
     def endpoint(self) -> str:
@@ -85,6 +87,7 @@ class EmulatorSettings:
             stop_stall_seconds=number(env, "STOP_STALL_SECONDS", cls.stop_stall_seconds),
             stop_limit_seconds=number(env, "STOP_LIMIT_SECONDS", cls.stop_limit_seconds),
             stream_lost_checkpoint=one_of(env, "STREAM_LOST_CHECKPOINT", cls.stream_lost_checkpoint),
+            glacier_restore_seconds=number(env, "GLACIER_RESTORE_SECONDS", cls.glacier_restore_seconds),
         )
 
     def environment(self) -> dict[str, str]:
@@ -104,4 +107,5 @@ class EmulatorSettings:
             "STOP_STALL_SECONDS": str(self.stop_stall_seconds),
             "STOP_LIMIT_SECONDS": str(self.stop_limit_seconds),
             "STREAM_LOST_CHECKPOINT": str(self.stream_lost_checkpoint),
+            "GLACIER_RESTORE_SECONDS": str(self.glacier_restore_seconds),
         }

@@ -16,8 +16,10 @@ and the function instead of running a replacement on code it does not fit.
 - `sqs`: DeleteMessageBatch in one pass, ReceiveMessage without four full scans of the queue;
 - `iot`: MQTT over WebSocket on a loopback Host, AWS IoT Core's publish limits (QoS 0/1, 128 KB),
   `SELECT *` handing the SQS action the payload as published (binary included), and the SQS
-  action sending only as its role allows.
-
+  action sending only as its role allows;
+- `athena`: queries read Glue tables as declared (JSON SerDe, partition projection) in
+  `emulator.athena_engine` and fail as Athena does; without DuckDB they fail, never placeholder rows;
+- `glacier`: a Glacier restore takes GLACIER_RESTORE_SECONDS;
 - `dynamodb_records`: stream records carry DynamoDB's SizeBytes, an unchanged item writes none,
   PartiQL writes write them;
 - `dynamodb_updates`: update expressions DynamoDB refuses are refused, REMOVE of list elements
@@ -38,6 +40,7 @@ from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
+    athena,
     dynamodb_capacity,
     dynamodb_records,
     dynamodb_updates,
@@ -45,6 +48,7 @@ from emulator.ministack import (
     dynamodb_wording,
     firehose,
     functions,
+    glacier,
     iot,
     mapping_validation,
     mappings,
@@ -62,7 +66,7 @@ class EmbeddedMinistack(NamedTuple):
     firehose: FirehoseBuffers
 
 
-def install(registry: PatchRegistry) -> EmbeddedMinistack:
+def install(registry: PatchRegistry, glacier_restore_seconds: float = 2.0) -> EmbeddedMinistack:
     """Import MiniStack and apply every patch through `registry`, all or none: raises
     MinistackDiffers, with nothing left patched, when a target is not the code it should be."""
     ttl.import_dynamodb()
@@ -83,6 +87,10 @@ def install(registry: PatchRegistry) -> EmbeddedMinistack:
             iot.PUBLISH_LIMITS,
             iot.PAYLOAD_AS_PUBLISHED,
             iot.RULE_ROLE_ENFORCED,
+            athena.NO_PLACEHOLDER_ROWS,
+            athena.QUERIES_RUN_BY_THE_ENGINE,
+            athena.RESULTS_AT_THE_OUTPUT_LOCATION,
+            glacier.restore_delay(glacier_restore_seconds),
             dynamodb_records.SIZE_BYTES,
             dynamodb_records.UNCHANGED_WRITES_NO_RECORD,
             dynamodb_records.PARTIQL_WRITES_RECORDED,
