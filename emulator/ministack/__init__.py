@@ -22,7 +22,16 @@ and the function instead of running a replacement on code it does not fit.
 - `glacier`: a Glacier restore takes GLACIER_RESTORE_SECONDS;
 - `cloudformation`: the template's table, delivery stream, functions and mappings are provisioned
   as AWS provisions them (TTL and PITR applied, an existing table refused, numbers as integers,
-  missing code and refused mappings failing the resource).
+  missing code and refused mappings failing the resource);
+- `dynamodb_records`: stream records carry DynamoDB's SizeBytes, an unchanged item writes none,
+  PartiQL writes write them;
+- `dynamodb_updates`: update expressions DynamoDB refuses are refused, REMOVE of list elements
+  removes the original positions, number sets compare by value;
+- `dynamodb_validation`: TTL and stream changes that change nothing, empty WriteRequests, OR in
+  key conditions and Query filters on key attributes are refused as AWS refuses them; a legacy
+  `Expected` with `Value` and `ComparisonOperator` is evaluated;
+- `dynamodb_capacity`: GetItem and BatchGetItem report read capacity by item size;
+- `dynamodb_wording`: a missing stream and a transaction's failed condition in AWS's words.
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -36,6 +45,11 @@ from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
     athena,
     cloudformation,
+    dynamodb_capacity,
+    dynamodb_records,
+    dynamodb_updates,
+    dynamodb_validation,
+    dynamodb_wording,
     firehose,
     functions,
     glacier,
@@ -82,6 +96,14 @@ def install(registry: PatchRegistry, glacier_restore_seconds: float = 2.0) -> Em
             athena.RESULTS_AT_THE_OUTPUT_LOCATION,
             glacier.restore_delay(glacier_restore_seconds),
             cloudformation.RESOURCES_AS_ON_AWS,
+            dynamodb_records.SIZE_BYTES,
+            dynamodb_records.UNCHANGED_WRITES_NO_RECORD,
+            dynamodb_records.PARTIQL_WRITES_RECORDED,
+            dynamodb_updates.UPDATES_AS_DYNAMODB,
+            dynamodb_validation.REFUSED_AS_DYNAMODB,
+            dynamodb_validation.LEGACY_EXPECTED_VALUE,
+            dynamodb_capacity.READS_BILLED_BY_SIZE,
+            dynamodb_wording.AWS_WORDING,
         ):
             registry.apply(patch)
     except MinistackDiffers:

@@ -51,6 +51,14 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
         "athena-results-at-the-output-location",
         "glacier-restore-delay-setting",
         "cloudformation-resources-as-on-aws",
+        "dynamodb-stream-record-size-bytes",
+        "dynamodb-unchanged-write-no-stream-record",
+        "dynamodb-partiql-writes-stream-records",
+        "dynamodb-update-expressions-checked",
+        "dynamodb-requests-refused-as-aws",
+        "dynamodb-legacy-expected-value-with-operator",
+        "dynamodb-reads-billed-by-size",
+        "dynamodb-aws-wording",
     ]
     originals = {target: original for applied in registry.applied for target, original in applied.originals.items()}
     assert all(target.read() is not original for target, original in originals.items())
