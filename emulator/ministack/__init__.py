@@ -16,6 +16,11 @@ and the function instead of running a replacement on code it does not fit.
 - `iot`: MQTT over WebSocket on a loopback Host, AWS IoT Core's publish limits (QoS 0/1, 128 KB),
   `SELECT *` handing the SQS action the payload as published (binary included), and the SQS
   action sending only as its role allows.
+- `compact`: stream records packed and attribute values shared (memory for 24 h of records);
+- `saves`: each service's save at a stop is recorded as written or failed, not just logged;
+- `s3`: an S3 object whose file could not be written fails its request instead of answering 200;
+- `journal`: every change to items, stream records, messages and Firehose buffers is journaled
+  before its answer and replayed at the next start (applied last: it wraps what is there).
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -26,8 +31,23 @@ import importlib
 from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
-from emulator.ministack import firehose, functions, iot, mapping_validation, mappings, persistence, sqs, ttl
+from emulator.ministack import (
+    compact,
+    firehose,
+    functions,
+    iot,
+    journal,
+    mapping_validation,
+    mappings,
+    persistence,
+    s3,
+    saves,
+    sqs,
+    ttl,
+)
+from emulator.ministack.journal import Journal
 from emulator.ministack.registry import MINISTACK_VERSION, MinistackDiffers, PatchRegistry
+from emulator.ministack.saves import SaveLog
 
 __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "install"]
 
@@ -35,31 +55,42 @@ __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "instal
 class EmbeddedMinistack(NamedTuple):
     app: Any
     firehose: FirehoseBuffers
+    saves: SaveLog
 
 
-def install(registry: PatchRegistry) -> EmbeddedMinistack:
+def install(registry: PatchRegistry, journal_to: Journal | None = None, sync_saves: bool = False) -> EmbeddedMinistack:
     """Import MiniStack and apply every patch through `registry`, all or none: raises
-    MinistackDiffers, with nothing left patched, when a target is not the code it should be."""
+    MinistackDiffers, with nothing left patched, when a target is not the code it should be.
+    With `journal_to`, every change is journaled there (see `journal`)."""
     ttl.import_dynamodb()
     app = importlib.import_module("ministack.app").app
     buffers = FirehoseBuffers(firehose.deliver_one_object)
+    save_log = SaveLog()
+    patches = [
+        ttl.REAPER_NEVER_STARTS,
+        mappings.POLLER_OFF,
+        mapping_validation.MAPPINGS_VALIDATED,
+        persistence.STREAM_RECORDS_PERSISTED,
+        functions.INVOCATION_END_MARK,
+        sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
+        sqs.RECEIVE_WITHOUT_FULL_SCANS,
+        firehose.buffered_delivery(buffers),
+        iot.MQTT_ON_LOOPBACK_HOST,
+        iot.PUBLISH_LIMITS,
+        iot.PAYLOAD_AS_PUBLISHED,
+        iot.RULE_ROLE_ENFORCED,
+        compact.COMPACT_ITEMS_AND_STREAMS,
+        saves.saves_known(save_log, sync_saves),
+        s3.OBJECT_WRITES_KNOWN,
+    ]
+    if journal_to is not None:
+        patches.append(journal.journaled(journal_to))
     try:
-        for patch in (
-            ttl.REAPER_NEVER_STARTS,
-            mappings.POLLER_OFF,
-            mapping_validation.MAPPINGS_VALIDATED,
-            persistence.STREAM_RECORDS_PERSISTED,
-            functions.INVOCATION_END_MARK,
-            sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
-            sqs.RECEIVE_WITHOUT_FULL_SCANS,
-            firehose.buffered_delivery(buffers),
-            iot.MQTT_ON_LOOPBACK_HOST,
-            iot.PUBLISH_LIMITS,
-            iot.PAYLOAD_AS_PUBLISHED,
-            iot.RULE_ROLE_ENFORCED,
-        ):
+        for patch in patches:
             registry.apply(patch)
     except MinistackDiffers:
         registry.undo()
         raise
-    return EmbeddedMinistack(app, buffers)
+    if journal_to is not None:
+        buffers.log = journal_to
+    return EmbeddedMinistack(app, buffers, save_log)

@@ -8,16 +8,24 @@ from typing import Any
 
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack.registry import Originals, Patch, Target
+from emulator.ministack.s3 import write_failures
 
 FIREHOSE = "ministack.services.firehose"
 DELIVER_RECORDS = Target(FIREHOSE, "_deliver_records_to_s3")
 
 
+class ObjectNotWritten(Exception):
+    """The buffer's S3 object could not be written to disk: the buffer is kept for another try."""
+
+
 def deliver_one_object(stream: dict[str, Any], destination: dict[str, Any], body: bytes) -> None:
-    """Write one buffer as one S3 object, under AWS's key layout."""
-    importlib.import_module(FIREHOSE)._deliver_to_s3(stream, destination, body)
+    """Write one buffer as one S3 object, under AWS's key layout; raises ObjectNotWritten."""
+    with write_failures() as failures:
+        importlib.import_module(FIREHOSE)._deliver_to_s3(stream, destination, body)
     # MiniStack also keeps every record in memory for its own reads; the buffer had them.
     destination["records"] = []
+    if failures:
+        raise ObjectNotWritten("; ".join(failures))
 
 
 def buffered_delivery(buffers: FirehoseBuffers) -> Patch:

@@ -1,0 +1,111 @@
+"""MiniStack's saves, made known: which service's state was written at a stop and which was not.
+
+MiniStack's save_state logs a failed write and carries on, and its save_all skips a service
+whose state cannot be read, so a stop looked clean while the files on disk were old. Here
+save_state writes the file as MiniStack does (same wrapper, same encoder, written aside and
+renamed), and every outcome goes to a `SaveLog`: the API process reports it at shutdown, and
+keeps the journal unless every save succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.ministack.registry import Originals, Patch, Target
+
+logger = logging.getLogger("emulator.saves")
+
+PERSISTENCE = "ministack.core.persistence"
+SAVE_STATE = Target(PERSISTENCE, "save_state")
+# app imported save_all by name: its own reference is the one the shutdown calls.
+SAVE_ALL = Target("ministack.app", "save_all")
+
+
+@dataclass
+class SaveLog:
+    """What the last save_all did. `refusal`, when set, is why nothing may be saved (the state in
+    memory holds changes that were refused, after a journal write failed)."""
+
+    saved: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    ran: bool = False
+    refusal: str | None = None
+
+
+def write_state(service: str, data: Any, sync: bool) -> None:
+    """Write one service's state file as MiniStack's save_state does; raises on failure."""
+    persistence = importlib.import_module(PERSISTENCE)
+    os.makedirs(persistence.STATE_DIR, exist_ok=True)
+    path = os.path.join(persistence.STATE_DIR, f"{service}.json")
+    temporary = path + ".tmp"
+    document = {"__ministack_format__": persistence._state_format_version(service), "payload": data}
+    try:
+        with open(temporary, "w") as file:
+            json.dump(document, file, default=persistence._json_default)
+            if sync:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    if sync:
+        directory = os.open(persistence.STATE_DIR, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def reason(error: BaseException) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+def saves_known(log: SaveLog, sync: bool) -> Patch:
+    def build(originals: Originals) -> dict[Target, Any]:
+        def save_state(service: str, data: Any) -> None:
+            if not importlib.import_module(PERSISTENCE).PERSIST_STATE:
+                return
+            try:
+                write_state(service, data, sync)
+            except (OSError, TypeError, ValueError) as error:
+                logger.error("could not save the %s state: %s", service, reason(error))
+                log.failed[service] = reason(error)
+            else:
+                log.saved.append(service)
+
+        def save_all(services: dict[str, Any]) -> None:
+            log.saved, log.failed, log.ran = [], {}, True
+            if log.refusal is not None:
+                logger.error("nothing saved: %s", log.refusal)
+                log.failed = dict.fromkeys(services, log.refusal)
+                return
+            for name, get_state in services.items():
+                try:
+                    state = get_state()
+                except Exception as error:
+                    logger.error("could not read the %s state to save it: %s", name, error)
+                    log.failed[name] = f"its state could not be read: {error}"
+                    continue
+                # A service with nothing to save keeps its file (as MiniStack does).
+                if state is not None:
+                    save_state(name, state)
+
+        return {SAVE_STATE: save_state, SAVE_ALL: save_all}
+
+    return Patch(
+        name="persistence-saves-known",
+        summary="MiniStack's state saves record what was written and what failed, instead of logging and going on",
+        targets={
+            SAVE_STATE: "58a9551109738f64a9a7c71d4abfb560a1a17894bbee96a260ee9226af5ac3cc",
+            SAVE_ALL: "ea253a04fd05447b9a3b6807a6fca0772d2783f3ce482fd68897bd13445b7c4d",
+        },
+        build=build,
+    )

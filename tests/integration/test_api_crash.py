@@ -1,0 +1,171 @@
+"""Nothing acknowledged is lost when the API process is killed (kill -9) in the middle of a run,
+on a backend of its own (killing it must not disturb the other tests)."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+
+from device_data.messages import MessageFate
+from emulator.lifecycle import Paths, free_port, process_alive, stop
+from emulator.settings import EmulatorSettings
+from simulator.fleet import make_fleet
+from simulator.payloads import Outgoing, Plan, PlanSettings
+from tests.integration.conftest import deploy_on, wait_for
+from tests.integration.helpers import archive_entries, history_lines, queue_depth, table_items
+
+pytestmark = pytest.mark.integration
+
+MESSAGES = 400
+# One in this many is a message the ingest function must park: each one's body is its own, so
+# the dead-letter queue can be counted by body.
+MALFORMED_EVERY = 15
+SEND_DEADLINE_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def own_backend(tmp_path_factory):
+    settings = EmulatorSettings(
+        port=free_port(), state_dir=str(tmp_path_factory.mktemp("killed") / "embedded"), ttl_sweep_seconds=0.5
+    )
+    start_with_the_cli(settings)
+    yield settings
+    stop(settings, progress=lambda _line: None)
+
+
+def start_with_the_cli(settings):
+    environment = {
+        **os.environ,
+        "EMULATOR_PORT": str(settings.port),
+        "STATE_DIR": str(Path(settings.state_dir).parent),
+        "TTL_SWEEP_SECONDS": str(settings.ttl_sweep_seconds),
+    }
+    subprocess.run([sys.executable, "-m", "emulator", "start"], env=environment, check=True, capture_output=True)
+
+
+def planned_run():
+    rng = random.Random(21)
+    plan = Plan(make_fleet(30, 0.1, rng), PlanSettings(backdate_ratio=0.1, plain_json_ratio=0.2), rng)
+    messages = [message for batch in plan.batches(MESSAGES, 10) for message in batch]
+    for n in range(0, MESSAGES, MALFORMED_EVERY):
+        messages[n] = Outgoing(f"not a reading {n}", "", "malformed:not_base64", MessageFate.DEAD_LETTERED, ())
+    return messages
+
+
+def send_until_acknowledged(sqs, queue_url, messages, acknowledged):
+    """As a device does: each batch again until SQS has acknowledged every message of it (through
+    the kill: the API refuses connections while it restarts)."""
+    deadline = time.monotonic() + SEND_DEADLINE_SECONDS
+    for first in range(0, len(messages), 10):
+        pending = {str(n): messages[n].body for n in range(first, min(first + 10, len(messages)))}
+        while pending:
+            if time.monotonic() > deadline:
+                return
+            try:
+                response = sqs.send_message_batch(
+                    QueueUrl=queue_url, Entries=[{"Id": n, "MessageBody": body} for n, body in pending.items()]
+                )
+            except (BotoCoreError, ClientError):
+                time.sleep(0.1)
+                continue
+            for sent in response.get("Successful", []):
+                acknowledged.add(int(sent["Id"]))
+                del pending[sent["Id"]]
+        time.sleep(0.05)
+
+
+def parked_bodies(stack):
+    sqs, bodies = stack.client("sqs"), set()
+    while batch := sqs.receive_message(
+        QueueUrl=stack.outputs["dlq_url"], MaxNumberOfMessages=10, VisibilityTimeout=60
+    ).get("Messages", []):
+        bodies |= {message["Body"] for message in batch}
+    return bodies
+
+
+def control_plane(stack):
+    lambda_ = stack.client("lambda")
+    return {
+        "queues": sorted(stack.client("sqs").list_queues()["QueueUrls"]),
+        "functions": sorted(f["FunctionName"] for f in lambda_.list_functions()["Functions"]),
+        "mappings": sorted(m["UUID"] for m in lambda_.list_event_source_mappings()["EventSourceMappings"]),
+        "table": stack.client("dynamodb").describe_table(TableName=stack.outputs["table"])["Table"]["LatestStreamArn"],
+    }
+
+
+def kill_api(settings):
+    pid = int(Paths(Path(settings.state_dir)).pid_file("api").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not process_alive(pid), timeout=10, interval=0.05, message=f"the API process {pid} to die")
+
+
+def test_nothing_acknowledged_is_lost_when_the_api_process_is_killed_mid_run(own_backend, tmp_path):
+    """SIGKILL of the API process while devices send and every function works, restart with
+    `python -m emulator start`, then the books balance exactly: what was stored (in the table, or
+    archived once its TTL passed) + what was filtered + what was parked == what was sent.
+
+    SQS delivers at least once, on AWS as here: a batch whose answer the kill cut off is sent
+    again by the device (a second message for the same reading), and a message the ingest
+    function had handled but not yet deleted is handled again. So the books count readings by
+    their identity, not messages: items by (deviceID, createdAt), parked messages by their body
+    (each malformed one is unique), history lines by (action, keys).
+    """
+    stack = deploy_on(own_backend, "crash", str(tmp_path), FUNCTION_TIMEOUT_SECONDS="1")
+    before = control_plane(stack)
+    messages = planned_run()
+    acknowledged: set[int] = set()
+    producer = threading.Thread(
+        target=send_until_acknowledged,
+        args=(stack.client("sqs"), stack.outputs["queue_url"], messages, acknowledged),
+        daemon=True,
+    )
+    producer.start()
+    wait_for(
+        lambda: len(acknowledged) >= MESSAGES * 0.4 and table_items(stack),
+        timeout=30,
+        interval=0.05,
+        message="the run under way: messages sent and readings stored",
+    )
+    kill_api(own_backend)
+    acknowledged_at_kill = len(acknowledged)
+    start_with_the_cli(own_backend)
+    producer.join(timeout=SEND_DEADLINE_SECONDS)
+    assert acknowledged_at_kill < MESSAGES, "the kill came mid-run"
+    assert len(acknowledged) == MESSAGES, "the queue took messages again after the restart"
+
+    assert control_plane(stack) == before, "queues, functions, mappings and the stream kept"
+    stored = {key for m in messages if m.fate == MessageFate.STORED for key in m.keys}
+    expired = {key for m in messages if m.fate == MessageFate.STORED and m.expired for key in m.keys}
+    malformed = {m.body for m in messages if m.fate == MessageFate.DEAD_LETTERED}
+    wait_for(lambda: queue_depth(stack, stack.outputs["queue_url"]) == 0, timeout=60, message="the queue to drain")
+
+    def table_keys():
+        return {(i["deviceID"]["S"], int(i["createdAt"]["N"])) for i in table_items(stack)}
+
+    def archived_keys():
+        return {(e["keys"]["deviceID"]["S"], int(e["keys"]["createdAt"]["N"])) for _, _, e in archive_entries(stack)}
+
+    def history_keys():
+        return {
+            (line["action"], line["keys"]["deviceID"], int(line["keys"]["createdAt"])) for line in history_lines(stack)
+        }
+
+    wait_for(lambda: table_keys() == stored - expired, timeout=60, message="every live reading in the table")
+    wait_for(lambda: archived_keys() >= expired, timeout=60, message="every expired reading archived")
+    changes = {("INSERT", *key) for key in stored} | {("REMOVE", *key) for key in expired}
+    wait_for(lambda: history_keys() >= changes, timeout=60, message="a history line for every change")
+    assert archived_keys() == expired
+
+    parked = parked_bodies(stack)
+    assert parked == malformed
+    filtered = [m for m in messages if m.fate == MessageFate.FILTERED]
+    assert not {key for m in filtered for key in m.keys} & (table_keys() | archived_keys())
+    stored_messages = [m for m in messages if m.fate == MessageFate.STORED]
+    assert len(stored_messages) + len(filtered) + len(parked) == len(acknowledged) == MESSAGES
