@@ -170,13 +170,16 @@ def journal_fields(packed: Packed) -> list[Any]:
     return [event_id, name, created, sequence, header, extra]
 
 
-def from_journal_fields(fields: list[Any], old: Any, new: Any) -> dict[str, Any]:
-    """The record `journal_fields` came from, with its images."""
+def from_journal_fields(fields: list[Any], old: Any, new: Any) -> Packed:
+    """The packed record `journal_fields` came from, with its images."""
     event_id, name, created, sequence, (arn, region, view, key_names), extra = fields
-    record: dict[str, Any] = unpack(
-        (event_id, name, created, sequence, old, new, (arn, region, view, tuple(key_names)), extra)
-    )
-    return record
+    header = _shared_header((arn, region, view, tuple(key_names)))
+    return (event_id, sys.intern(name), _shared_created(created), sequence, old, new, header, extra)
+
+
+def sequence_number(record: Any) -> str:
+    """A record's SequenceNumber, packed or not."""
+    return str(record[3] if type(record) is tuple else record["dynamodb"]["SequenceNumber"])
 
 
 def pack(record: Any) -> Any:
@@ -200,27 +203,33 @@ def pack(record: Any) -> Any:
     if image is None or any(image.get(name) is not value for name, value in keys.items()):
         return record
     header = (record["eventSourceARN"], record["awsRegion"], change["StreamViewType"], tuple(keys))
-    shared_header = _headers.get(header)
-    if shared_header is None:
-        if len(_headers) > SHARED_VALUES_MAX:
-            _headers.clear()
-        shared_header = _headers[header] = header
-    created = change["ApproximateCreationDateTime"]
-    if created == _last_created[0] and type(created) is type(_last_created[0]):
-        created = _last_created[0]
-    else:
-        _last_created[0] = created
     extra = {name: record[name] for name in list(record)[len(_RECORD_KEYS) :]} or None
     return (
         record["eventID"],
         sys.intern(record["eventName"]),
-        created,
+        _shared_created(change["ApproximateCreationDateTime"]),
         change["SequenceNumber"],
         old,
         new,
-        shared_header,
+        _shared_header(header),
         extra,
     )
+
+
+def _shared_header(header: tuple[str, str, str, tuple[str, ...]]) -> tuple[str, str, str, tuple[str, ...]]:
+    shared = _headers.get(header)
+    if shared is None:
+        if len(_headers) > SHARED_VALUES_MAX:
+            _headers.clear()
+        shared = _headers[header] = header
+    return shared
+
+
+def _shared_created(created: Any) -> Any:
+    if created == _last_created[0] and type(created) is type(_last_created[0]):
+        return _last_created[0]
+    _last_created[0] = created
+    return created
 
 
 def unpack(packed: Any) -> Any:
@@ -383,9 +392,18 @@ def after_load() -> None:
                     _own_text(item.get(sort_name), sort_key): item for sort_key, item in partition.items()
                 }
     for (account_id, region, table_name), records in list(dynamodb._stream_records.all_items()):
-        table = dynamodb._tables.get_scoped(account_id, region, table_name)
-        relinked = CompactRecords(_relinked(record, table) for record in records)
-        dynamodb._stream_records.set_scoped(account_id, region, table_name, relinked)
+        if type(records) is not CompactRecords:
+            packed(account_id, region, table_name, records)
+
+
+def packed(account_id: str, region: str, table_name: str, records: list[Any]) -> CompactRecords:
+    """The table's loaded records as a CompactRecords list, in its place: images shared with the
+    items they are equal to, values shared."""
+    dynamodb = import_dynamodb()
+    table = dynamodb._tables.get_scoped(account_id, region, table_name)
+    compact = CompactRecords(_relinked(record, table) for record in records)
+    dynamodb._stream_records.set_scoped(account_id, region, table_name, compact)
+    return compact
 
 
 def _own_text(value: Any, text: str) -> str:

@@ -456,29 +456,30 @@ class Replay:
         record = compact.from_journal_fields(
             fields, old if linked & LinkedImage.OLD else None, new if linked & LinkedImage.NEW else None
         )
-        self._stream_record([Entry.STREAM_RECORD, account_id, region, table_name, record, 0])
+        self._append_record(account_id, region, table_name, record)
 
     def _stream_record(self, entry: list[Any]) -> None:
         _kind, account_id, region, table_name, record, linked = entry
+        old, new = self._last_change
+        if linked & LinkedImage.OLD:
+            record["dynamodb"]["OldImage"] = old
+        if linked & LinkedImage.NEW:
+            record["dynamodb"]["NewImage"] = new
+        self._append_record(account_id, region, table_name, record)
+
+    def _append_record(self, account_id: str, region: str, table_name: str, record: Any) -> None:
         key = (account_id, region, table_name)
         records = self.dynamodb._stream_records.get_scoped(account_id, region, table_name)
-        if records is None:
-            records = []
-            self.dynamodb._stream_records.set_scoped(account_id, region, table_name, records)
+        if type(records) is not compact.CompactRecords:
+            # Packed as they come, so each record's dicts are freed at once and their memory reused.
+            records = compact.packed(account_id, region, table_name, records or [])
         if key not in self._last_sequence:
-            self._last_sequence[key] = _sequence_number(records, len(records) - 1) if records else ""
-        sequence = record["dynamodb"]["SequenceNumber"]
+            self._last_sequence[key] = records.sequence_number(len(records) - 1) if records else ""
+        sequence = compact.sequence_number(record)
         # Equal widths: the text order is the numeric order.
-        if sequence <= self._last_sequence[key]:
-            return
-        if linked:
-            old, new = self._last_change
-            if linked & LinkedImage.OLD:
-                record["dynamodb"]["OldImage"] = old
-            if linked & LinkedImage.NEW:
-                record["dynamodb"]["NewImage"] = new
-        records.append(record)
-        self._last_sequence[key] = sequence
+        if sequence > self._last_sequence[key]:
+            records.append(record)
+            self._last_sequence[key] = sequence
 
     # SQS
 
