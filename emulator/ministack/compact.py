@@ -316,30 +316,26 @@ def _compact(originals: Originals) -> dict[Target, Any]:
         tables = (data or {}).get("tables")
         for account_id, region, table_name, records in (data or {}).get(STREAM_RECORDS_KEY, []):
             table = tables.get_scoped(account_id, region, table_name) if tables is not None else None
-            for record in records:
-                change = record.get("dynamodb") if type(record) is dict else None
-                if type(change) is dict and change.get("NewImage") == ITEM_REFERENCE:
-                    item = _item_at(table, change.get("Keys")) if table is not None else None
+            for index, record in enumerate(records):
+                if type(record) is tuple and type(record[PACKED_NEW]) is _ItemAt:
+                    item = _item_under(table, record[PACKED_NEW]) if table is not None else None
+                    records[index] = (*record[:PACKED_NEW], item, *record[PACKED_NEW + 1 :])
                     if item is None:
                         logger.warning(
                             "a stream record of %s lost its NewImage: its item is not in the snapshot", table_name
                         )
-                        del change["NewImage"]
-                    else:
-                        change["NewImage"] = item
         return load_persisted_state(data)
 
     def object_hook_sharing_values(obj: dict[str, Any]) -> Any:
-        # Shared as each item is parsed, so what it replaces is freed at once and its memory
-        # reused for the next item, instead of leaving holes all over the heap.
+        # Done as the snapshot is parsed, so that what an item or a record no longer needs is
+        # freed at once and its memory reused for the next, instead of leaving holes in the heap.
         obj = object_hook(obj)
-        if (
-            type(obj) is dict
-            and obj
-            and all(
-                type(value) is dict and len(value) == 1 and next(iter(value)) in _ATTRIBUTE_TYPES
-                for value in obj.values()
-            )
+        if type(obj) is not dict or not obj:
+            return obj
+        if tuple(obj)[: len(_RECORD_KEYS)] == _RECORD_KEYS:
+            return _pack_loaded(obj)
+        if all(
+            type(value) is dict and len(value) == 1 and next(iter(value)) in _ATTRIBUTE_TYPES for value in obj.values()
         ):
             share_values(obj)
         return obj
@@ -351,6 +347,34 @@ def _compact(originals: Originals) -> dict[Target, Any]:
         LOAD_PERSISTED_STATE: load_item_references,
         SNAPSHOT_OBJECT_HOOK: object_hook_sharing_values,
     }
+
+
+class _ItemAt(tuple[str, str]):
+    """A loaded record's NewImage while the snapshot is read: the item stored under these keys."""
+
+    __slots__ = ()
+
+
+def _pack_loaded(record: dict[str, Any]) -> Any:
+    """A record read from the snapshot, packed; a NewImage that names its item is left as an
+    _ItemAt until the tables are there to find it in."""
+    change = record["dynamodb"]
+    if type(change) is not dict or change.get("NewImage") != ITEM_REFERENCE or type(change.get("Keys")) is not dict:
+        return pack(record)
+    # MiniStack writes the partition key first, then the sort key.
+    texts = [next(iter(value.values())) for value in change["Keys"].values() if type(value) is dict and value]
+    change["NewImage"] = {}
+    packed = pack({**record, "dynamodb": {**change, "Keys": {}}})
+    if type(packed) is not tuple or len(texts) != len(change["Keys"]):
+        return record
+    header = _shared_header((*packed[PACKED_NEW + 1][:3], tuple(change["Keys"])))
+    reference = _ItemAt((texts[0], texts[1] if len(texts) > 1 else NO_SORT_KEY))
+    return (*packed[:PACKED_NEW], reference, header, packed[PACKED_NEW + 2])
+
+
+def _item_under(table: dict[str, Any], keys: _ItemAt) -> Any:
+    partition_key, sort_key = keys
+    return table["items"].get(partition_key, {}).get(sort_key)
 
 
 def _item_at(table: dict[str, Any], keys: Any) -> Any:
@@ -415,7 +439,9 @@ def _own_text(value: Any, text: str) -> str:
     return text
 
 
-def _relinked(record: dict[str, Any], table: dict[str, Any] | None) -> dict[str, Any]:
+def _relinked(record: Any, table: dict[str, Any] | None) -> Any:
+    if type(record) is not dict:
+        return record
     change = record.get("dynamodb")
     if type(change) is not dict:
         return record
