@@ -499,7 +499,7 @@ def backend(journal: JournalMode) -> Iterator[EmulatorSettings]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-DURABILITY_ROUNDS = 3
+DURABILITY_ROUNDS = 5
 
 
 def durability_cost() -> dict:
