@@ -149,8 +149,9 @@ class Journal:
     # -- recording ---------------------------------------------------------------------------
 
     def record(self, kind: Entry, *fields: Any) -> None:
-        """Journal an entry; its fields must not change afterwards (they are encoded at the flush)."""
-        self.writer.append([kind.value, *fields])
+        """Journal an entry; its fields must not change afterwards (they are encoded at the flush).
+        The kind goes as it is: a StrEnum member is the string."""
+        self.writer.append([kind, *fields])
 
     def _encode(self, entries: list[Any]) -> bytes:
         # MiniStack's own fallback for what JSON has no type for (bytes), as in its snapshots.
@@ -178,7 +179,8 @@ class Journal:
 
     def _record_stream(self, account_id: str, region: str, table_name: str, stored: Any) -> None:
         last_old, last_new = self._last_change
-        if type(stored) is tuple:
+        packed = type(stored) is tuple
+        if packed:
             old, new = stored[compact.PACKED_OLD], stored[compact.PACKED_NEW]
         else:
             old, new = stored["dynamodb"].get("OldImage"), stored["dynamodb"].get("NewImage")
@@ -189,9 +191,9 @@ class Journal:
             and (new is None or new is last_new)
         ):
             linked = (LinkedImage.OLD if old is not None else 0) | (LinkedImage.NEW if new is not None else 0)
-        if linked and type(stored) is tuple:
+        if packed and linked:
             fields = compact.journal_fields(stored)
-            self.record(Entry.PACKED_STREAM_RECORD, account_id, region, table_name, fields, linked)
+            self.writer.append([Entry.PACKED_STREAM_RECORD, account_id, region, table_name, fields, linked])
             return
         record = compact.unpack(stored)
         if linked:
@@ -607,6 +609,9 @@ def _dynamodb_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]
     set_item, remove_item, trim = originals[SET_ITEM], originals[REMOVE_ITEM], originals[TRIM_STREAM_RECORDS]
     items_replaced = originals[ITEMS_REPLACED]
     responses = importlib.import_module("ministack.core.responses")
+    get_account_id, get_region = responses.get_account_id, responses.get_region
+    # MiniStack's store of stream records: cleared in place, never replaced.
+    streams = import_dynamodb()._stream_records
 
     def journaled_set_item(table: dict[str, Any], partition_key: Any, sort_key: Any, item: Any) -> Any:
         old = set_item(table, partition_key, sort_key, item)
@@ -620,8 +625,7 @@ def _dynamodb_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]
         return old
 
     def journaled_trim(table_name: str, *, account_id: str | None = None, region: str | None = None) -> None:
-        streams = import_dynamodb()._stream_records
-        scope = (account_id or responses.get_account_id(), region or responses.get_region())
+        scope = (account_id or get_account_id(), region or get_region())
         records = streams.get_scoped(*scope, table_name)
         if records:
             journal.stream_appended(*scope, table_name, records)
