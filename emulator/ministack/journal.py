@@ -353,9 +353,7 @@ def _b64(payloads: list[bytes]) -> list[str]:
 
 
 def _sequence_number(records: Any, index: int) -> str:
-    if type(records) is compact.CompactRecords:
-        return records.sequence_number(index)
-    return str(records[index]["dynamodb"]["SequenceNumber"])
+    return compact.sequence_number(compact.stored_record(records, index))
 
 
 def _counter(sequence_number: str) -> int:
