@@ -301,7 +301,7 @@ class Durability:
             try:
                 await self.app(scope, receive, self._lifespan(send))
             except Exception as error:
-                if self._started:
+                if self._started or self.startup_error is not None:
                     raise
                 # Hypercorn would serve on without the start (no state loaded, nothing journaled).
                 logger.exception("the start failed")
