@@ -292,12 +292,21 @@ class Durability:
         self.startup_error: str | None = None
         self.firehose_failure: str | None = None
         self.s3_failure: tuple[str, float] | None = None
+        self._started = False
         self._background: asyncio.Task[None] | None = None
         self._stop_background = asyncio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self.app(scope, receive, self._lifespan(send))
+            try:
+                await self.app(scope, receive, self._lifespan(send))
+            except Exception as error:
+                if self._started or self.startup_error is not None:
+                    raise
+                # Hypercorn would serve on without the start (no state loaded, nothing journaled).
+                logger.exception("the start failed")
+                self.startup_error = f"the start failed: {type(error).__name__}: {error}"
+                await send({"type": "lifespan.startup.failed", "message": self.startup_error})
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -384,6 +393,7 @@ class Durability:
                 if self.startup_error is not None:
                     await send({"type": "lifespan.startup.failed", "message": self.startup_error})
                     return
+                self._started = True
                 self._background = asyncio.create_task(self._work_in_background())
             elif message["type"] == "lifespan.shutdown.complete":
                 self._stopped()

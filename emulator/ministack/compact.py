@@ -170,13 +170,16 @@ def journal_fields(packed: Packed) -> list[Any]:
     return [event_id, name, created, sequence, header, extra]
 
 
-def from_journal_fields(fields: list[Any], old: Any, new: Any) -> dict[str, Any]:
-    """The record `journal_fields` came from, with its images."""
+def from_journal_fields(fields: list[Any], old: Any, new: Any) -> Packed:
+    """The packed record `journal_fields` came from, with its images."""
     event_id, name, created, sequence, (arn, region, view, key_names), extra = fields
-    record: dict[str, Any] = unpack(
-        (event_id, name, created, sequence, old, new, (arn, region, view, tuple(key_names)), extra)
-    )
-    return record
+    header = _shared_header((arn, region, view, tuple(key_names)))
+    return (event_id, sys.intern(name), _shared_created(created), sequence, old, new, header, extra)
+
+
+def sequence_number(record: Any) -> str:
+    """A record's SequenceNumber, packed or not."""
+    return str(record[3] if type(record) is tuple else record["dynamodb"]["SequenceNumber"])
 
 
 def pack(record: Any) -> Any:
@@ -200,27 +203,33 @@ def pack(record: Any) -> Any:
     if image is None or any(image.get(name) is not value for name, value in keys.items()):
         return record
     header = (record["eventSourceARN"], record["awsRegion"], change["StreamViewType"], tuple(keys))
-    shared_header = _headers.get(header)
-    if shared_header is None:
-        if len(_headers) > SHARED_VALUES_MAX:
-            _headers.clear()
-        shared_header = _headers[header] = header
-    created = change["ApproximateCreationDateTime"]
-    if created == _last_created[0] and type(created) is type(_last_created[0]):
-        created = _last_created[0]
-    else:
-        _last_created[0] = created
     extra = {name: record[name] for name in list(record)[len(_RECORD_KEYS) :]} or None
     return (
         record["eventID"],
         sys.intern(record["eventName"]),
-        created,
+        _shared_created(change["ApproximateCreationDateTime"]),
         change["SequenceNumber"],
         old,
         new,
-        shared_header,
+        _shared_header(header),
         extra,
     )
+
+
+def _shared_header(header: tuple[str, str, str, tuple[str, ...]]) -> tuple[str, str, str, tuple[str, ...]]:
+    shared = _headers.get(header)
+    if shared is None:
+        if len(_headers) > SHARED_VALUES_MAX:
+            _headers.clear()
+        shared = _headers[header] = header
+    return shared
+
+
+def _shared_created(created: Any) -> Any:
+    if created == _last_created[0] and type(created) is type(_last_created[0]):
+        return _last_created[0]
+    _last_created[0] = created
+    return created
 
 
 def unpack(packed: Any) -> Any:
@@ -307,30 +316,26 @@ def _compact(originals: Originals) -> dict[Target, Any]:
         tables = (data or {}).get("tables")
         for account_id, region, table_name, records in (data or {}).get(STREAM_RECORDS_KEY, []):
             table = tables.get_scoped(account_id, region, table_name) if tables is not None else None
-            for record in records:
-                change = record.get("dynamodb") if type(record) is dict else None
-                if type(change) is dict and change.get("NewImage") == ITEM_REFERENCE:
-                    item = _item_at(table, change.get("Keys")) if table is not None else None
+            for index, record in enumerate(records):
+                if type(record) is tuple and type(record[PACKED_NEW]) is _ItemAt:
+                    item = _item_under(table, record[PACKED_NEW]) if table is not None else None
+                    records[index] = (*record[:PACKED_NEW], item, *record[PACKED_NEW + 1 :])
                     if item is None:
                         logger.warning(
                             "a stream record of %s lost its NewImage: its item is not in the snapshot", table_name
                         )
-                        del change["NewImage"]
-                    else:
-                        change["NewImage"] = item
         return load_persisted_state(data)
 
     def object_hook_sharing_values(obj: dict[str, Any]) -> Any:
-        # Shared as each item is parsed, so what it replaces is freed at once and its memory
-        # reused for the next item, instead of leaving holes all over the heap.
+        # Done as the snapshot is parsed, so that what an item or a record no longer needs is
+        # freed at once and its memory reused for the next, instead of leaving holes in the heap.
         obj = object_hook(obj)
-        if (
-            type(obj) is dict
-            and obj
-            and all(
-                type(value) is dict and len(value) == 1 and next(iter(value)) in _ATTRIBUTE_TYPES
-                for value in obj.values()
-            )
+        if type(obj) is not dict or not obj:
+            return obj
+        if tuple(obj)[: len(_RECORD_KEYS)] == _RECORD_KEYS:
+            return _pack_loaded(obj)
+        if all(
+            type(value) is dict and len(value) == 1 and next(iter(value)) in _ATTRIBUTE_TYPES for value in obj.values()
         ):
             share_values(obj)
         return obj
@@ -342,6 +347,34 @@ def _compact(originals: Originals) -> dict[Target, Any]:
         LOAD_PERSISTED_STATE: load_item_references,
         SNAPSHOT_OBJECT_HOOK: object_hook_sharing_values,
     }
+
+
+class _ItemAt(tuple[str, str]):
+    """A loaded record's NewImage while the snapshot is read: the item stored under these keys."""
+
+    __slots__ = ()
+
+
+def _pack_loaded(record: dict[str, Any]) -> Any:
+    """A record read from the snapshot, packed; a NewImage that names its item is left as an
+    _ItemAt until the tables are there to find it in."""
+    change = record["dynamodb"]
+    if type(change) is not dict or change.get("NewImage") != ITEM_REFERENCE or type(change.get("Keys")) is not dict:
+        return pack(record)
+    # MiniStack writes the partition key first, then the sort key.
+    texts = [next(iter(value.values())) for value in change["Keys"].values() if type(value) is dict and value]
+    change["NewImage"] = {}
+    packed = pack({**record, "dynamodb": {**change, "Keys": {}}})
+    if type(packed) is not tuple or len(texts) != len(change["Keys"]):
+        return record
+    header = _shared_header((*packed[PACKED_NEW + 1][:3], tuple(change["Keys"])))
+    reference = _ItemAt((texts[0], texts[1] if len(texts) > 1 else NO_SORT_KEY))
+    return (*packed[:PACKED_NEW], reference, header, packed[PACKED_NEW + 2])
+
+
+def _item_under(table: dict[str, Any], keys: _ItemAt) -> Any:
+    partition_key, sort_key = keys
+    return table["items"].get(partition_key, {}).get(sort_key)
 
 
 def _item_at(table: dict[str, Any], keys: Any) -> Any:
@@ -383,9 +416,18 @@ def after_load() -> None:
                     _own_text(item.get(sort_name), sort_key): item for sort_key, item in partition.items()
                 }
     for (account_id, region, table_name), records in list(dynamodb._stream_records.all_items()):
-        table = dynamodb._tables.get_scoped(account_id, region, table_name)
-        relinked = CompactRecords(_relinked(record, table) for record in records)
-        dynamodb._stream_records.set_scoped(account_id, region, table_name, relinked)
+        if type(records) is not CompactRecords:
+            packed(account_id, region, table_name, records)
+
+
+def packed(account_id: str, region: str, table_name: str, records: list[Any]) -> CompactRecords:
+    """The table's loaded records as a CompactRecords list, in its place: images shared with the
+    items they are equal to, values shared."""
+    dynamodb = import_dynamodb()
+    table = dynamodb._tables.get_scoped(account_id, region, table_name)
+    compact = CompactRecords(_relinked(record, table) for record in records)
+    dynamodb._stream_records.set_scoped(account_id, region, table_name, compact)
+    return compact
 
 
 def _own_text(value: Any, text: str) -> str:
@@ -397,7 +439,9 @@ def _own_text(value: Any, text: str) -> str:
     return text
 
 
-def _relinked(record: dict[str, Any], table: dict[str, Any] | None) -> dict[str, Any]:
+def _relinked(record: Any, table: dict[str, Any] | None) -> Any:
+    if type(record) is not dict:
+        return record
     change = record.get("dynamodb")
     if type(change) is not dict:
         return record

@@ -149,8 +149,9 @@ class Journal:
     # -- recording ---------------------------------------------------------------------------
 
     def record(self, kind: Entry, *fields: Any) -> None:
-        """Journal an entry; its fields must not change afterwards (they are encoded at the flush)."""
-        self.writer.append([kind.value, *fields])
+        """Journal an entry; its fields must not change afterwards (they are encoded at the flush).
+        The kind goes as it is: a StrEnum member is the string."""
+        self.writer.append([kind, *fields])
 
     def _encode(self, entries: list[Any]) -> bytes:
         # MiniStack's own fallback for what JSON has no type for (bytes), as in its snapshots.
@@ -178,7 +179,8 @@ class Journal:
 
     def _record_stream(self, account_id: str, region: str, table_name: str, stored: Any) -> None:
         last_old, last_new = self._last_change
-        if type(stored) is tuple:
+        packed = type(stored) is tuple
+        if packed:
             old, new = stored[compact.PACKED_OLD], stored[compact.PACKED_NEW]
         else:
             old, new = stored["dynamodb"].get("OldImage"), stored["dynamodb"].get("NewImage")
@@ -189,9 +191,9 @@ class Journal:
             and (new is None or new is last_new)
         ):
             linked = (LinkedImage.OLD if old is not None else 0) | (LinkedImage.NEW if new is not None else 0)
-        if linked and type(stored) is tuple:
+        if packed and linked:
             fields = compact.journal_fields(stored)
-            self.record(Entry.PACKED_STREAM_RECORD, account_id, region, table_name, fields, linked)
+            self.writer.append([Entry.PACKED_STREAM_RECORD, account_id, region, table_name, fields, linked])
             return
         record = compact.unpack(stored)
         if linked:
@@ -351,9 +353,7 @@ def _b64(payloads: list[bytes]) -> list[str]:
 
 
 def _sequence_number(records: Any, index: int) -> str:
-    if type(records) is compact.CompactRecords:
-        return records.sequence_number(index)
-    return str(records[index]["dynamodb"]["SequenceNumber"])
+    return compact.sequence_number(compact.stored_record(records, index))
 
 
 def _counter(sequence_number: str) -> int:
@@ -456,29 +456,30 @@ class Replay:
         record = compact.from_journal_fields(
             fields, old if linked & LinkedImage.OLD else None, new if linked & LinkedImage.NEW else None
         )
-        self._stream_record([Entry.STREAM_RECORD, account_id, region, table_name, record, 0])
+        self._append_record(account_id, region, table_name, record)
 
     def _stream_record(self, entry: list[Any]) -> None:
         _kind, account_id, region, table_name, record, linked = entry
+        old, new = self._last_change
+        if linked & LinkedImage.OLD:
+            record["dynamodb"]["OldImage"] = old
+        if linked & LinkedImage.NEW:
+            record["dynamodb"]["NewImage"] = new
+        self._append_record(account_id, region, table_name, record)
+
+    def _append_record(self, account_id: str, region: str, table_name: str, record: Any) -> None:
         key = (account_id, region, table_name)
         records = self.dynamodb._stream_records.get_scoped(account_id, region, table_name)
-        if records is None:
-            records = []
-            self.dynamodb._stream_records.set_scoped(account_id, region, table_name, records)
+        if type(records) is not compact.CompactRecords:
+            # Packed as they come, so each record's dicts are freed at once and their memory reused.
+            records = compact.packed(account_id, region, table_name, records or [])
         if key not in self._last_sequence:
-            self._last_sequence[key] = _sequence_number(records, len(records) - 1) if records else ""
-        sequence = record["dynamodb"]["SequenceNumber"]
+            self._last_sequence[key] = records.sequence_number(len(records) - 1) if records else ""
+        sequence = compact.sequence_number(record)
         # Equal widths: the text order is the numeric order.
-        if sequence <= self._last_sequence[key]:
-            return
-        if linked:
-            old, new = self._last_change
-            if linked & LinkedImage.OLD:
-                record["dynamodb"]["OldImage"] = old
-            if linked & LinkedImage.NEW:
-                record["dynamodb"]["NewImage"] = new
-        records.append(record)
-        self._last_sequence[key] = sequence
+        if sequence > self._last_sequence[key]:
+            records.append(record)
+            self._last_sequence[key] = sequence
 
     # SQS
 
@@ -606,6 +607,9 @@ def _dynamodb_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]
     set_item, remove_item, trim = originals[SET_ITEM], originals[REMOVE_ITEM], originals[TRIM_STREAM_RECORDS]
     items_replaced = originals[ITEMS_REPLACED]
     responses = importlib.import_module("ministack.core.responses")
+    get_account_id, get_region = responses.get_account_id, responses.get_region
+    # MiniStack's store of stream records: cleared in place, never replaced.
+    streams = import_dynamodb()._stream_records
 
     def journaled_set_item(table: dict[str, Any], partition_key: Any, sort_key: Any, item: Any) -> Any:
         old = set_item(table, partition_key, sort_key, item)
@@ -619,8 +623,7 @@ def _dynamodb_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]
         return old
 
     def journaled_trim(table_name: str, *, account_id: str | None = None, region: str | None = None) -> None:
-        streams = import_dynamodb()._stream_records
-        scope = (account_id or responses.get_account_id(), region or responses.get_region())
+        scope = (account_id or get_account_id(), region or get_region())
         records = streams.get_scoped(*scope, table_name)
         if records:
             journal.stream_appended(*scope, table_name, records)

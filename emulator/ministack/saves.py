@@ -14,8 +14,12 @@ import importlib
 import json
 import logging
 import os
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from emulator.ministack.registry import Originals, Patch, Target
 
@@ -46,8 +50,8 @@ def write_state(service: str, data: Any, sync: bool) -> None:
     temporary = path + ".tmp"
     document = {"__ministack_format__": persistence._state_format_version(service), "payload": data}
     try:
-        with open(temporary, "w") as file:
-            json.dump(document, file, default=persistence._json_default)
+        with open(temporary, "wb") as file:
+            file.write(_encoded(document, persistence._json_default))
             if sync:
                 file.flush()
                 os.fsync(file.fileno())
@@ -62,6 +66,21 @@ def write_state(service: str, data: Any, sync: bool) -> None:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def _encoded(document: dict[str, Any], ministack_default: Callable[[Any], Any]) -> bytes:
+    """The JSON MiniStack's json.dump writes, by orjson: a tenth of the time for a large table
+    (a stop waits for it). What orjson does not take goes to the json module, as MiniStack."""
+
+    def default(value: Any) -> Any:
+        # Dict subclasses come here (OPT_PASSTHROUGH_SUBCLASS): MiniStack's scoped stores, which
+        # its encoder writes in its own form, and table items, a defaultdict written as a dict.
+        return dict(value) if type(value) is defaultdict else ministack_default(value)
+
+    try:
+        return orjson.dumps(document, default=default, option=orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(document, default=ministack_default).encode()
 
 
 def reason(error: BaseException) -> str:

@@ -3,6 +3,7 @@ journal's space cannot be reserved (before MiniStack sees them), everything refu
 write the journal could not take, S3 objects not written answered 503, the state reported at
 GET /_emulator/durability and, at a stop, in run/api.shutdown.json."""
 
+import asyncio
 import errno
 import json
 import os
@@ -244,4 +245,25 @@ def test_a_corrupt_journal_stops_the_api_process_with_one_line_naming_the_file(t
     assert printed == [
         f"error: {damaged}: the record at byte 0 fails its checksum and data follows it; "
         "the journal is corrupt (move the file away to start from the last snapshot alone)"
+    ]
+
+
+def test_a_start_that_fails_stops_the_process_instead_of_serving_without_its_state(api):
+    durability, _ministack, _disk = api
+
+    async def failing_start(scope, receive, send):
+        raise RuntimeError("snapshot unreadable")
+
+    async def receive():
+        return {"type": "lifespan.startup"}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    durability.app = failing_start
+    asyncio.run(durability({"type": "lifespan"}, receive, send))
+    assert sent == [
+        {"type": "lifespan.startup.failed", "message": "the start failed: RuntimeError: snapshot unreadable"}
     ]

@@ -174,6 +174,22 @@ def test_item_writes_and_their_stream_records_replay_onto_the_snapshot_exactly_a
     assert dynamodb_state(stack.dynamodb) == before
 
 
+def test_records_in_the_snapshot_of_a_table_the_journal_does_not_touch_come_back_as_they_were(stack):
+    create_table(stack.dynamodb)
+    dynamodb_call(stack.dynamodb, "PutItem", TableName=TABLE, Item=reading(0))
+    services = {"dynamodb": stack.dynamodb.get_state, "sqs": stack.sqs.get_state}
+    asyncio.run(stack.journal.checkpoint(stack.buffers, lambda: services))
+    sqs_call(
+        stack.sqs,
+        "SendMessage",
+        QueueUrl=sqs_call(stack.sqs, "CreateQueue", QueueName="q")["QueueUrl"],
+        MessageBody="m",
+    )
+    before = dynamodb_state(stack.dynamodb)
+    restart_from(stack, {name: stack.saved.load_state(name) for name in services})
+    assert dynamodb_state(stack.dynamodb) == before
+
+
 def test_a_record_whose_images_are_the_item_just_written_is_journaled_without_them(stack):
     create_table(stack.dynamodb)
     dynamodb_call(stack.dynamodb, "PutItem", TableName=TABLE, Item=reading(0))
