@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,12 @@ from tests.integration.helpers import archive_entries, history_lines, queue_dept
 
 pytestmark = pytest.mark.integration
 
-MESSAGES = 400
+MESSAGES = 200
+BATCH = 10
 # One in this many is a message the ingest function must park: each one's body is its own, so
 # the dead-letter queue can be counted by body.
 MALFORMED_EVERY = 15
+# After the restart: how long the devices may take to have every message acknowledged.
 SEND_DEADLINE_SECONDS = 60
 
 
@@ -53,32 +54,43 @@ def start_with_the_cli(settings):
 def planned_run():
     rng = random.Random(21)
     plan = Plan(make_fleet(30, 0.1, rng), PlanSettings(backdate_ratio=0.1, plain_json_ratio=0.2), rng)
-    messages = [message for batch in plan.batches(MESSAGES, 10) for message in batch]
+    messages = [message for batch in plan.batches(MESSAGES, BATCH) for message in batch]
     for n in range(0, MESSAGES, MALFORMED_EVERY):
         messages[n] = Outgoing(f"not a reading {n}", "", "malformed:not_base64", MessageFate.DEAD_LETTERED, ())
     return messages
 
 
-def send_until_acknowledged(sqs, queue_url, messages, acknowledged):
+class Producer(threading.Thread):
     """As a device does: each batch again until SQS has acknowledged every message of it (through
-    the kill: the API refuses connections while it restarts)."""
-    deadline = time.monotonic() + SEND_DEADLINE_SECONDS
-    for first in range(0, len(messages), 10):
-        pending = {str(n): messages[n].body for n in range(first, min(first + 10, len(messages)))}
-        while pending:
-            if time.monotonic() > deadline:
-                return
+    the kill: the API refuses connections while it restarts). It sends the first half, waits for
+    `go`, then sends the rest: the kill comes as the second half starts."""
+
+    def __init__(self, sqs, queue_url, messages):
+        super().__init__(daemon=True)
+        self.sqs, self.queue_url, self.messages = sqs, queue_url, messages
+        self.acknowledged: set[int] = set()
+        self.half_sent, self.go, self.give_up = threading.Event(), threading.Event(), threading.Event()
+
+    def run(self):
+        for first in range(0, len(self.messages), BATCH):
+            if first == len(self.messages) // 2:
+                self.half_sent.set()
+                self.go.wait()
+            self.send(range(first, min(first + BATCH, len(self.messages))))
+
+    def send(self, numbers):
+        pending = {str(n): self.messages[n].body for n in numbers}
+        while pending and not self.give_up.is_set():
             try:
-                response = sqs.send_message_batch(
-                    QueueUrl=queue_url, Entries=[{"Id": n, "MessageBody": body} for n, body in pending.items()]
+                response = self.sqs.send_message_batch(
+                    QueueUrl=self.queue_url, Entries=[{"Id": n, "MessageBody": body} for n, body in pending.items()]
                 )
             except (BotoCoreError, ClientError):
-                time.sleep(0.1)
+                self.give_up.wait(0.1)
                 continue
             for sent in response.get("Successful", []):
-                acknowledged.add(int(sent["Id"]))
+                self.acknowledged.add(int(sent["Id"]))
                 del pending[sent["Id"]]
-        time.sleep(0.05)
 
 
 def parked_bodies(stack):
@@ -117,28 +129,25 @@ def test_nothing_acknowledged_is_lost_when_the_api_process_is_killed_mid_run(own
     their identity, not messages: items by (deviceID, createdAt), parked messages by their body
     (each malformed one is unique), history lines by (action, keys).
     """
-    stack = deploy_on(own_backend, "crash", str(tmp_path), FUNCTION_TIMEOUT_SECONDS="1")
+    stack = deploy_on(own_backend, "crash", str(tmp_path), FUNCTION_TIMEOUT_SECONDS="3")
     before = control_plane(stack)
     messages = planned_run()
-    acknowledged: set[int] = set()
-    producer = threading.Thread(
-        target=send_until_acknowledged,
-        args=(stack.client("sqs"), stack.outputs["queue_url"], messages, acknowledged),
-        daemon=True,
-    )
+    producer = Producer(stack.client("sqs"), stack.outputs["queue_url"], messages)
     producer.start()
     wait_for(
-        lambda: len(acknowledged) >= MESSAGES * 0.4 and table_items(stack),
+        lambda: producer.half_sent.is_set() and table_items(stack),
         timeout=30,
         interval=0.05,
-        message="the run under way: messages sent and readings stored",
+        message="the run under way: half the messages sent and readings stored",
     )
+    producer.go.set()
     kill_api(own_backend)
-    acknowledged_at_kill = len(acknowledged)
+    acknowledged_at_kill = len(producer.acknowledged)
     start_with_the_cli(own_backend)
     producer.join(timeout=SEND_DEADLINE_SECONDS)
+    producer.give_up.set()
     assert acknowledged_at_kill < MESSAGES, "the kill came mid-run"
-    assert len(acknowledged) == MESSAGES, "the queue took messages again after the restart"
+    assert len(producer.acknowledged) == MESSAGES, "the queue took messages again after the restart"
 
     assert control_plane(stack) == before, "queues, functions, mappings and the stream kept"
     stored = {key for m in messages if m.fate == MessageFate.STORED for key in m.keys}
@@ -168,4 +177,4 @@ def test_nothing_acknowledged_is_lost_when_the_api_process_is_killed_mid_run(own
     filtered = [m for m in messages if m.fate == MessageFate.FILTERED]
     assert not {key for m in filtered for key in m.keys} & (table_keys() | archived_keys())
     stored_messages = [m for m in messages if m.fate == MessageFate.STORED]
-    assert len(stored_messages) + len(filtered) + len(parked) == len(acknowledged) == MESSAGES
+    assert len(stored_messages) + len(filtered) + len(parked) == len(producer.acknowledged) == MESSAGES
