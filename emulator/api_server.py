@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from emulator.call_counter import CallCounter
+from emulator.identity import ensure_identity
 from emulator.lifecycle import EmulatorError
 from emulator.loopback_guard import LoopbackGuard
 from emulator.settings import EmulatorSettings, JournalMode
@@ -95,7 +96,8 @@ def serve(settings: EmulatorSettings) -> None:
             await loop.run_in_executor(None, durability.deliver_firehose)
 
         # hypercorn types its app with its own ASGI TypedDicts; ours is a plain ASGI callable.
-        guarded: Any = LoopbackGuard(CallCounter(app), settings.extra_cors_allowed_origins)
+        counted = CallCounter(app, ensure_identity(settings.state_dir))
+        guarded: Any = LoopbackGuard(counted, settings.extra_cors_allowed_origins)
         await hypercorn_serve(guarded, config, shutdown_trigger=shutdown_trigger)
 
     try:
