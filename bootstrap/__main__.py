@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 report["backend_problems"] = backend_problems(config, emulator)
                 print(json.dumps(report, indent=2))
+                # Below the counts, where it is seen, and in the exit status, for scripts.
+                for problem in report["backend_problems"]:
+                    print(f"problem: {problem}", file=sys.stderr)
+                if report["backend_problems"]:
+                    return 1
             else:
                 _follow_logs(
                     client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since

@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape
 
 from emulator.call_counter import CallCounter
 from emulator.identity import ensure_identity
-from emulator.lifecycle import EmulatorError
+from emulator.lifecycle import DURABILITY_PATH, EmulatorError
 from emulator.loopback_guard import LoopbackGuard
 from emulator.settings import EmulatorSettings, JournalMode
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("emulator.api")
 
 PATCHES_PATH = "/_emulator/patches"
-DURABILITY_PATH = "/_emulator/durability"
 SHUTDOWN_REPORT = "api.shutdown.json"
 JOURNAL_FOLDER = "journal"
 # Entries of work done off requests (the TTL sweep) are written at least this often.
