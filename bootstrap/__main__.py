@@ -18,6 +18,7 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aws_calls.sessions import ClientFactory
 from bootstrap.backend_check import check_backend
 from bootstrap.clients import client_factory
 from bootstrap.config import DeployTarget, StackConfig
@@ -36,7 +37,7 @@ from bootstrap.local_stack import (
 )
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
-from bootstrap.stack import declare
+from bootstrap.stack import Stack, declare
 from emulator.lifecycle import EmulatorError
 from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError, number, one_of
@@ -94,19 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 outputs_path(config.state_dir).unlink(missing_ok=True)
                 print(f"removed {len(removed)} resources" if removed else "nothing to remove")
             elif args.command == "status":
-                report = {"endpoint": config.endpoint, **stage_counts(outputs(stack, deployer.queue_url), client)}
-                report["simulator_running"] = (
-                    compose_service_running("simulator")
-                    if recorded_backend(config.state_dir) == Backend.LOCALSTACK
-                    else bool(simulator_pid(outputs_path(config.state_dir).parent))
-                )
-                report["backend_problems"] = backend_problems(config, emulator)
-                print(json.dumps(report, indent=2))
-                # Below the counts, where it is seen, and in the exit status, for scripts.
-                for problem in report["backend_problems"]:
-                    print(f"problem: {problem}", file=sys.stderr)
-                if report["backend_problems"]:
-                    return 1
+                return _status(config, emulator, stack, deployer, client)
             else:
                 _follow_logs(
                     client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since
@@ -120,6 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _status(
+    config: StackConfig, emulator: EmulatorSettings, stack: Stack, deployer: Deployer, client: ClientFactory
+) -> int:
+    report = {"endpoint": config.endpoint, **stage_counts(outputs(stack, deployer.queue_url), client)}
+    report["simulator_running"] = (
+        compose_service_running("simulator")
+        if recorded_backend(config.state_dir) == Backend.LOCALSTACK
+        else bool(simulator_pid(outputs_path(config.state_dir).parent))
+    )
+    report["backend_problems"] = backend_problems(config, emulator)
+    print(json.dumps(report, indent=2))
+    # Below the counts, where it is seen, and in the exit status, for scripts.
+    for problem in report["backend_problems"]:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if report["backend_problems"] else 0
 
 
 def _check_backend(config: StackConfig, emulator: EmulatorSettings, command: str) -> None:
