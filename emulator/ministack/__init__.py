@@ -80,7 +80,7 @@ def install(registry: PatchRegistry, journal_to: Journal | None = None, sync_sav
         iot.PAYLOAD_AS_PUBLISHED,
         iot.RULE_ROLE_ENFORCED,
         compact.COMPACT_ITEMS_AND_STREAMS,
-        saves.saves_known(save_log, sync_saves),
+        saves.saves_known(save_log, sync_saves, {compact.DYNAMODB_STATE: compact.live_state}),
         s3.OBJECT_WRITES_KNOWN,
     ]
     if journal_to is not None:

@@ -10,7 +10,10 @@ after a restart, when the snapshot no longer shares a record's image with its it
 - small String and Number values, and attribute names, are shared between items when an item
   is stored (MiniStack never changes a stored item in place: updates work on deep copies);
 - the snapshot names the item a record's image is instead of holding a copy, and items share
-  their values as the snapshot is parsed; `after_load` packs what was loaded.
+  their values as the snapshot is parsed; `after_load` packs what was loaded;
+- a snapshot is encoded from the live tables (`live_state`), not from MiniStack's deep copy of
+  them: a checkpoint needs the JSON's memory, not a second copy of the data, and leaves no
+  copy's worth of freed memory behind in the heap.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, SupportsIndex, overload
 
+import orjson
+
 from emulator.ministack.persistence import GET_STATE, LOAD_PERSISTED_STATE, STREAM_RECORDS_KEY
 from emulator.ministack.registry import Originals, Patch, Target
+from emulator.ministack.saves import encode_json
 from emulator.ministack.ttl import DYNAMODB, import_dynamodb
 
 logger = logging.getLogger("emulator.compact")
@@ -106,6 +112,23 @@ def _on_trial(name: str, found: bool) -> None:
     if trial[0] == SHARING_TRIAL and trial[1] * 2 < SHARING_TRIAL:
         _not_shared.add(name)
 
+
+# MiniStack's name for the DynamoDB state (its file, dynamodb.json).
+DYNAMODB_STATE = "dynamodb"
+# Records encoded together by `live_state`: their dicts are freed chunk by chunk.
+RECORDS_PER_CHUNK = 2000
+# MiniStack's get_state: the module's stores saved beside the tables, by state key.
+_SAVED_STORES = {
+    "tags": "_tags",
+    "ttl_settings": "_ttl_settings",
+    "pitr_settings": "_pitr_settings",
+    "kinesis_destinations": "_kinesis_destinations",
+    "contributor_insights": "_contributor_insights",
+    "backups": "_backups",
+    "resource_policies": "_resource_policies",
+    "exports": "_exports",
+    "imports": "_imports",
+}
 
 # A record: (eventID, eventName, ApproximateCreationDateTime, SequenceNumber, OldImage, NewImage,
 # header, extra fields), the header (eventSourceARN, awsRegion, StreamViewType, key names) shared
@@ -303,13 +326,7 @@ def _compact(originals: Originals) -> dict[Target, Any]:
         dynamodb = import_dynamodb()
         for account_id, region, table_name, records in state.get(STREAM_RECORDS_KEY, []):
             table = dynamodb._tables.get_scoped(account_id, region, table_name)
-            for index, record in enumerate(records):
-                change: Any = record.get("dynamodb") if type(record) is dict else None
-                if type(change) is not dict or table is None:
-                    continue
-                new = change.get("NewImage")
-                if new is not None and new is _item_at(table, change.get("Keys")):
-                    records[index] = {**record, "dynamodb": {**change, "NewImage": ITEM_REFERENCE}}
+            records[:] = [_with_item_reference(record, table) for record in records]
         return state
 
     def load_item_references(data: dict[str, Any] | None) -> Any:
@@ -347,6 +364,46 @@ def _compact(originals: Originals) -> dict[Target, Any]:
         LOAD_PERSISTED_STATE: load_item_references,
         SNAPSHOT_OBJECT_HOOK: object_hook_sharing_values,
     }
+
+
+def _with_item_reference(record: Any, table: dict[str, Any] | None) -> Any:
+    """`record` for the snapshot: its NewImage named as the item when it is the item stored."""
+    change: Any = record.get("dynamodb") if type(record) is dict else None
+    if type(change) is not dict or table is None:
+        return record
+    new = change.get("NewImage")
+    if new is not None and new is _item_at(table, change.get("Keys")):
+        return {**record, "dynamodb": {**change, "NewImage": ITEM_REFERENCE}}
+    return record
+
+
+def live_state() -> dict[str, Any]:
+    """The DynamoDB state get_state gives the snapshot (with its item references), made of the
+    live tables and stores instead of deep copies, the stream records already encoded. Only for
+    encoding at once, on the event loop, before any request changes what it holds. Follows
+    MiniStack's get_state, whose source the patch's hash pins."""
+    dynamodb = import_dynamodb()
+    tables = type(dynamodb._tables)()
+    for (account_id, region, table_name), table in dynamodb._tables.all_items():
+        view = {name: value for name, value in table.items() if name != dynamodb._INDEX_MEMBERS}
+        tables.set_scoped(account_id, region, table_name, view)
+    state = {"tables": tables, **{key: getattr(dynamodb, store) for key, store in _SAVED_STORES.items()}}
+    state[STREAM_RECORDS_KEY] = [
+        [*scope, _encoded_records(records, dynamodb._tables.get_scoped(*scope))]
+        for scope, records in dynamodb._stream_records.all_items()
+    ]
+    return state
+
+
+def _encoded_records(records: Any, table: dict[str, Any] | None) -> list[orjson.Fragment]:
+    """The records as the snapshot writes them, a chunk at a time (each chunk's dicts are freed
+    before the next is built): a list of fragments, each some records joined by commas."""
+    chunks = []
+    for first in range(0, len(records), RECORDS_PER_CHUNK):
+        last = min(first + RECORDS_PER_CHUNK, len(records))
+        chunk = [_with_item_reference(unpack(stored_record(records, index)), table) for index in range(first, last)]
+        chunks.append(orjson.Fragment(encode_json(chunk)[1:-1]))
+    return chunks
 
 
 class _ItemAt(tuple[str, str]):

@@ -49,7 +49,7 @@ from emulator.journal_file import (
 from emulator.ministack import compact
 from emulator.ministack import sqs as sqs_patches
 from emulator.ministack.registry import Originals, Patch, Target
-from emulator.ministack.saves import reason, write_state
+from emulator.ministack.saves import encode_state, reason, write_document
 from emulator.ministack.ttl import DYNAMODB, import_dynamodb
 
 logger = logging.getLogger("emulator.journal")
@@ -297,6 +297,7 @@ class Journal:
         async with self._checkpointing:
             self.checkpoint_needed = False
             failures: dict[str, str] = {}
+            # Each service's state: a copy, or for DynamoDB its file's contents, encoded from the live tables.
             states: dict[str, Any] = {}
             # One consistent point: on the loop (no request runs), no Firehose delivery meanwhile.
             with buffers.paused():
@@ -309,7 +310,9 @@ class Journal:
                 self._generation_opened = time.monotonic()
                 for name, get_state in save_dict().items():
                     try:
-                        state = get_state()
+                        state = (
+                            encode_state(name, compact.live_state()) if name == compact.DYNAMODB_STATE else get_state()
+                        )
                     except Exception as error:
                         failures[name] = f"its state could not be read: {error}"
                         continue
@@ -319,7 +322,7 @@ class Journal:
             def write_all() -> None:
                 for name, state in states.items():
                     try:
-                        write_state(name, state, self.sync)
+                        write_document(name, state if type(state) is bytes else encode_state(name, state), self.sync)
                     except (OSError, TypeError, ValueError) as error:
                         failures[name] = reason(error)
 

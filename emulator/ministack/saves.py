@@ -44,14 +44,25 @@ class SaveLog:
 
 def write_state(service: str, data: Any, sync: bool) -> None:
     """Write one service's state file as MiniStack's save_state does; raises on failure."""
+    write_document(service, encode_state(service, data), sync)
+
+
+def encode_state(service: str, data: Any) -> bytes:
+    """The contents of `service`'s state file, as MiniStack's save_state writes them."""
+    persistence = importlib.import_module(PERSISTENCE)
+    document = {"__ministack_format__": persistence._state_format_version(service), "payload": data}
+    return encode_json(document)
+
+
+def write_document(service: str, encoded: bytes, sync: bool) -> None:
+    """Write a state file's contents aside, then rename them into place; raises on failure."""
     persistence = importlib.import_module(PERSISTENCE)
     os.makedirs(persistence.STATE_DIR, exist_ok=True)
     path = os.path.join(persistence.STATE_DIR, f"{service}.json")
     temporary = path + ".tmp"
-    document = {"__ministack_format__": persistence._state_format_version(service), "payload": data}
     try:
         with open(temporary, "wb") as file:
-            file.write(_encoded(document, persistence._json_default))
+            file.write(encoded)
             if sync:
                 file.flush()
                 os.fsync(file.fileno())
@@ -68,26 +79,35 @@ def write_state(service: str, data: Any, sync: bool) -> None:
             os.close(directory)
 
 
-def _encoded(document: dict[str, Any], ministack_default: Callable[[Any], Any]) -> bytes:
+def encode_json(value: Any) -> bytes:
     """The JSON MiniStack's json.dump writes, by orjson: a tenth of the time for a large table
-    (a stop waits for it). What orjson does not take goes to the json module, as MiniStack."""
+    (a stop waits for it). What orjson does not take goes to the json module, as MiniStack.
+    `value` may hold orjson Fragments: JSON encoded already (the stream records)."""
+    ministack_default: Callable[[Any], Any] = importlib.import_module(PERSISTENCE)._json_default
 
     def default(value: Any) -> Any:
         # Dict subclasses come here (OPT_PASSTHROUGH_SUBCLASS): MiniStack's scoped stores, which
         # its encoder writes in its own form, and table items, a defaultdict written as a dict.
         return dict(value) if type(value) is defaultdict else ministack_default(value)
 
+    def json_default(value: Any) -> Any:
+        return json.loads(value.contents) if type(value) is orjson.Fragment else ministack_default(value)
+
     try:
-        return orjson.dumps(document, default=default, option=orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(value, default=default, option=orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_NON_STR_KEYS)
     except TypeError:
-        return json.dumps(document, default=ministack_default).encode()
+        return json.dumps(value, default=json_default).encode()
 
 
 def reason(error: BaseException) -> str:
     return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
 
 
-def saves_known(log: SaveLog, sync: bool) -> Patch:
+def saves_known(log: SaveLog, sync: bool, live_states: dict[str, Callable[[], Any]] | None = None) -> Patch:
+    """`live_states`: services whose state is read from the live objects (encoded at once)
+    instead of from MiniStack's copy of them."""
+    live = live_states or {}
+
     def build(originals: Originals) -> dict[Target, Any]:
         def save_state(service: str, data: Any) -> None:
             if not importlib.import_module(PERSISTENCE).PERSIST_STATE:
@@ -108,7 +128,7 @@ def saves_known(log: SaveLog, sync: bool) -> Patch:
                 return
             for name, get_state in services.items():
                 try:
-                    state = get_state()
+                    state = live[name]() if name in live else get_state()
                 except Exception as error:
                     logger.error("could not read the %s state to save it: %s", name, error)
                     log.failed[name] = f"its state could not be read: {error}"

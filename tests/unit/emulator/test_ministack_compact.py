@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from emulator.ministack import compact, persistence, ttl
+from emulator.ministack import compact, persistence, saves, ttl
 from emulator.ministack.compact import CompactRecords
 from emulator.ministack.registry import PatchRegistry
 
@@ -266,3 +266,25 @@ def test_a_restart_does_not_grow_the_memory_readings_take(patched):
     finally:
         tracemalloc.stop()
     assert restarted < 1.05 * written
+
+
+def test_the_snapshot_encoded_from_the_live_tables_is_the_one_from_ministacks_copy(patched, monkeypatch):
+    """A checkpoint encodes the live tables (no deep copy of the data); the file it writes reads
+    back as the one MiniStack's get_state gives, item references included, over several chunks."""
+    dynamodb = patched
+    monkeypatch.setattr(compact, "RECORDS_PER_CHUNK", 7)
+    table(dynamodb, "readings", "NEW_AND_OLD_IMAGES")
+    table(dynamodb, "devices", "KEYS_ONLY", sort_key=False)
+    write_readings(dynamodb, 0, 50)
+    call(dynamodb, "DynamoDB_20120810", "PutItem", TableName="readings", Item={**reading(0), "battery": {"N": "1"}})
+    call(dynamodb, "DynamoDB_20120810", "PutItem", TableName="devices", Item={"deviceID": {"S": "dev-0001"}})
+    items_before = copy.deepcopy(dynamodb._tables.get("readings")["items"])
+    live = json.loads(saves.encode_state(compact.DYNAMODB_STATE, compact.live_state()))
+    copied = json.loads(saves.encode_state(compact.DYNAMODB_STATE, dynamodb.get_state()))
+    assert live == copied
+    assert any(
+        record["dynamodb"].get("NewImage") == compact.ITEM_REFERENCE
+        for _scope in live["payload"][persistence.STREAM_RECORDS_KEY]
+        for record in _scope[3]
+    )
+    assert dynamodb._tables.get("readings")["items"] == items_before, "the live tables are left as they were"
