@@ -1,5 +1,6 @@
-"""Nothing acknowledged is lost when the API process is killed (kill -9) in the middle of a run,
-on a backend of its own (killing it must not disturb the other tests)."""
+"""Nothing acknowledged is lost when the API process, or the function workers, are killed (kill -9)
+in the middle of a run, on a backend of its own (killing it must not disturb the other tests).
+(The data plane killed mid-run: test_accounting.py and test_restarts.py.)"""
 
 import os
 import random
@@ -13,7 +14,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from device_data.messages import MessageFate
-from emulator.lifecycle import Paths, free_port, process_alive, stop
+from emulator.lifecycle import Paths, free_port, proc_stat, process_alive, stop
 from emulator.settings import EmulatorSettings
 from simulator.fleet import make_fleet
 from simulator.payloads import Outgoing, Plan, PlanSettings
@@ -41,6 +42,13 @@ def own_backend(tmp_path_factory):
     stop(settings, progress=lambda _line: None)
 
 
+@pytest.fixture(scope="module")
+def crash_stack(own_backend, tmp_path_factory):
+    # Functions get 3 s: 1 s timed out every cold start on a busy machine. A message whose
+    # invocation a kill cut off comes back after the visibility timeout, 6 times that.
+    return deploy_on(own_backend, "crash", str(tmp_path_factory.mktemp("crash")), FUNCTION_TIMEOUT_SECONDS="3")
+
+
 def start_with_the_cli(settings):
     environment = {
         **os.environ,
@@ -51,12 +59,13 @@ def start_with_the_cli(settings):
     subprocess.run([sys.executable, "-m", "emulator", "start"], env=environment, check=True, capture_output=True)
 
 
-def planned_run():
-    rng = random.Random(21)
+def planned_run(seed):
+    rng = random.Random(seed)
     plan = Plan(make_fleet(30, 0.1, rng), PlanSettings(backdate_ratio=0.1, plain_json_ratio=0.2), rng)
     messages = [message for batch in plan.batches(MESSAGES, BATCH) for message in batch]
     for n in range(0, MESSAGES, MALFORMED_EVERY):
-        messages[n] = Outgoing(f"not a reading {n}", "", "malformed:not_base64", MessageFate.DEAD_LETTERED, ())
+        body = f"not a reading {seed}-{n}"
+        messages[n] = Outgoing(body, "", "malformed:not_base64", MessageFate.DEAD_LETTERED, ())
     return messages
 
 
@@ -112,26 +121,33 @@ def control_plane(stack):
     }
 
 
+def function_workers(settings, env):
+    """The pids of the stack's function workers: children of the API process, each running its
+    function's code extracted under the state folder."""
+    api = int(Paths(Path(settings.state_dir)).pid_file("api").read_text())
+    workers = []
+    for entry in Path("/proc").iterdir():
+        fields = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields and int(fields[1]) == api:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if f"ministack-lambda-{env}-" in command:
+                workers.append(int(entry.name))
+    return workers
+
+
 def kill_api(settings):
     pid = int(Paths(Path(settings.state_dir)).pid_file("api").read_text())
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not process_alive(pid), timeout=10, interval=0.05, message=f"the API process {pid} to die")
 
 
-def test_nothing_acknowledged_is_lost_when_the_api_process_is_killed_mid_run(own_backend, tmp_path):
+def test_nothing_acknowledged_is_lost_when_the_api_process_is_killed_mid_run(own_backend, crash_stack):
     """SIGKILL of the API process while devices send and every function works, restart with
     `python -m emulator start`, then the books balance exactly: what was stored (in the table, or
-    archived once its TTL passed) + what was filtered + what was parked == what was sent.
-
-    SQS delivers at least once, on AWS as here: a batch whose answer the kill cut off is sent
-    again by the device (a second message for the same reading), and a message the ingest
-    function had handled but not yet deleted is handled again. So the books count readings by
-    their identity, not messages: items by (deviceID, createdAt), parked messages by their body
-    (each malformed one is unique), history lines by (action, keys).
-    """
-    stack = deploy_on(own_backend, "crash", str(tmp_path), FUNCTION_TIMEOUT_SECONDS="3")
+    archived once its TTL passed) + what was filtered + what was parked == what was sent."""
+    stack = crash_stack
     before = control_plane(stack)
-    messages = planned_run()
+    messages = planned_run(21)
     producer = Producer(stack.client("sqs"), stack.outputs["queue_url"], messages)
     producer.start()
     wait_for(
@@ -148,18 +164,51 @@ def test_nothing_acknowledged_is_lost_when_the_api_process_is_killed_mid_run(own
     producer.give_up.set()
     assert acknowledged_at_kill < MESSAGES, "the kill came mid-run"
     assert len(producer.acknowledged) == MESSAGES, "the queue took messages again after the restart"
-
     assert control_plane(stack) == before, "queues, functions, mappings and the stream kept"
+    assert_the_books_balance(stack, messages)
+
+
+def test_nothing_is_lost_when_the_function_workers_are_killed_mid_run(own_backend, crash_stack):
+    """SIGKILL of every function worker (ingest, history, archive) while they work: MiniStack
+    starts new ones, the batches they had are delivered again, and the books balance exactly."""
+    stack = crash_stack
+    messages = planned_run(22)
+    producer = Producer(stack.client("sqs"), stack.outputs["queue_url"], messages)
+    producer.start()
+    wait_for(
+        lambda: producer.half_sent.is_set() and len(function_workers(own_backend, "crash")) >= 2,
+        timeout=30,
+        interval=0.05,
+        message="the run under way: half the messages sent and the functions at work",
+    )
+    killed = function_workers(own_backend, "crash")
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    producer.go.set()
+    producer.join(timeout=SEND_DEADLINE_SECONDS)
+    producer.give_up.set()
+    assert len(producer.acknowledged) == MESSAGES
+    assert_the_books_balance(stack, messages)
+
+
+def assert_the_books_balance(stack, messages):
+    """SQS delivers at least once, on AWS as here: a batch whose answer a kill cut off is sent
+    again by the device (a second message for the same reading), and a message the ingest
+    function had handled but not yet deleted is handled again. So the books count this run's
+    readings by their identity, not messages: items by (deviceID, createdAt), parked messages by
+    their body (each malformed one is unique), history lines by (action, keys)."""
+    keys = {key for m in messages for key in m.keys}
     stored = {key for m in messages if m.fate == MessageFate.STORED for key in m.keys}
     expired = {key for m in messages if m.fate == MessageFate.STORED and m.expired for key in m.keys}
     malformed = {m.body for m in messages if m.fate == MessageFate.DEAD_LETTERED}
     wait_for(lambda: queue_depth(stack, stack.outputs["queue_url"]) == 0, timeout=60, message="the queue to drain")
 
     def table_keys():
-        return {(i["deviceID"]["S"], int(i["createdAt"]["N"])) for i in table_items(stack)}
+        return {(i["deviceID"]["S"], int(i["createdAt"]["N"])) for i in table_items(stack)} & keys
 
     def archived_keys():
-        return {(e["keys"]["deviceID"]["S"], int(e["keys"]["createdAt"]["N"])) for _, _, e in archive_entries(stack)}
+        entries = archive_entries(stack)
+        return {(e["keys"]["deviceID"]["S"], int(e["keys"]["createdAt"]["N"])) for _, _, e in entries} & keys
 
     def history_keys():
         return {
@@ -172,9 +221,9 @@ def test_nothing_acknowledged_is_lost_when_the_api_process_is_killed_mid_run(own
     wait_for(lambda: history_keys() >= changes, timeout=60, message="a history line for every change")
     assert archived_keys() == expired
 
-    parked = parked_bodies(stack)
+    parked = parked_bodies(stack) & {m.body for m in messages}
     assert parked == malformed
     filtered = [m for m in messages if m.fate == MessageFate.FILTERED]
     assert not {key for m in filtered for key in m.keys} & (table_keys() | archived_keys())
     stored_messages = [m for m in messages if m.fate == MessageFate.STORED]
-    assert len(stored_messages) + len(filtered) + len(parked) == len(producer.acknowledged) == MESSAGES
+    assert len(stored_messages) + len(filtered) + len(parked) == MESSAGES
