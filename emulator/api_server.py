@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from emulator.call_counter import CallCounter
+from emulator.call_counter import CallCounter, read_body
 from emulator.identity import ensure_identity
 from emulator.lifecycle import DURABILITY_PATH, EmulatorError
 from emulator.loopback_guard import LoopbackGuard
@@ -319,7 +319,7 @@ class Durability:
         form = headers.get("content-type", "").startswith(_FORM) and scope["method"] == "POST"
         form_action = None
         if form:
-            body = await _read_body(receive)
+            body = await read_body(receive)
             form_action = (parse_qs(body.decode(errors="replace")).get("Action") or [""])[0]
             receive = _replaying(body)
         kind = request_kind(scope["method"], scope["path"], headers, form_action)
@@ -497,15 +497,6 @@ def _save_dict() -> Any:
     import importlib
 
     return importlib.import_module("ministack.app")._build_persistence_save_dict()
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _replaying(body: bytes) -> Receive:

@@ -82,7 +82,7 @@ class CallCounter:
             return await _respond(send, 200, counts)
         if scope["path"] == FAULTS_PATH and scope["method"] == "POST":
             try:
-                fault = fault_request(await _body(receive))
+                fault = fault_request(await read_body(receive))
             except BadRequest as error:
                 return await _respond(send, 400, _error(error.code, str(error)))
             return await _respond(send, 200, self._add_fault(fault))
@@ -141,7 +141,8 @@ def fault_request(body: bytes) -> dict[str, Any]:
     return {key: fault[key] for key in ("operation", "count", "code", "status")}
 
 
-async def _body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The whole body of an ASGI request."""
     chunks = []
     while True:
         message = await receive()

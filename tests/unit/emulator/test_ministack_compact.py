@@ -20,14 +20,6 @@ BYTES_PER_READING = 1500
 
 
 @pytest.fixture
-def dynamodb():
-    module = ttl.import_dynamodb()
-    module.reset()
-    yield module
-    module.reset()
-
-
-@pytest.fixture
 def patched(dynamodb):
     registry = PatchRegistry()
     registry.apply(persistence.STREAM_RECORDS_PERSISTED)
