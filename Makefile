@@ -21,7 +21,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install lint format bench compose-parser up down status logs outputs simulate deploy teardown clean test test-unit test-integration clean-venv
+.PHONY: help install lint format bench compose-parser up down status logs outputs simulate deploy teardown clean test test-unit test-integration clean-venv query restore
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,13 @@ outputs: $(STAMP) ## Print the stack's outputs as JSON (endpoint, table, queue U
 
 simulate: $(STAMP) ## Send simulated device load, e.g. make simulate ARGS="--rate 200 --duration 30"
 	@$(BIN)/python -m simulator $(ARGS)
+
+query: export SQL := $(SQL)
+query: $(STAMP) ## SQL over the change history, e.g. make query SQL="SELECT action, count(*) FROM history GROUP BY 1" (ARGS="--format csv|json")
+	@$(BIN)/python -m bootstrap.query --sql "$$SQL" $(ARGS)
+
+restore: $(STAMP) ## Put archived readings back, e.g. make restore ARGS="--device dev-0001 --from 2026-11-01 --to 2026-11-02 --dry-run"
+	@$(BIN)/python -m bootstrap.restore $(ARGS)
 
 deploy: $(STAMP) ## Deploy (or update) the stack on the running backend; a second run reports "no changes"
 	@$(BIN)/python -m bootstrap deploy
@@ -95,6 +102,7 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP) ## Load benchmark on a fresh embedded stack (~10 min): results in bench/results/ (BENCH_ARGS=...)
 	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
+	$(BIN)/python bench/history_query.py
 
 clean-venv: ## Remove the virtualenv
 	rm -rf $(VENV)

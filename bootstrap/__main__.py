@@ -38,6 +38,7 @@ from bootstrap.local_stack import (
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
 from bootstrap.stack import Stack, declare
+from device_data.archive import RemovalsWithoutIdentity
 from emulator.lifecycle import EmulatorError
 from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError, number, one_of
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _check_backend(config, emulator, args.command)
             client = client_factory(config)
-            stack = declare(config, client("sts").get_caller_identity()["Account"])
+            stack = declare(config, client("sts").get_caller_identity()["Account"], _removals_without_identity(config))
             deployer = Deployer(client, progress=print)
             if args.command == "teardown":
                 removed = deployer.teardown(stack)
@@ -142,7 +143,7 @@ def _check_backend(config: StackConfig, emulator: EmulatorSettings, command: str
 def _deploy(config: StackConfig, emulator: EmulatorSettings) -> None:
     _check_backend(config, emulator, "deploy")
     client = client_factory(config)
-    stack = declare(config, client("sts").get_caller_identity()["Account"])
+    stack = declare(config, client("sts").get_caller_identity()["Account"], _removals_without_identity(config))
     deployer = Deployer(client, progress=print)
     where = config.endpoint or f"AWS account {stack.account_id} in {config.region}"
     print(f"deploying {config.env} to {where}")
@@ -151,6 +152,12 @@ def _deploy(config: StackConfig, emulator: EmulatorSettings) -> None:
     changed = [change for change in changes if change.action != UNCHANGED]
     print(f"{len(changed)} changes, {len(changes) - len(changed)} resources unchanged" if changed else "no changes")
     print(f"outputs: {path}")
+
+
+def _removals_without_identity(config: StackConfig) -> RemovalsWithoutIdentity:
+    """LocalStack's TTL deletes carry no userIdentity: only there do the functions infer them."""
+    on_localstack = config.is_local and recorded_backend(config.state_dir) == Backend.LOCALSTACK
+    return RemovalsWithoutIdentity.TTL_IF_EXPIRED if on_localstack else RemovalsWithoutIdentity.MANUAL
 
 
 def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: float) -> None:

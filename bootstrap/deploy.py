@@ -66,6 +66,8 @@ class Deployer:
     # -- deploy ------------------------------------------------------------------
 
     def deploy(self, stack: Stack) -> list[Change]:
+        from bootstrap import analytics
+
         changes = [self._ensure_table(stack.table)]
         changes += [self._ensure_queue(stack, queue) for queue in stack.queues]
         changes += [self._ensure_bucket(bucket, stack.config.region) for bucket in stack.buckets]
@@ -75,6 +77,7 @@ class Deployer:
         code = build_function_zip()
         changes += [self._ensure_function(stack, function, code) for function in stack.functions]
         changes += [self._ensure_mapping(stack, mapping) for mapping in stack.mappings]
+        changes += analytics.deploy_history_table(self, stack)
         return changes
 
     def _report(self, kind: str, name: str, action: str) -> Change:
@@ -435,7 +438,9 @@ class Deployer:
 
     def teardown(self, stack: Stack) -> list[Change]:
         """Delete what the declaration names, and nothing else."""
-        changes: list[Change] = []
+        from bootstrap import analytics
+
+        changes: list[Change] = analytics.teardown_history_table(self, stack)
         lambda_, s3, iam = (self.client(name) for name in ("lambda", "s3", "iam"))
         if self.offers_iot(stack):
             iot = self.client("iot")

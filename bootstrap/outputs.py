@@ -30,6 +30,9 @@ def outputs(stack: Stack, queue_url: Callable[[str], str], iot_endpoint: str | N
         "iot_endpoint": iot_endpoint,
         "iot_topic_rule": stack.topic_rule.name,
         "iot_errors_queue_url": queue_url(stack.queue(QueueRole.IOT_ERRORS).name),
+        "history_database": stack.history_table.database,
+        "history_table": stack.history_table.table,
+        "athena_workgroup": stack.history_table.workgroup,
     }
 
 

@@ -28,7 +28,8 @@ from enum import StrEnum
 from typing import TypeVar
 
 from bootstrap.config import StackConfig, TableBilling
-from device_data.archive import ARCHIVE_PREFIX
+from device_data.archive import ARCHIVE_PREFIX, RemovalsWithoutIdentity
+from device_data.history_table import HistoryTable, history_table
 from device_data.messages import SENSOR_TOPIC_FILTER, sensor_topic
 from device_data.table import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
 from env_settings.reader import SettingError
@@ -199,6 +200,7 @@ class Stack:
     mappings: tuple[EventSourceMapping, ...]
     topic_rule: TopicRule
     device_policy: IotPolicy
+    history_table: HistoryTable
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.config.region}:{self.account_id}:{resource}"
@@ -231,7 +233,13 @@ def _the_one(matches: Iterable[Declared]) -> Declared:
     return declared
 
 
-def declare(config: StackConfig, account_id: str) -> Stack:
+def declare(
+    config: StackConfig,
+    account_id: str,
+    removals_without_identity: RemovalsWithoutIdentity = RemovalsWithoutIdentity.MANUAL,
+) -> Stack:
+    """`removals_without_identity`: `ttl-if-expired` only for a backend whose TTL deletes carry no
+    userIdentity (LocalStack); AWS and the embedded backend mark them."""
     env, region = config.env, config.region
     if config.ingest_batch_window < 1 and INGEST_BATCH_SIZE > SQS_BATCH_WITHOUT_WINDOW:
         raise SettingError(
@@ -294,7 +302,10 @@ def declare(config: StackConfig, account_id: str) -> Stack:
     )
     if config.app_env:
         ingest_environment += (("APP_ENV", config.app_env),)
-    ttl_environment = (("TTL_ATTRIBUTE", table.ttl_attribute),)
+    ttl_environment = (
+        ("TTL_ATTRIBUTE", table.ttl_attribute),
+        ("REMOVALS_WITHOUT_IDENTITY", str(removals_without_identity)),
+    )
 
     def function(
         role: FunctionRole, name: str, handler: str, environment: tuple[tuple[str, str | QueueUrl], ...]
@@ -455,6 +466,7 @@ def declare(config: StackConfig, account_id: str) -> Stack:
         mappings=mappings,
         topic_rule=topic_rule,
         device_policy=device_policy,
+        history_table=history_table(env, history_bucket.name, history_bucket.prefix),
     )
 
 

@@ -15,3 +15,16 @@ class ArchiveLayout(StrEnum):
 
     BATCH = "batch"
     PER_ITEM = "per-item"
+
+
+class RemovalsWithoutIdentity(StrEnum):
+    """How the history and archive functions read a REMOVE whose record has no `userIdentity`.
+
+    AWS writes DynamoDB's service principal on every TTL deletion, so there such a REMOVE is a
+    delete by someone (`manual`): an item that expired but was not swept yet and is deleted by
+    hand is not a TTL removal. LocalStack writes no `userIdentity` on its TTL deletions, so there
+    a REMOVE of an item whose TTL had passed counts as one (`ttl-if-expired`).
+    """
+
+    MANUAL = "manual"
+    TTL_IF_EXPIRED = "ttl-if-expired"

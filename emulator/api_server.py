@@ -60,7 +60,10 @@ def serve(settings: EmulatorSettings) -> None:
     )
     patches = PatchRegistry()
     ministack_app, firehose, saves = ministack.install(
-        patches, journal, sync_saves=settings.journal is JournalMode.FSYNC
+        patches,
+        journal,
+        sync_saves=settings.journal is JournalMode.FSYNC,
+        glacier_restore_seconds=settings.glacier_restore_seconds,
     )
     logger.info("MiniStack %s, patched: %s", ministack.MINISTACK_VERSION, [p.patch.name for p in patches.applied])
     durability = Durability(ministack_app, firehose, saves, journal, settings)
@@ -84,7 +87,7 @@ def serve(settings: EmulatorSettings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         # On the loop that serves every DynamoDB request: see emulator.ministack.ttl.
-        sweeper = asyncio.create_task(sweep_every(settings.ttl_sweep_seconds))
+        sweeper = asyncio.create_task(sweep_every(settings.ttl_sweep_seconds, settings.ttl_deletion_delay_seconds))
 
         async def shutdown_trigger() -> None:
             await stop.wait()

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 DEFAULT_SIZE_MB = 5
 DEFAULT_INTERVAL_SECONDS = 300
 
-# deliver(stream, destination, body): writes one object under AWS's key layout; raises if it could not.
-Deliver = Callable[[dict[str, Any], dict[str, Any], bytes], None]
+# deliver(stream, destination, body, oldest_arrival): writes one object under AWS's key layout,
+# whose time is the arrival (epoch seconds) of the oldest record in it; raises if it could not.
+Deliver = Callable[[dict[str, Any], dict[str, Any], bytes, float], None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class _Buffer:
     size_limit: int
     interval: float
     opened_at: float
+    # Wall clock (epoch seconds) when its first record arrived: the object key's time.
+    oldest_arrival: float
     payloads: list[bytes] = field(default_factory=list)
     size: int = 0
 
@@ -64,9 +67,15 @@ class DeliveryFailed(Exception):
 
 
 class FirehoseBuffers:
-    def __init__(self, deliver: Deliver, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        deliver: Deliver,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ):
         self._deliver = deliver
         self._clock = clock
+        self._wall_clock = wall_clock
         self._open: dict[tuple[str, str], _Buffer] = {}
         # Full or due, waiting for the flusher (or for another try after a failed delivery).
         self._sealed: dict[int, _Buffer] = {}
@@ -90,6 +99,7 @@ class FirehoseBuffers:
                     size_limit=int(hints.get("SizeInMBs", DEFAULT_SIZE_MB)) * 1024 * 1024,
                     interval=float(hints.get("IntervalInSeconds", DEFAULT_INTERVAL_SECONDS)),
                     opened_at=self._clock(),
+                    oldest_arrival=self._wall_clock(),
                 )
                 self._next_serial += 1
             buffer.payloads.extend(payloads)
@@ -142,6 +152,8 @@ class FirehoseBuffers:
                 size_limit=0,
                 interval=0.0,
                 opened_at=self._clock(),
+                # The journal keeps no arrival times: the object is keyed at the restart.
+                oldest_arrival=self._wall_clock(),
                 payloads=list(records.payloads),
                 size=sum(len(payload) for payload in records.payloads),
             )
@@ -154,7 +166,7 @@ class FirehoseBuffers:
                 todo = list(self._sealed.values())
             for buffer in todo:
                 try:
-                    self._deliver(buffer.stream, buffer.destination, b"".join(buffer.payloads))
+                    self._deliver(buffer.stream, buffer.destination, b"".join(buffer.payloads), buffer.oldest_arrival)
                 except Exception as error:
                     failure = f"{len(buffer.payloads)} records of {buffer.stream['name']} not delivered: {error}"
                     if always_raise or failure != self._last_failure:

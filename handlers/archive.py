@@ -27,7 +27,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, list[Any]]:
 
 
 def archive(records: list[StreamRecord], settings: ArchiveSettings) -> list[ArchiveObject]:
-    removals = [record for record in records if is_ttl_removal(record, settings.ttl_attribute)]
+    removals = [
+        record
+        for record in records
+        if is_ttl_removal(record, settings.ttl_attribute, settings.removals_without_identity)
+    ]
     if not removals:
         return []
     if settings.layout == ArchiveLayout.BATCH:

@@ -40,7 +40,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, list[Any]]:
 
 
 def deliver(records: list[StreamRecord], settings: HistorySettings) -> None:
-    lines = [encode_history_line(history_line(record, settings.ttl_attribute)) for record in records]
+    lines = [
+        encode_history_line(history_line(record, settings.ttl_attribute, settings.removals_without_identity))
+        for record in records
+    ]
     oversized = [record["eventID"] for record, line in zip(records, lines, strict=True) if len(line) > MAX_RECORD_BYTES]
     if oversized:
         raise DeliveryFailed(f"history lines over Firehose's {MAX_RECORD_BYTES}-byte record limit: {oversized}")

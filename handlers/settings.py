@@ -15,6 +15,9 @@ malformed setting raises env_settings.reader.SettingError: the invocation fails,
 | ARCHIVE_LAYOUT            | batch       | archive         | `batch` (one object per invocation) or `per-item`   |
 | ARCHIVE_PREFIX            | archive/    | archive         | key prefix of archive objects                       |
 | TTL_ATTRIBUTE             | expiredAt   | history,archive | the table's TTL attribute                           |
+| REMOVALS_WITHOUT_IDENTITY | manual      | history,archive | a REMOVE without userIdentity is a manual delete;   |
+|                           |             |                 | `ttl-if-expired`: a TTL removal if its TTL passed   |
+|                           |             |                 | (LocalStack, which marks no TTL delete)             |
 | RETRY_ATTEMPTS            | 6           | all             | tries per partially failed batch call               |
 | RETRY_BASE_DELAY_SECONDS  | 0.05        | all             | first backoff step (doubles, full jitter, max 2 s)  |
 | AWS_ENDPOINT_URL          | (none)      | all             | endpoint of a local emulator; unset on AWS          |
@@ -27,7 +30,7 @@ import os
 from dataclasses import dataclass
 
 from aws_calls.batching import RetryPolicy
-from device_data.archive import ARCHIVE_PREFIX, ARCHIVE_STORAGE_CLASS, ArchiveLayout
+from device_data.archive import ARCHIVE_PREFIX, ARCHIVE_STORAGE_CLASS, ArchiveLayout, RemovalsWithoutIdentity
 from device_data.messages import STAGING_APP_ENV
 from device_data.table import DEFAULT_TTL_SECONDS, TTL_ATTRIBUTE
 from env_settings.reader import Environment, number, one_of, required, whole_number
@@ -58,6 +61,7 @@ class IngestSettings:
 class HistorySettings:
     delivery_stream_name: str
     ttl_attribute: str
+    removals_without_identity: RemovalsWithoutIdentity
     retry: RetryPolicy
 
     @classmethod
@@ -65,6 +69,7 @@ class HistorySettings:
         return cls(
             delivery_stream_name=required(env, "DELIVERY_STREAM_NAME"),
             ttl_attribute=env.get("TTL_ATTRIBUTE") or TTL_ATTRIBUTE,
+            removals_without_identity=_removals_without_identity(env),
             retry=_retry_policy(env),
         )
 
@@ -76,6 +81,7 @@ class ArchiveSettings:
     layout: ArchiveLayout
     prefix: str
     ttl_attribute: str
+    removals_without_identity: RemovalsWithoutIdentity
 
     @classmethod
     def from_env(cls, env: Environment = os.environ) -> ArchiveSettings:
@@ -86,7 +92,12 @@ class ArchiveSettings:
             # An empty prefix is a choice (objects at the bucket's root), not a missing setting.
             prefix=env.get("ARCHIVE_PREFIX", ARCHIVE_PREFIX),
             ttl_attribute=env.get("TTL_ATTRIBUTE") or TTL_ATTRIBUTE,
+            removals_without_identity=_removals_without_identity(env),
         )
+
+
+def _removals_without_identity(env: Environment) -> RemovalsWithoutIdentity:
+    return one_of(env, "REMOVALS_WITHOUT_IDENTITY", RemovalsWithoutIdentity.MANUAL)
 
 
 def _retry_policy(env: Environment) -> RetryPolicy:

@@ -6,7 +6,8 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.esm.stream_delivery import InvokeResult, reported_failures
+from emulator.esm.batch_response import reported_failures
+from emulator.esm.stream_delivery import InvokeResult
 
 
 def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -19,6 +20,8 @@ def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -
         "messageAttributes": {
             name: _camel_attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()
         },
+        # The digest SendMessage returned for the attributes; null when there are none.
+        "md5OfMessageAttributes": message.get("MD5OfMessageAttributes"),
         "md5OfBody": message.get("MD5OfBody", ""),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
@@ -30,13 +33,13 @@ def records_to_delete(
     records: list[dict[str, Any]], result: InvokeResult, report_batch_item_failures: bool
 ) -> list[dict[str, Any]]:
     """Which messages the invocation consumed. An error consumes none (they come back after the
-    visibility timeout); ReportBatchItemFailures keeps the reported ones; a response naming an
-    unknown or empty identifier counts as the whole batch failing, as Lambda documents."""
+    visibility timeout); ReportBatchItemFailures keeps the reported ones, and a response Lambda
+    cannot read as a partial batch response (`batch_response`) keeps them all."""
     if result.error:
         return []
     if not report_batch_item_failures:
         return list(records)
-    reported = reported_failures(result, (record["messageId"] for record in records))
+    reported = reported_failures(result.payload, (record["messageId"] for record in records))
     if reported is None:
         return []
     return [record for record in records if record["messageId"] not in reported]

@@ -11,21 +11,30 @@
   cannot invoke the function due to throttling or other issues, it retries until the records
   expire or exceed the maximum age").
 - A ReportBatchItemFailures response checkpoints everything before the first reported record;
-  a response Lambda cannot read (unknown or missing identifier) fails the whole batch.
+  a response Lambda cannot read (`batch_response`) fails the whole batch.
+
+The invocation record follows AWS's recordings (LocalStack's AWS-validated snapshots of
+`test_dynamodb_report_batch_item_failure_scenarios` and `test_kinesis_maximum_record_age_exceeded`):
+`responseContext.functionError` is null when the function returned normally (a partial batch
+response failed the batch); a `RecordAgeExceeded` record has no `responseContext`; and
+`approximateInvokeCount` counts the attempt that gave up, so it is 1 for records too old before
+their first invocation.
 """
 
 from __future__ import annotations
 
-import json
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from emulator.esm.batch_response import reported_failures
+
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
-RECORD_AGE_EXCEEDED = "MaximumRecordAgeInSecondsExceeded"
+RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 # The `error` of an invoke that did not reach the function.
 NOT_INVOKED = "InvokeFailed"
 
@@ -91,21 +100,22 @@ def deliver_stream_batch(
         discarded.append(Discarded(batch, condition, result, invoke_count))
         on_failure(failure_record(batch, shard_id, config, condition, result, invoke_count, now()))
 
-    pending: deque[tuple[list[dict[str, Any]], int]] = deque([(list(records), 0)])
+    # (records, retries so far, the last invocation's result)
+    pending: deque[tuple[list[dict[str, Any]], int, InvokeResult | None]] = deque([(list(records), 0, None)])
     while pending:
-        batch, retries = pending.popleft()
+        batch, retries, last = pending.popleft()
         if config.maximum_record_age_seconds >= 0:
             oldest_allowed = now() - config.maximum_record_age_seconds
             too_old = [r for r in batch if r["dynamodb"]["ApproximateCreationDateTime"] < oldest_allowed]
             if too_old:
-                discard(too_old, RECORD_AGE_EXCEEDED, None, retries)
+                discard(too_old, RECORD_AGE_EXCEEDED, last, retries + 1)
                 batch = [r for r in batch if r not in too_old]
                 if not batch:
                     continue
         result = invoke(batch)
         if result.error == NOT_INVOKED:
             sleep(1.0)
-            pending.appendleft((batch, retries))
+            pending.appendleft((batch, retries, last))
             continue
         failed_from = _first_failed(batch, result, config)
         if failed_from is None:
@@ -113,13 +123,13 @@ def deliver_stream_batch(
         batch = batch[failed_from:]
         if config.bisect_on_error and len(batch) > 1:
             half = len(batch) // 2
-            pending.extendleft([(batch[half:], retries), (batch[:half], retries)])
+            pending.extendleft([(batch[half:], retries, result), (batch[:half], retries, result)])
             continue
         if 0 <= config.maximum_retry_attempts <= retries:
             discard(batch, RETRY_ATTEMPTS_EXHAUSTED, result, retries + 1)
             continue
         sleep(min(1.0, 0.05 * 2**retries))
-        pending.appendleft((batch, retries + 1))
+        pending.appendleft((batch, retries + 1, result))
     return discarded
 
 
@@ -130,31 +140,10 @@ def _first_failed(batch: list[dict[str, Any]], result: InvokeResult, config: Str
     if not config.report_batch_item_failures:
         return None
     positions = {record["dynamodb"]["SequenceNumber"]: index for index, record in enumerate(batch)}
-    reported = reported_failures(result, positions)
+    reported = reported_failures(result.payload, positions)
     if reported is None:
         return 0
     return min(positions[identifier] for identifier in reported) if reported else None
-
-
-def reported_failures(result: InvokeResult, known: Iterable[str]) -> set[str] | None:
-    """The identifiers a partial batch response ({"batchItemFailures": [{"itemIdentifier": ...}]})
-    reports as failed; empty when the batch succeeded. None when it names an identifier that is
-    empty or not in the batch, which Lambda treats as the whole batch failing. Used by the SQS
-    and the stream mappings alike."""
-    try:
-        response = json.loads(result.payload or b"null")
-    except ValueError:
-        return set()
-    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
-    if not failures:
-        return set()
-    known, reported = set(known), set()
-    for failure in failures:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-        if not identifier or identifier not in known:
-            return None
-        reported.add(identifier)
-    return reported
 
 
 def failure_record(
@@ -168,18 +157,22 @@ def failure_record(
 ) -> dict[str, Any]:
     """The invocation record Lambda sends to an on-failure destination for a stream batch."""
     first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
-    record = {
+    record: dict[str, Any] = {
         "requestContext": {
-            "requestId": result.request_id if result else "",
+            # Records too old for a first invocation still get a request id of their own.
+            "requestId": result.request_id if result else str(uuid.uuid4()),
             "functionArn": config.function_arn,
             "condition": condition,
             "approximateInvokeCount": invoke_count,
-        },
-        "responseContext": {
-            "statusCode": result.status_code if result else 0,
+        }
+    }
+    if condition != RECORD_AGE_EXCEEDED and result:
+        record["responseContext"] = {
+            "statusCode": result.status_code,
             "executedVersion": "$LATEST",
-            "functionError": (result.error or "") if result else "",
-        },
+            "functionError": result.error,
+        }
+    record |= {
         "version": "1.0",
         "timestamp": _iso(now, milliseconds=True),
         "DDBStreamBatchInfo": {

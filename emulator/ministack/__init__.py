@@ -11,11 +11,15 @@ and the function instead of running a replacement on code it does not fit.
 - `mapping_validation`: Create/UpdateEventSourceMapping refuse what AWS refuses, with AWS's errors;
 - `firehose`: Firehose deliveries go through `FirehoseBuffers` (one S3 object per buffer);
 - `persistence`: DynamoDB stream records are saved and restored with the tables;
-- `functions`: Python function workers mark the end of each invocation (no 50 ms log wait);
+- `functions`: Python function workers mark the end of each invocation (no 50 ms log wait); a
+  custom runtime's response that is not JSON reaches the caller as it is;
 - `sqs`: DeleteMessageBatch in one pass, ReceiveMessage without four full scans of the queue;
 - `iot`: MQTT over WebSocket on a loopback Host, AWS IoT Core's publish limits (QoS 0/1, 128 KB),
   `SELECT *` handing the SQS action the payload as published (binary included), and the SQS
-  action sending only as its role allows.
+  action sending only as its role allows;
+- `athena`: queries read Glue tables as declared (JSON SerDe, partition projection) in
+  `emulator.athena_engine` and fail as Athena does; without DuckDB they fail, never placeholder rows;
+- `glacier`: a Glacier restore takes GLACIER_RESTORE_SECONDS;
 - `compact`: stream records packed and attribute values shared (memory for 24 h of records);
 - `saves`: each service's save at a stop is recorded as written or failed, not just logged;
 - `s3`: an S3 object whose file could not be written fails its request instead of answering 200;
@@ -32,9 +36,11 @@ from typing import Any, NamedTuple
 
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
+    athena,
     compact,
     firehose,
     functions,
+    glacier,
     iot,
     journal,
     mapping_validation,
@@ -58,7 +64,12 @@ class EmbeddedMinistack(NamedTuple):
     saves: SaveLog
 
 
-def install(registry: PatchRegistry, journal_to: Journal | None = None, sync_saves: bool = False) -> EmbeddedMinistack:
+def install(
+    registry: PatchRegistry,
+    journal_to: Journal | None = None,
+    sync_saves: bool = False,
+    glacier_restore_seconds: float = 2.0,
+) -> EmbeddedMinistack:
     """Import MiniStack and apply every patch through `registry`, all or none: raises
     MinistackDiffers, with nothing left patched, when a target is not the code it should be.
     With `journal_to`, every change is journaled there (see `journal`)."""
@@ -72,6 +83,7 @@ def install(registry: PatchRegistry, journal_to: Journal | None = None, sync_sav
         mapping_validation.MAPPINGS_VALIDATED,
         persistence.STREAM_RECORDS_PERSISTED,
         functions.INVOCATION_END_MARK,
+        functions.RAW_CUSTOM_RUNTIME_RESPONSE,
         sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
         sqs.RECEIVE_WITHOUT_FULL_SCANS,
         firehose.buffered_delivery(buffers),
@@ -79,6 +91,10 @@ def install(registry: PatchRegistry, journal_to: Journal | None = None, sync_sav
         iot.PUBLISH_LIMITS,
         iot.PAYLOAD_AS_PUBLISHED,
         iot.RULE_ROLE_ENFORCED,
+        athena.NO_PLACEHOLDER_ROWS,
+        athena.QUERIES_RUN_BY_THE_ENGINE,
+        athena.RESULTS_AT_THE_OUTPUT_LOCATION,
+        glacier.restore_delay(glacier_restore_seconds),
         compact.COMPACT_ITEMS_AND_STREAMS,
         saves.saves_known(save_log, sync_saves, {compact.DYNAMODB_STATE: compact.live_state}),
         s3.OBJECT_WRITES_KNOWN,

@@ -80,7 +80,9 @@ class MinistackDiffers(EmulatorError):
 
 
 def source_sha256(value: Any) -> str:
-    """Of a function's or class's source, a string's value, or a compiled pattern's pattern."""
+    """Of a function's or class's source, a string's value, a number's repr, or a compiled pattern's pattern."""
+    if isinstance(value, int | float):
+        value = repr(value)
     if isinstance(value, re.Pattern):
         value = f"re.compile({value.pattern!r}, {value.flags})"
     source = value if isinstance(value, str) else inspect.getsource(value)

@@ -124,8 +124,10 @@ REAPER_NEVER_STARTS = Patch(
 )
 
 
-async def sweep_expired_items(now: float | None = None) -> int:
-    """Delete every expired item of every table with TTL enabled; returns how many.
+async def sweep_expired_items(now: float | None = None, deletion_delay: float = 0.0) -> int:
+    """Delete every item of every table with TTL enabled that expired at least `deletion_delay`
+    seconds ago; returns how many. AWS deletes "within a few days" of expiry and the item stays
+    readable until then; 0 deletes at the first sweep after expiry.
 
     Must run on the API's event loop: MiniStack serves every DynamoDB request there and its
     writers never take its `_lock`, so that loop is the only thing that keeps a table still (a
@@ -136,7 +138,8 @@ async def sweep_expired_items(now: float | None = None) -> int:
     """
     dynamodb = import_dynamodb()
     responses = importlib.import_module("ministack.core.responses")
-    now = time.time() if now is None else now
+    # An item due for deletion is one that had expired `deletion_delay` seconds ago.
+    due_at = (time.time() if now is None else now) - deletion_delay
     removed = 0
     for (account_id, region, table_name), setting in dynamodb._ttl_settings.all_items():
         attribute = setting.get("AttributeName")
@@ -148,7 +151,7 @@ async def sweep_expired_items(now: float | None = None) -> int:
             with responses.request_scope(account_id, region):
                 for partition_key, sort_key in chunk:
                     item = table["items"].get(partition_key, {}).get(sort_key)
-                    if item is not None and is_expired(item.get(attribute), now):
+                    if item is not None and is_expired(item.get(attribute), due_at):
                         dynamodb._remove_item(table, partition_key, sort_key)
                         _record_ttl_removal(dynamodb, table_name, table, item)
                         removed += 1
@@ -181,11 +184,11 @@ def _record_ttl_removal(dynamodb: Any, table_name: str, table: dict[str, Any], o
     dynamodb._trim_stream_records(table_name)
 
 
-async def sweep_every(seconds: float) -> None:
+async def sweep_every(seconds: float, deletion_delay: float = 0.0) -> None:
     """Sweep every `seconds` until cancelled; a failed sweep is logged and tried again."""
     while True:
         await asyncio.sleep(seconds)
         try:
-            await sweep_expired_items()
+            await sweep_expired_items(deletion_delay=deletion_delay)
         except Exception:
             logger.exception("the TTL sweep failed; trying again in %s s", seconds)

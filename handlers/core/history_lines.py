@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from device_data.archive import RemovalsWithoutIdentity
 from handlers.core.attribute_values import dumps, image_to_python, to_json_value
 from handlers.core.stream_records import (
     StreamRecord,
@@ -19,7 +20,7 @@ from handlers.core.stream_records import (
 )
 
 
-def history_line(record: StreamRecord, ttl_attribute: str) -> dict[str, Any]:
+def history_line(record: StreamRecord, ttl_attribute: str, without_identity: RemovalsWithoutIdentity) -> dict[str, Any]:
     change = record["dynamodb"]
     timestamp = created_seconds(record)
     return {
@@ -32,7 +33,7 @@ def history_line(record: StreamRecord, ttl_attribute: str) -> dict[str, Any]:
         "event_id": record["eventID"],
         "sequence_number": change["SequenceNumber"],
         "table": table_name(record),
-        "expired": is_ttl_removal(record, ttl_attribute),
+        "expired": is_ttl_removal(record, ttl_attribute, without_identity),
     }
 
 

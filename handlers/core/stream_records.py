@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from device_data.archive import RemovalsWithoutIdentity
+
 StreamRecord = dict[str, Any]
 
 # What DynamoDB writes on a record for an item its TTL process deleted.
@@ -32,12 +34,12 @@ def utc_text(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def is_ttl_removal(record: StreamRecord, ttl_attribute: str) -> bool:
+def is_ttl_removal(record: StreamRecord, ttl_attribute: str, without_identity: RemovalsWithoutIdentity) -> bool:
     """True when the record is DynamoDB's TTL process deleting an expired item.
 
-    AWS marks those records with `userIdentity` (TTL_PRINCIPAL). Emulators that do not
-    (LocalStack) are recognised by the deleted item's TTL attribute having already passed
-    when the REMOVE was written.
+    AWS marks those records with `userIdentity` (TTL_PRINCIPAL). A REMOVE without one is read as
+    `without_identity` says: a manual delete, or (for backends that write no `userIdentity`,
+    LocalStack) a TTL removal when the item's TTL had passed when the REMOVE was written.
     """
     if record.get("eventName") != "REMOVE":
         return False
@@ -47,6 +49,8 @@ def is_ttl_removal(record: StreamRecord, ttl_attribute: str) -> bool:
             identity.get("type") == TTL_PRINCIPAL["type"]
             and identity.get("principalId") == TTL_PRINCIPAL["principalId"]
         )
+    if without_identity == RemovalsWithoutIdentity.MANUAL:
+        return False
     expired_at = ttl_value(record["dynamodb"].get("OldImage") or {}, ttl_attribute)
     return expired_at is not None and expired_at <= Decimal(str(record["dynamodb"]["ApproximateCreationDateTime"]))
 

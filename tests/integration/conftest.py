@@ -19,6 +19,8 @@ from emulator.settings import EmulatorSettings
 
 pytestmark = pytest.mark.integration
 
+TTL_DELETION_DELAY_SECONDS = 3
+
 
 @dataclass
 class RunningStack:
@@ -36,7 +38,14 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def embedded_backend(tmp_path_factory):
     state_root = tmp_path_factory.mktemp("state")
-    settings = EmulatorSettings(port=free_port(), state_dir=str(state_root / "embedded"), ttl_sweep_seconds=0.5)
+    # Expired items are deleted a few seconds after expiry, as on AWS (days there): no test may
+    # count on a prompt deletion.
+    settings = EmulatorSettings(
+        port=free_port(),
+        state_dir=str(state_root / "embedded"),
+        ttl_sweep_seconds=0.5,
+        ttl_deletion_delay_seconds=TTL_DELETION_DELAY_SECONDS,
+    )
     start(settings, progress=lambda _line: None)
     yield settings
     stop(settings, progress=lambda _line: None)

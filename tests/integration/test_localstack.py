@@ -96,6 +96,7 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path, monkeypatch):
     from bootstrap.deploy import Deployer
     from bootstrap.outputs import outputs
     from bootstrap.stack import declare
+    from device_data.archive import RemovalsWithoutIdentity
     from env_settings.reader import SettingError
 
     host = docker_host()
@@ -124,7 +125,7 @@ def test_pipeline_runs_end_to_end_on_localstack(tmp_path, monkeypatch):
         except SettingError as error:
             pytest.skip(f"the container is not on this machine's loopback: {error}")
         client = client_factory(config)
-        stack = declare(config, client("sts").get_caller_identity()["Account"])
+        stack = declare(config, client("sts").get_caller_identity()["Account"], RemovalsWithoutIdentity.TTL_IF_EXPIRED)
         deployer = Deployer(client)
         deployer.deploy(stack)
         values = outputs(stack, deployer.queue_url)

@@ -57,11 +57,21 @@ def test_manual_deletes_inserts_and_modifies_are_not_archived(archive_bucket, la
     assert archived_objects(archive_bucket) == {}
 
 
-def test_without_user_identity_an_already_expired_removal_counts_as_ttl(archive_bucket, lambda_context):
+def test_on_ttl_if_expired_a_removal_without_identity_whose_ttl_passed_counts_as_ttl(
+    archive_bucket, lambda_context, monkeypatch
+):
+    monkeypatch.setenv("REMOVALS_WITHOUT_IDENTITY", "ttl-if-expired")
     expired, live = expired_item(1), device_item("dev-0002", 1_700_000_000_000, NOW + 1)
     archive.handler({"Records": [ttl_removal(expired), ttl_removal(live)]}, lambda_context)
     ((_, (_, body)),) = archived_objects(archive_bucket).items()
     assert [entry["item"] for entry in entries_of(body)] == [expired]
+
+
+def test_by_default_a_removal_without_identity_is_manual_even_when_its_ttl_passed(archive_bucket, lambda_context):
+    """As on AWS, where every TTL delete carries DynamoDB's userIdentity: deleting by hand an
+    item that expired but was not swept yet is not a TTL removal."""
+    archive.handler({"Records": [ttl_removal(expired_item(1))]}, lambda_context)
+    assert archived_objects(archive_bucket) == {}
 
 
 def test_a_retried_batch_overwrites_its_object_instead_of_archiving_twice(archive_bucket, lambda_context):

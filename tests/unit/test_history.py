@@ -5,6 +5,7 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from device_data.archive import RemovalsWithoutIdentity
 from handlers import history
 from handlers.core.attribute_values import dumps, from_json_value, image_to_python, to_json_value
 from handlers.core.history_lines import encode_history_line, history_line
@@ -43,7 +44,7 @@ def seed_sample_records():
 def test_seed_sample_changes_reproduce_the_published_lines_key_for_key():
     records = seed_sample_records()
     for record, published in zip(records, SEED_LINES, strict=True):
-        line = encode_history_line(history_line(record, "expiredAt")).decode()
+        line = encode_history_line(history_line(record, "expiredAt", RemovalsWithoutIdentity.MANUAL)).decode()
         assert line.endswith("\n")
         assert line.startswith(published[:-1] + ", "), "the seed's keys come first, in its order, byte for byte"
         added = json.loads(line)
@@ -64,7 +65,7 @@ def test_numbers_are_exact_json_numbers_not_strings():
             "big": {"N": "12345678901234567890123456789012345678"},
         },
     )
-    text = dumps(history_line(record, "expiredAt"))
+    text = dumps(history_line(record, "expiredAt", RemovalsWithoutIdentity.MANUAL))
     assert '"Age": 20,' in text and '"t": 0.1,' in text and '"big": 12345678901234567890123456789012345678}' in text
     assert json.loads(text, parse_float=Decimal)["new_image"]["t"] == Decimal("0.1")
 
@@ -104,8 +105,9 @@ def test_ttl_removal_is_marked_expired_and_a_manual_delete_is_not():
     keys = {"Id": {"S": "1"}}
     by_ttl = stream_record("REMOVE", keys, old_image=keys, ttl_removal=True)
     by_hand = stream_record("REMOVE", keys, old_image=keys)
-    assert history_line(by_ttl, "expiredAt")["expired"] is True
-    assert history_line(by_hand, "expiredAt")["expired"] is False
+    for without_identity in RemovalsWithoutIdentity:
+        assert history_line(by_ttl, "expiredAt", without_identity)["expired"] is True
+        assert history_line(by_hand, "expiredAt", without_identity)["expired"] is False
 
 
 def history_objects(bucket):

@@ -15,6 +15,7 @@ SCRIPT = r"""
 import base64, json, gzip
 from handlers.core.ingest_rules import IngestRules, message_items
 from handlers.core.history_lines import history_line, encode_history_line
+from device_data.archive import RemovalsWithoutIdentity
 from handlers.core.archive_objects import batch_object
 from handlers.core.attribute_values import dumps
 record = {"eventID": "e1", "eventName": "REMOVE", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
@@ -26,7 +27,7 @@ record = {"eventID": "e1", "eventName": "REMOVE", "eventVersion": "1.1", "eventS
 body = base64.b64encode(json.dumps({"things_name": "dev-1", "timestamp": 1700000000, "data": [{"t": 21.5}, {"createdAt": 1700000001, "t": 0.1}]}).encode()).decode()
 items = message_items(body, IngestRules()).items
 archived = batch_object([record], "expiredAt", "archive/")
-print(json.dumps({"items": dumps(items), "history": encode_history_line(history_line(record, "expiredAt")).decode(),
+print(json.dumps({"items": dumps(items), "history": encode_history_line(history_line(record, "expiredAt", RemovalsWithoutIdentity.MANUAL)).decode(),
                   "archive_key": archived.key, "archive": gzip.decompress(archived.body).decode()}))
 """
 

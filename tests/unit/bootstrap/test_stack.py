@@ -22,7 +22,7 @@ from bootstrap.stack import (
     topic_rule_payload,
     trust_document,
 )
-from device_data.archive import ARCHIVE_PREFIX
+from device_data.archive import ARCHIVE_PREFIX, RemovalsWithoutIdentity
 from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError
 
@@ -452,6 +452,9 @@ def test_a_local_backend_without_iot_core_gets_everything_else_and_no_device_end
         "delivery stream",
         "function",
         "event source mapping",
+        "Glue database",
+        "Glue table",
+        "Athena workgroup",
     }
     assert [line for line in lines if "skipped" in line] == [
         "  skipped   topic rule dev_sensor_to_sqs and IoT policy dev-sensor-device: this backend has no IoT Core "
@@ -555,3 +558,23 @@ def test_a_failed_update_reports_the_update_reason():
     )
     with pytest.raises(DeployError, match=r"LastUpdateStatus=Failed \(InvalidZipFileException\): bad zip"):
         Deployer(lambda _service: lambda_)._wait_function_ready("dev-ingest")
+
+
+def test_only_a_backend_without_ttl_identities_has_the_functions_infer_ttl_removals():
+    for role in (FunctionRole.HISTORY, FunctionRole.ARCHIVE):
+        assert dict(declare(config(), ACCOUNT).function(role).environment)["REMOVALS_WITHOUT_IDENTITY"] == "manual"
+        on_localstack = declare(config(), ACCOUNT, RemovalsWithoutIdentity.TTL_IF_EXPIRED)
+        assert dict(on_localstack.function(role).environment)["REMOVALS_WITHOUT_IDENTITY"] == "ttl-if-expired"
+
+
+def test_deploy_declares_ttl_inference_only_on_a_localstack_this_state_folder_started(tmp_path):
+    from bootstrap.__main__ import _removals_without_identity
+
+    local = StackConfig.from_env("local", {"STATE_DIR": str(tmp_path)})
+    assert _removals_without_identity(local) == RemovalsWithoutIdentity.MANUAL
+    (tmp_path / "backend").write_text("embedded")
+    assert _removals_without_identity(local) == RemovalsWithoutIdentity.MANUAL
+    (tmp_path / "backend").write_text("localstack")
+    assert _removals_without_identity(local) == RemovalsWithoutIdentity.TTL_IF_EXPIRED
+    on_aws = StackConfig.from_env("aws", {"STATE_DIR": str(tmp_path), "AWS_DEFAULT_REGION": "eu-west-1"})
+    assert _removals_without_identity(on_aws) == RemovalsWithoutIdentity.MANUAL

@@ -3,6 +3,7 @@
 import importlib
 import io
 import queue
+import sys
 import zipfile
 from types import SimpleNamespace
 
@@ -85,3 +86,53 @@ def test_a_python_worker_returns_each_invocations_own_log_lines(runtime):
         ("ok", {"lines": 0}, ""),
     ]
     assert failed["status"] == "error" and failed["log"] == "line 0"
+
+
+# A custom runtime speaking the Lambda Runtime API: it answers each event's "respond" text as its body.
+CUSTOM_RUNTIME_BOOTSTRAP = """#!{python}
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as answer:
+        request_id = answer.headers["Lambda-Runtime-Aws-Request-Id"]
+        event = json.loads(answer.read())
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=event["respond"].encode()))
+"""
+
+
+@pytest.fixture
+def raw_responses():
+    ttl.import_dynamodb()
+    registry = PatchRegistry()
+    registry.apply(functions.RAW_CUSTOM_RUNTIME_RESPONSE)
+    yield importlib.import_module("ministack.services.lambda_svc")
+    registry.undo()
+
+
+def custom_runtime_function(name):
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("bootstrap", CUSTOM_RUNTIME_BOOTSTRAP.format(python=sys.executable))
+    config = {
+        "FunctionName": name,
+        "FunctionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
+        "Runtime": "provided.al2023",
+        "Handler": "bootstrap",
+        "Timeout": 10,
+    }
+    return {"config": config, "code_zip": code.getvalue()}
+
+
+def test_a_custom_runtimes_response_that_is_not_json_is_answered_as_it_is(raw_responses):
+    function = custom_runtime_function("raw-answers")
+    try:
+        results = [
+            raw_responses._execute_function_provided_warm(function, {"respond": body}, f"request-{n}")
+            for n, body in enumerate(["OK, done", '"a JSON string"', '{"batchItemFailures": []}'])
+        ]
+    finally:
+        raw_responses.invalidate_worker("raw-answers")
+    not_json, json_string, json_object = results
+    assert not_json["body"] == "OK, done" and not_json.get("raw_payload") is True
+    assert json_string["body"] == "a JSON string" and not json_string.get("raw_payload")
+    assert json_object["body"] == {"batchItemFailures": []} and not json_object.get("raw_payload")

@@ -46,7 +46,7 @@ def stack(tmp_path, monkeypatch):
     ):
         registry.apply(patch)
     journal.start()
-    buffers = FirehoseBuffers(lambda stream, destination, body: None)
+    buffers = FirehoseBuffers(lambda stream, destination, body, _oldest: None)
     buffers.log = journal
     yield SimpleNamespace(journal=journal, dynamodb=dynamodb, sqs=sqs, buffers=buffers, saved=saved)
     registry.undo()
@@ -268,7 +268,7 @@ def test_firehose_records_not_yet_in_s3_come_back_to_the_buffers_and_delivered_o
         stack.buffers.add(STREAM, destination, [b"a\n"])
         stack.buffers.flush_all()
         stack.buffers.add(STREAM, destination, [b"b\n", b"c\n"])
-        restored = FirehoseBuffers(lambda stream, destination, body: None)
+        restored = FirehoseBuffers(lambda stream, destination, body, _oldest: None)
         stack.journal.writer.flush()
         stack.journal.recover(restored)
         assert [(r.stream, r.destination, r.payloads) for r in restored.pending()] == [

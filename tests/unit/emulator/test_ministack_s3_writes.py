@@ -3,6 +3,7 @@ that wrote it; one that was written is on disk as MiniStack writes it."""
 
 import asyncio
 import importlib
+import time
 
 import pytest
 
@@ -51,4 +52,4 @@ def test_a_firehose_buffer_whose_object_cannot_be_written_is_not_delivered(s3, t
     monkeypatch.setattr(s3, "DATA_DIR", str(tmp_path / "full"))
     destination = {"config": {"BucketARN": "arn:aws:s3:::written-or-not", "Prefix": "rows/"}}
     with pytest.raises(firehose.ObjectNotWritten, match="not written: Not a directory"):
-        firehose.deliver_one_object({"name": "history"}, destination, b"a\n")
+        firehose.deliver_one_object({"name": "history"}, destination, b"a\n", time.time())

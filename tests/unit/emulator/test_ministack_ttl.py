@@ -86,6 +86,16 @@ def test_the_sweep_deletes_only_past_epoch_second_numbers_and_writes_a_ttl_strea
     assert removal["dynamodb"]["OldImage"]["ttl"] == {"N": str(NOW - 60)}
 
 
+def test_with_a_deletion_delay_an_expired_item_stays_readable_until_the_delay_has_passed(dynamodb):
+    ttl_table(dynamodb)
+    call(dynamodb, "PutItem", TableName=TABLE, Item=item("expired", 1, {"N": str(NOW - 60)}))
+
+    assert asyncio.run(ttl.sweep_expired_items(NOW, deletion_delay=3600)) == 0
+    assert items(dynamodb) == {("expired", 1)} and removals(dynamodb) == []
+    assert asyncio.run(ttl.sweep_expired_items(NOW + 3540, deletion_delay=3600)) == 1
+    assert items(dynamodb) == set() and len(removals(dynamodb)) == 1
+
+
 def test_the_sweep_never_raises_while_writes_change_the_table_between_its_chunks(dynamodb, monkeypatch):
     # Small chunks, so the writes land between them: new partitions, new sort keys, whole partitions gone.
     monkeypatch.setattr(ttl, "SWEEP_CHUNK", 3)

@@ -46,8 +46,10 @@ def test_lambda_record_has_the_event_shape_with_camel_case_attributes():
         "MD5OfBody": "x",
         "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1"},
         "MessageAttributes": {"error_code": {"StringValue": "not_json", "DataType": "String"}},
+        "MD5OfMessageAttributes": "d25a6aea97eb8f585bfa92d314504a92",
     }
     record = lambda_sqs_record(message, QUEUE, "eu-west-1")
+    assert record["md5OfMessageAttributes"] == "d25a6aea97eb8f585bfa92d314504a92"
     assert (
         record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == QUEUE and record["awsRegion"] == "eu-west-1"
     )
@@ -58,3 +60,16 @@ def test_lambda_record_has_the_event_shape_with_camel_case_attributes():
         "binaryListValues": [],
         "dataType": "String",
     }
+
+
+def test_a_message_without_attributes_has_a_null_attributes_digest():
+    message = {"MessageId": "m1", "ReceiptHandle": "r1", "Body": "hi", "MD5OfBody": "x"}
+    record = lambda_sqs_record(message, QUEUE, "us-east-1")
+    assert record["messageAttributes"] == {} and record["md5OfMessageAttributes"] is None
+    # AWS's key order (LocalStack's AWS-validated SQS event snapshots).
+    assert list(record)[4:7] == ["messageAttributes", "md5OfMessageAttributes", "md5OfBody"]
+
+
+def test_a_response_that_is_not_json_deletes_nothing():
+    response = InvokeResult("req", 200, None, b"OK, done")
+    assert records_to_delete(records("a", "b"), response, True) == []

@@ -135,7 +135,50 @@ def test_records_older_than_the_maximum_age_are_discarded_without_invoking():
     function = Function()
     discards, sent = deliver(records(3, created=NOW - 120), config(maximum_record_age_seconds=60), function)
     assert function.batches == [] and discards[0].condition == RECORD_AGE_EXCEEDED
-    assert sent[0]["requestContext"]["condition"] == RECORD_AGE_EXCEEDED
+    (failure,) = sent
+    # As AWS recorded it (LocalStack's test_kinesis_maximum_record_age_exceeded[expire-before-ingestion]).
+    assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert failure["requestContext"]["approximateInvokeCount"] == 1 and failure["requestContext"]["requestId"]
+    assert "responseContext" not in failure
+
+
+def test_records_that_age_out_while_retried_count_every_attempt_and_name_the_last_request():
+    clock = [NOW]
+    attempts = []
+
+    def failing(batch):
+        attempts.append(1)
+        clock[0] += 30
+        return InvokeResult(f"req-{len(attempts)}", 200, "Unhandled", b"{}")
+
+    sent = []
+    deliver_stream_batch(
+        records(1, created=NOW - 5),
+        "shard-1",
+        config(maximum_record_age_seconds=60),
+        failing,
+        sent.append,
+        now=lambda: clock[0],
+        sleep=lambda _s: None,
+    )
+    (failure,) = sent
+    assert len(attempts) == 2, "invoked at 5 s and 35 s of age; at 65 s it is too old"
+    assert failure["requestContext"] == {
+        "requestId": "req-2",
+        "functionArn": FUNCTION,
+        "condition": "RecordAgeExceeded",
+        "approximateInvokeCount": 3,
+    }
+
+
+def test_a_partial_batch_response_failure_record_has_a_null_function_error():
+    function = Function(report=True)
+    _, sent = deliver(
+        records(2, poisoned={1}), config(report_batch_item_failures=True, maximum_retry_attempts=0), function
+    )
+    (failure,) = sent
+    assert failure["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None}
+    assert failure["requestContext"]["approximateInvokeCount"] == 1
 
 
 def test_infinite_retries_keep_trying_until_the_function_recovers():

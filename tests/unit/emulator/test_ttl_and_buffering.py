@@ -38,7 +38,8 @@ def buffers(size_mb=1, interval=60):
     clock, delivered = Clock(), []
     stream = {"name": "history"}
     destination = {"id": "d1", "config": {"BufferingHints": {"SizeInMBs": size_mb, "IntervalInSeconds": interval}}}
-    return FirehoseBuffers(lambda s, d, body: delivered.append(body), clock), clock, delivered, stream, destination
+    firehose = FirehoseBuffers(lambda s, d, body, _oldest: delivered.append(body), clock)
+    return firehose, clock, delivered, stream, destination
 
 
 def test_records_become_one_object_when_the_interval_passes():
@@ -69,3 +70,15 @@ def test_flush_all_delivers_what_is_pending():
     assert firehose.pending_records() == 2
     firehose.flush_all()
     assert delivered == [b"a\nb\n"] and firehose.pending_records() == 0
+
+
+def test_an_object_is_dated_by_the_arrival_of_its_oldest_record():
+    arrivals, wall = [], Clock()
+    wall.now = NOW
+    firehose = FirehoseBuffers(lambda s, d, body, oldest: arrivals.append(oldest), Clock(), wall)
+    stream, destination = {"name": "history"}, {"id": "d1", "config": {}}
+    firehose.add(stream, destination, [b"first\n"])
+    wall.now = NOW + 3000
+    firehose.add(stream, destination, [b"second\n"])
+    firehose.flush_all()
+    assert arrivals == [NOW]
