@@ -21,6 +21,7 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aws_calls.sessions import ClientFactory
 from bootstrap.backend_check import check_backend
 from bootstrap.clients import client_factory
 from bootstrap.cloudformation import DeployError, StackNotDeployed, deploy_stack, stack_outputs, teardown
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", type=int, default=300, help="logs: seconds of history to show first")
     args = parser.parse_args(argv)
     try:
-        _run(args)
+        return _run(args)
     except (SettingError, PackagingError, StackError, EmulatorError, DeployError, StackNotDeployed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -78,10 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> int:
     config = StackConfig.from_env(args.target)
     emulator = EmulatorSettings.from_env()
     if args.command == "template":
@@ -113,16 +113,25 @@ def _run(args: argparse.Namespace) -> None:
         if args.command == "outputs":
             print(json.dumps(values, indent=2))
         elif args.command == "status":
-            report = {"endpoint": config.endpoint, **stage_counts(values, client)}
-            report["simulator_running"] = (
-                compose_service_running("simulator")
-                if recorded_backend(config.state_dir) == Backend.LOCALSTACK
-                else bool(simulator_pid(outputs_path(config.state_dir).parent))
-            )
-            report["backend_problems"] = backend_problems(config, emulator)
-            print(json.dumps(report, indent=2))
+            return _status(config, emulator, values, client)
         else:
             _follow_logs(client("logs"), [f"/aws/lambda/{name}" for name in values["functions"].values()], args.since)
+    return 0
+
+
+def _status(config: StackConfig, emulator: EmulatorSettings, values: dict, client: ClientFactory) -> int:
+    report = {"endpoint": config.endpoint, **stage_counts(values, client)}
+    report["simulator_running"] = (
+        compose_service_running("simulator")
+        if recorded_backend(config.state_dir) == Backend.LOCALSTACK
+        else bool(simulator_pid(outputs_path(config.state_dir).parent))
+    )
+    report["backend_problems"] = backend_problems(config, emulator)
+    print(json.dumps(report, indent=2))
+    # Below the counts, where it is seen, and in the exit status, for scripts.
+    for problem in report["backend_problems"]:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if report["backend_problems"] else 0
 
 
 def _check_backend(config: StackConfig, emulator: EmulatorSettings, command: str) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
-from emulator.identity import IDENTITY_FILE_VARIABLE, ensure_identity, identity_file
 from emulator.lifecycle import EmulatorError, start, status, stop
 from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError
@@ -40,9 +38,6 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "api":
             from emulator.api_server import serve
 
-            ensure_identity(settings.state_dir)
-            # api_server builds CallCounter(app) without an identity: the environment names its file.
-            os.environ[IDENTITY_FILE_VARIABLE] = str(identity_file(settings.state_dir))
             serve(settings)
         else:
             from emulator.dataplane import run

@@ -15,13 +15,11 @@ emulator belongs to (emulator.identity), so a deploy can tell its own emulator f
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from emulator.identity import IDENTITY_FILE_VARIABLE, IDENTITY_PATH, StateIdentity, read_identity
+from emulator.identity import IDENTITY_PATH, StateIdentity
 from emulator.loopback_guard import ASGIApp, Receive, Scope, Send
 
 INTERNAL_PREFIX = "/_emulator/"
@@ -55,13 +53,12 @@ def operation(method: str, path: str, headers: dict[str, str]) -> str:
 
 
 class CallCounter:
-    """ASGI middleware around the emulator's app. `identity` defaults to the one in the file
-    named by EMULATOR_IDENTITY_FILE, which `python -m emulator api` sets; without either,
-    /_emulator/identity answers 404."""
+    """ASGI middleware around the emulator's app. Without an `identity`, /_emulator/identity
+    answers 404."""
 
     def __init__(self, app: ASGIApp, identity: StateIdentity | None = None) -> None:
         self.app = app
-        self.identity = identity or _identity_named_by_environment()
+        self.identity = identity
         self.counts: Counter[str] = Counter()
         self.faults: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -85,7 +82,7 @@ class CallCounter:
             return await _respond(send, 200, counts)
         if scope["path"] == FAULTS_PATH and scope["method"] == "POST":
             try:
-                fault = fault_request(await _body(receive))
+                fault = fault_request(await read_body(receive))
             except BadRequest as error:
                 return await _respond(send, 400, _error(error.code, str(error)))
             return await _respond(send, 200, self._add_fault(fault))
@@ -144,12 +141,8 @@ def fault_request(body: bytes) -> dict[str, Any]:
     return {key: fault[key] for key in ("operation", "count", "code", "status")}
 
 
-def _identity_named_by_environment() -> StateIdentity | None:
-    path = os.environ.get(IDENTITY_FILE_VARIABLE)
-    return read_identity(str(Path(path).parent)) if path else None
-
-
-async def _body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The whole body of an ASGI request."""
     chunks = []
     while True:
         message = await receive()

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IDENTITY_PATH = "/_emulator/identity"
-# Where `python -m emulator api` tells its CallCounter which identity file to serve.
-IDENTITY_FILE_VARIABLE = "EMULATOR_IDENTITY_FILE"
 _FILE_NAME = "identity"
 
 

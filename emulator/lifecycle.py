@@ -24,6 +24,8 @@ from emulator import state_files
 from emulator.settings import EmulatorSettings
 
 COMPONENTS = ("api", "dataplane")
+# The API process's report on what it could not make durable (emulator.api_server.Durability).
+DURABILITY_PATH = "/_emulator/durability"
 START_DEADLINE_SECONDS = 60
 STOP_PROGRESS_EVERY_SECONDS = 5
 # The data plane writes its status every second; this long without one, something is wrong.
@@ -136,11 +138,39 @@ def dataplane_status(settings: EmulatorSettings) -> dict[str, Any]:
 
 
 def health_problems(settings: EmulatorSettings) -> list[str]:
-    """What is wrong with a running backend, one line each: a data plane that died or stopped
-    reporting (a full disk), and the problems it reports (unreadable or unwritable checkpoints)."""
+    """What is wrong with a running backend, one line each: writes the API process cannot make
+    durable (a full disk, a failed journal write or checkpoint), a data plane that died or stopped
+    reporting, and the problems it reports (unreadable or unwritable checkpoints)."""
     paths = Paths(Path(settings.state_dir))
     if not process_alive(_pid(paths, "api")):
         return []
+    return durability_problems(settings) + _dataplane_problems(settings, paths)
+
+
+def durability_problems(settings: EmulatorSettings) -> list[str]:
+    """The API process's durability report (GET /_emulator/durability) as problem lines."""
+    log = state_files.shown(Paths(Path(settings.state_dir)).log_file("api"))
+    try:
+        with urllib.request.urlopen(f"{settings.endpoint}{DURABILITY_PATH}", timeout=5) as response:
+            report = json.loads(response.read())
+    except (OSError, ValueError) as error:
+        return [f"the API process did not give its durability report ({error}): see {log}"]
+    problems = []
+    if not report.get("ok", True):
+        since = time.strftime("%H:%M:%S", time.localtime(float(report.get("since") or time.time())))
+        problems.append(
+            f"WRITES REFUSED since {since}: {report.get('error')}: requests that change state get 503 "
+            f"until this is fixed (free disk space; after a failed write, make down and make up); see {log}"
+        )
+    if report.get("last_checkpoint_error"):
+        problems.append(
+            f"the last checkpoint failed ({report['last_checkpoint_error']}): the journal grows until one "
+            f"succeeds; see {log}"
+        )
+    return problems
+
+
+def _dataplane_problems(settings: EmulatorSettings, paths: Paths) -> list[str]:
     log = state_files.shown(paths.log_file("dataplane"))
     if not process_alive(_pid(paths, "dataplane")):
         return [f"the data plane is not running: no mapping delivers anything (see {log}; make down, then make up)"]

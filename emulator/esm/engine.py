@@ -37,7 +37,7 @@ from emulator.esm.checkpoints import (
 )
 from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
-from emulator.esm.stream_delivery import InvokeResult, StreamMappingConfig, deliver_stream_batch
+from emulator.esm.stream_delivery import NOT_INVOKED, InvokeResult, StreamMappingConfig, deliver_stream_batch
 from emulator.esm.stream_events import lambda_stream_record
 from emulator.state_files import checkpoints_dir
 
@@ -72,7 +72,7 @@ class AwsClients:
             )
         except (ClientError, BotoCoreError) as error:
             logger.warning("invoke of %s failed before the function ran: %s", function_arn, error)
-            return InvokeResult(str(uuid.uuid4()), 500, "InvokeFailed", b"")
+            return InvokeResult(str(uuid.uuid4()), 500, NOT_INVOKED, b"")
         return InvokeResult(
             response["ResponseMetadata"].get("RequestId", ""),
             response.get("StatusCode", 200),
@@ -83,6 +83,11 @@ class AwsClients:
     def queue_url(self, queue_arn: str) -> str:
         _, _, _, _, account, name = queue_arn.split(":", 5)
         return self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+class WorkerStopping(Exception):
+    """Raised out of a wait when the worker stops: the batch in hand is not checkpointed, so the
+    next start delivers it again."""
 
 
 class Worker(ABC):
@@ -118,9 +123,16 @@ class Worker(ABC):
             try:
                 target(*args)
                 return
+            except WorkerStopping:
+                return
             except Exception:
                 logger.exception("%s failed; restarting it in 1 s", name)
                 self.stopping.wait(1)
+
+    def pause(self, seconds: float) -> None:
+        """A wait between retries that ends when the worker stops (the API may be gone for good)."""
+        if self.stopping.wait(seconds):
+            raise WorkerStopping
 
     def stop(self) -> None:
         self.stopping.set()
@@ -291,7 +303,9 @@ class StreamWorker(Worker):
             events = [lambda_stream_record(record, self.config.stream_arn, self.clients.region) for record in records]
             selected = [event for event in events if record_matches(self.patterns, event)]
             if selected:
-                deliver_stream_batch(selected, shard_id, self.config, self._invoke, self._send_failure)
+                deliver_stream_batch(
+                    selected, shard_id, self.config, self._invoke, self._send_failure, sleep=self.pause
+                )
             self.checkpoints.save(shard_id, events[-1]["dynamodb"]["SequenceNumber"])
 
     def _gather(
@@ -371,7 +385,7 @@ class StreamWorker(Worker):
             except (ClientError, BotoCoreError) as error:
                 # The records are only checkpointed once their failure record is sent.
                 logger.warning("on-failure destination unavailable (%s); retrying", error)
-                time.sleep(1)
+                self.pause(1)
 
 
 class Engine:

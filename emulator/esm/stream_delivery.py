@@ -6,6 +6,10 @@
 - After MaximumRetryAttempts retries (-1: no limit), or once a record is older than
   MaximumRecordAgeInSeconds (-1: no limit), the records are discarded and an invocation record
   describing them goes to the on-failure destination.
+- An invoke that never reached the function (the API unreachable, a throttle) is retried until
+  the records are too old, without using up the retry quota (AWS: "if the event source mapping
+  cannot invoke the function due to throttling or other issues, it retries until the records
+  expire or exceed the maximum age").
 - A ReportBatchItemFailures response checkpoints everything before the first reported record;
   a response Lambda cannot read (`batch_response`) fails the whole batch.
 
@@ -31,6 +35,8 @@ from emulator.esm.batch_response import reported_failures
 
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
+# The `error` of an invoke that did not reach the function.
+NOT_INVOKED = "InvokeFailed"
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,10 @@ def deliver_stream_batch(
                 if not batch:
                     continue
         result = invoke(batch)
+        if result.error == NOT_INVOKED:
+            sleep(1.0)
+            pending.appendleft((batch, retries, last))
+            continue
         failed_from = _first_failed(batch, result, config)
         if failed_from is None:
             continue

@@ -31,7 +31,12 @@ and the function instead of running a replacement on code it does not fit.
   key conditions and Query filters on key attributes are refused as AWS refuses them; a legacy
   `Expected` with `Value` and `ComparisonOperator` is evaluated;
 - `dynamodb_capacity`: GetItem and BatchGetItem report read capacity by item size;
-- `dynamodb_wording`: a missing stream and a transaction's failed condition in AWS's words.
+- `dynamodb_wording`: a missing stream and a transaction's failed condition in AWS's words;
+- `compact`: stream records packed and attribute values shared (memory for 24 h of records);
+- `saves`: each service's save at a stop is recorded as written or failed, not just logged;
+- `s3`: an S3 object whose file could not be written fails its request instead of answering 200;
+- `journal`: every change to items, stream records, messages and Firehose buffers is journaled
+  before its answer and replayed at the next start (applied last: it wraps what is there).
 
 `upstream/` holds the general fixes as diffs against MiniStack's source, to offer upstream.
 """
@@ -45,6 +50,7 @@ from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
     athena,
     cloudformation,
+    compact,
     dynamodb_capacity,
     dynamodb_records,
     dynamodb_updates,
@@ -54,13 +60,18 @@ from emulator.ministack import (
     functions,
     glacier,
     iot,
+    journal,
     mapping_validation,
     mappings,
     persistence,
+    s3,
+    saves,
     sqs,
     ttl,
 )
+from emulator.ministack.journal import Journal
 from emulator.ministack.registry import MINISTACK_VERSION, MinistackDiffers, PatchRegistry
+from emulator.ministack.saves import SaveLog
 
 __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "install"]
 
@@ -68,45 +79,61 @@ __all__ = ["MINISTACK_VERSION", "EmbeddedMinistack", "MinistackDiffers", "instal
 class EmbeddedMinistack(NamedTuple):
     app: Any
     firehose: FirehoseBuffers
+    saves: SaveLog
 
 
-def install(registry: PatchRegistry, glacier_restore_seconds: float = 2.0) -> EmbeddedMinistack:
+def install(
+    registry: PatchRegistry,
+    journal_to: Journal | None = None,
+    sync_saves: bool = False,
+    glacier_restore_seconds: float = 2.0,
+) -> EmbeddedMinistack:
     """Import MiniStack and apply every patch through `registry`, all or none: raises
-    MinistackDiffers, with nothing left patched, when a target is not the code it should be."""
+    MinistackDiffers, with nothing left patched, when a target is not the code it should be.
+    With `journal_to`, every change is journaled there (see `journal`)."""
     ttl.import_dynamodb()
     app = importlib.import_module("ministack.app").app
     buffers = FirehoseBuffers(firehose.deliver_one_object)
+    save_log = SaveLog()
+    patches = [
+        ttl.REAPER_NEVER_STARTS,
+        mappings.POLLER_OFF,
+        mapping_validation.MAPPINGS_VALIDATED,
+        persistence.STREAM_RECORDS_PERSISTED,
+        functions.INVOCATION_END_MARK,
+        functions.RAW_CUSTOM_RUNTIME_RESPONSE,
+        sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
+        sqs.RECEIVE_WITHOUT_FULL_SCANS,
+        firehose.buffered_delivery(buffers),
+        iot.MQTT_ON_LOOPBACK_HOST,
+        iot.PUBLISH_LIMITS,
+        iot.PAYLOAD_AS_PUBLISHED,
+        iot.RULE_ROLE_ENFORCED,
+        athena.NO_PLACEHOLDER_ROWS,
+        athena.QUERIES_RUN_BY_THE_ENGINE,
+        athena.RESULTS_AT_THE_OUTPUT_LOCATION,
+        glacier.restore_delay(glacier_restore_seconds),
+        cloudformation.RESOURCES_AS_ON_AWS,
+        dynamodb_records.SIZE_BYTES,
+        dynamodb_records.UNCHANGED_WRITES_NO_RECORD,
+        dynamodb_records.PARTIQL_WRITES_RECORDED,
+        dynamodb_updates.UPDATES_AS_DYNAMODB,
+        dynamodb_validation.REFUSED_AS_DYNAMODB,
+        dynamodb_validation.LEGACY_EXPECTED_VALUE,
+        dynamodb_capacity.READS_BILLED_BY_SIZE,
+        dynamodb_wording.AWS_WORDING,
+        compact.COMPACT_ITEMS_AND_STREAMS,
+        saves.saves_known(save_log, sync_saves, {compact.DYNAMODB_STATE: compact.live_state}),
+        s3.OBJECT_WRITES_KNOWN,
+    ]
+    if journal_to is not None:
+        patches.append(journal.journaled(journal_to))
     try:
-        for patch in (
-            ttl.REAPER_NEVER_STARTS,
-            mappings.POLLER_OFF,
-            mapping_validation.MAPPINGS_VALIDATED,
-            persistence.STREAM_RECORDS_PERSISTED,
-            functions.INVOCATION_END_MARK,
-            functions.RAW_CUSTOM_RUNTIME_RESPONSE,
-            sqs.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
-            sqs.RECEIVE_WITHOUT_FULL_SCANS,
-            firehose.buffered_delivery(buffers),
-            iot.MQTT_ON_LOOPBACK_HOST,
-            iot.PUBLISH_LIMITS,
-            iot.PAYLOAD_AS_PUBLISHED,
-            iot.RULE_ROLE_ENFORCED,
-            athena.NO_PLACEHOLDER_ROWS,
-            athena.QUERIES_RUN_BY_THE_ENGINE,
-            athena.RESULTS_AT_THE_OUTPUT_LOCATION,
-            glacier.restore_delay(glacier_restore_seconds),
-            cloudformation.RESOURCES_AS_ON_AWS,
-            dynamodb_records.SIZE_BYTES,
-            dynamodb_records.UNCHANGED_WRITES_NO_RECORD,
-            dynamodb_records.PARTIQL_WRITES_RECORDED,
-            dynamodb_updates.UPDATES_AS_DYNAMODB,
-            dynamodb_validation.REFUSED_AS_DYNAMODB,
-            dynamodb_validation.LEGACY_EXPECTED_VALUE,
-            dynamodb_capacity.READS_BILLED_BY_SIZE,
-            dynamodb_wording.AWS_WORDING,
-        ):
+        for patch in patches:
             registry.apply(patch)
     except MinistackDiffers:
         registry.undo()
         raise
-    return EmbeddedMinistack(app, buffers)
+    if journal_to is not None:
+        buffers.log = journal_to
+    return EmbeddedMinistack(app, buffers, save_log)

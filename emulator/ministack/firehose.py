@@ -17,6 +17,7 @@ from typing import Any
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.firehose_objects import key_time, object_body, record_as_buffered
 from emulator.ministack.registry import Originals, Patch, Target
+from emulator.ministack.s3 import write_failures
 
 logger = logging.getLogger("emulator.firehose")
 
@@ -29,6 +30,10 @@ BUCKET_FROM_ARN = Target(FIREHOSE, "_s3_bucket_from_arn")
 PUT_OBJECT = Target(FIREHOSE, "_put_s3_object")
 
 
+class ObjectNotWritten(Exception):
+    """The buffer's S3 object could not be written to disk: the buffer is kept for another try."""
+
+
 def _needs_ministacks_delivery(config: Mapping[str, Any]) -> bool:
     conversion = config.get("DataFormatConversionConfiguration") or {}
     partitioning = config.get("DynamicPartitioningConfiguration") or {}
@@ -37,25 +42,29 @@ def _needs_ministacks_delivery(config: Mapping[str, Any]) -> bool:
 
 def deliver_one_object(stream: dict[str, Any], destination: dict[str, Any], body: bytes, oldest_arrival: float) -> None:
     """Write one buffer as one S3 object, under AWS's key layout
-    `<evaluated prefix><stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid><extension>`."""
+    `<evaluated prefix><stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid><extension>`; raises
+    ObjectNotWritten when its file could not be written."""
     service = importlib.import_module(FIREHOSE)
     config = destination["config"]
-    if _needs_ministacks_delivery(config):
-        service._deliver_to_s3(stream, destination, body)
-    else:
-        moment = key_time(config, oldest_arrival)
-        data, extension = object_body(config, body)
-        try:
-            bucket = service._s3_bucket_from_arn(config.get("BucketARN", ""))
-            prefix = service._evaluate_prefix(config.get("Prefix", ""), moment)
-            stamp = service._java_time("yyyy-MM-dd-HH-mm-ss", moment)
-            key = f"{prefix}{stream['name']}-{stream.get('version', 1)}-{stamp}-{uuid.uuid4()}{extension}"
-            service._put_s3_object(bucket, key, data)
-        except Exception:
-            # As MiniStack's own delivery: Firehose is best effort towards S3, never the producer's failure.
-            logger.exception("Firehose S3 delivery of %s failed", stream["name"])
+    with write_failures() as failures:
+        if _needs_ministacks_delivery(config):
+            service._deliver_to_s3(stream, destination, body)
+        else:
+            moment = key_time(config, oldest_arrival)
+            data, extension = object_body(config, body)
+            try:
+                bucket = service._s3_bucket_from_arn(config.get("BucketARN", ""))
+                prefix = service._evaluate_prefix(config.get("Prefix", ""), moment)
+                stamp = service._java_time("yyyy-MM-dd-HH-mm-ss", moment)
+                key = f"{prefix}{stream['name']}-{stream.get('version', 1)}-{stamp}-{uuid.uuid4()}{extension}"
+                service._put_s3_object(bucket, key, data)
+            except Exception:
+                # As MiniStack's own delivery: Firehose is best effort towards S3, never the producer's failure.
+                logger.exception("Firehose S3 delivery of %s failed", stream["name"])
     # MiniStack also keeps every record in memory for its own reads; the buffer had them.
     destination["records"] = []
+    if failures:
+        raise ObjectNotWritten("; ".join(failures))
 
 
 def buffered_delivery(buffers: FirehoseBuffers) -> Patch:

@@ -139,11 +139,23 @@ RECEIVE_WITHOUT_FULL_SCANS = Patch(
 
 def _max_receive_count(queue_record: dict[str, Any]) -> int:
     """maxReceiveCount of the queue's redrive policy when its DLQ exists, else 0 (no redrive)."""
+    count, dead_letter_queue = _redrive(queue_record)
+    return count if dead_letter_queue is not None else 0
+
+
+def dead_letter_queue(queue_record: dict[str, Any]) -> dict[str, Any] | None:
+    """The queue record of the queue's dead-letter queue, when its redrive policy names one that exists."""
+    count, dead_letter_queue = _redrive(queue_record)
+    return dead_letter_queue if count else None
+
+
+def _redrive(queue_record: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
     try:
         policy = json.loads(queue_record["attributes"].get("RedrivePolicy") or "{}")
         count = int(policy.get("maxReceiveCount", 0)) if isinstance(policy, dict) else 0
     except (TypeError, ValueError):
-        return 0
-    if not count or _sqs()._queue_by_arn(policy.get("deadLetterTargetArn", "")) is None:
-        return 0
-    return count
+        return 0, None
+    if not count:
+        return 0, None
+    found: dict[str, Any] | None = _sqs()._queue_by_arn(policy.get("deadLetterTargetArn", ""))
+    return count, found

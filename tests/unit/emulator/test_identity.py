@@ -4,7 +4,7 @@ import json
 import threading
 
 from emulator.call_counter import CallCounter
-from emulator.identity import IDENTITY_FILE_VARIABLE, IDENTITY_PATH, ensure_identity, identity_file, read_identity
+from emulator.identity import IDENTITY_PATH, ensure_identity, read_identity
 from tests.unit.emulator.asgi import call
 
 
@@ -44,14 +44,6 @@ def test_the_api_serves_its_state_folders_identity_as_json(tmp_path):
     assert json.loads(body) == {"identity": identity.identity, "state_dir": str(tmp_path.resolve())}
 
 
-def test_the_api_process_finds_its_identity_through_the_file_the_environment_names(tmp_path, monkeypatch):
-    identity = ensure_identity(str(tmp_path))
-    monkeypatch.setenv(IDENTITY_FILE_VARIABLE, str(identity_file(str(tmp_path))))
-    _, _, body = call(CallCounter(ministack), method="GET", path=IDENTITY_PATH)
-    assert json.loads(body)["identity"] == identity.identity
-
-
-def test_an_api_without_an_identity_answers_404(monkeypatch):
-    monkeypatch.delenv(IDENTITY_FILE_VARIABLE, raising=False)
+def test_an_api_without_an_identity_answers_404():
     status, _, body = call(CallCounter(ministack), method="GET", path=IDENTITY_PATH)
     assert status == 404 and json.loads(body)["__type"] == "ResourceNotFoundException"

@@ -5,22 +5,12 @@ import asyncio
 import json
 import threading
 
-import pytest
-
 from emulator.ministack import ttl
 from emulator.ministack.registry import PatchRegistry
 from emulator.ttl_rules import FIVE_YEARS_SECONDS, TTL_IDENTITY
 
 NOW = 1_800_000_000
 TABLE = "readings"
-
-
-@pytest.fixture
-def dynamodb():
-    module = ttl.import_dynamodb()
-    module.reset()
-    yield module
-    module.reset()
 
 
 async def request(dynamodb, action, **data):

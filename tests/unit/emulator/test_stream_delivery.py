@@ -1,6 +1,14 @@
 import json
+import threading
+import time
+from types import SimpleNamespace
 
+from botocore.exceptions import EndpointConnectionError
+
+from emulator.esm.checkpoints import Problems
+from emulator.esm.engine import StreamWorker
 from emulator.esm.stream_delivery import (
+    NOT_INVOKED,
     RECORD_AGE_EXCEEDED,
     RETRY_ATTEMPTS_EXHAUSTED,
     InvokeResult,
@@ -182,3 +190,55 @@ def test_infinite_retries_keep_trying_until_the_function_recovers():
 
     discards, _ = deliver(records(2), config(), flaky)
     assert len(calls) == 5 and not discards
+
+
+def test_an_invoke_that_never_reached_the_function_does_not_use_up_the_retry_quota():
+    """The API process killed or restarting: the batch waits for it instead of being discarded."""
+    function = Function()
+    unreachable = iter(range(4))
+
+    def invoke(batch):
+        if next(unreachable, None) is not None:
+            return InvokeResult("req", 500, NOT_INVOKED, b"")
+        return function(batch)
+
+    discards, sent = deliver(records(3), config(maximum_retry_attempts=0), invoke)
+    assert not discards and not sent
+    assert function.processed == ["00000", "00001", "00002"]
+
+
+def test_an_invoke_that_never_reached_the_function_still_ages_out():
+    clock = iter([NOW, NOW, NOW + 120, NOW + 120])
+    sent = []
+    discards = deliver_stream_batch(
+        records(2, created=NOW - 5),
+        "shard-1",
+        config(maximum_record_age_seconds=60, maximum_retry_attempts=0),
+        lambda batch: InvokeResult("req", 500, NOT_INVOKED, b""),
+        sent.append,
+        now=lambda: next(clock),
+        sleep=lambda _s: None,
+    )
+    assert [d.condition for d in discards] == [RECORD_AGE_EXCEEDED]
+
+
+def test_a_stopping_worker_gives_up_waiting_for_an_unreachable_on_failure_destination(tmp_path, caplog):
+    """A data plane whose API was killed stops at once; the batch is not checkpointed, so the next
+    start delivers it again."""
+
+    class Unreachable:
+        def send_message(self, **_request):
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/")
+
+    mapping = {"UUID": "uuid-1", "FunctionArn": FUNCTION, "EventSourceArn": STREAM}
+    worker = StreamWorker(mapping, SimpleNamespace(sqs=Unreachable(), region="us-east-1"), tmp_path, Problems())
+    worker.on_failure_url = "http://127.0.0.1:1/000000000000/failures"
+    sender = threading.Thread(target=worker._guarded, args=(worker._send_failure, "shard", {"DDBStreamBatchInfo": {}}))
+    sender.start()
+    wait_until = time.monotonic() + 5
+    while "on-failure destination unavailable" not in caplog.text and time.monotonic() < wait_until:
+        time.sleep(0.01)
+    worker.stop()
+    sender.join(timeout=2)
+    assert not sender.is_alive()
+    assert "restarting" not in caplog.text

@@ -53,12 +53,14 @@ def test_records_become_one_object_when_the_interval_passes():
     assert delivered[0].count(b"\n") == 100
 
 
-def test_a_full_buffer_is_written_before_the_interval():
+def test_a_full_buffer_is_written_at_the_next_flush_before_the_interval():
     firehose, _clock, delivered, stream, destination = buffers(size_mb=1)
     chunk = b"x" * (512 * 1024)
     firehose.add(stream, destination, [chunk])
-    assert delivered == []
+    assert firehose.flush_due() == 0 and delivered == []
     firehose.add(stream, destination, [chunk])
+    assert delivered == []
+    assert firehose.flush_due() == 1
     assert len(delivered) == 1 and len(delivered[0]) == 1024 * 1024
 
 
