@@ -448,6 +448,8 @@ class Durability:
                 due = due or journal.checkpoint_due(
                     self.settings.checkpoint_mb * 1024 * 1024, self.settings.checkpoint_seconds
                 )
+            # Asked for off a request (a stack's task ended): not left for a request that may not come.
+            due = due or journal.checkpoint_needed
             if due and journal.failure is None and not self._stop_background.is_set():
                 due = False
                 try:

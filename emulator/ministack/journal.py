@@ -15,6 +15,9 @@ receipt handle), so a journal that overlaps its snapshot replays to the same sta
 - Firehose: what `FirehoseBuffers` holds until it is in S3 (records added, buffers delivered).
 Everything else (tables, queues, functions, mappings, roles, streams, buckets) changes by
 control-plane requests: the API process answers those after a checkpoint, a full snapshot.
+CloudFormation changes them after its request is answered, in a task of the stack's own: each such
+task asks for a checkpoint when it ends, which the next request waits for (a deploy's last
+DescribeStacks included), so a stack that reads as complete survives a kill.
 
 A checkpoint starts a new generation at a consistent point (on the event loop, where every
 request is handled), writes the snapshot from copies off the loop, and removes the older
@@ -28,7 +31,7 @@ import base64
 import importlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -62,6 +65,11 @@ ITEMS_REPLACED = Target(DYNAMODB, "_items_replaced")
 DISPATCH = Target(SQS, "_dispatch")
 COLLECT_MESSAGES = sqs_patches.COLLECT_MESSAGES
 DEAD_LETTER_SWEEP = sqs_patches.DEAD_LETTER_SWEEP
+# Imported by name into each module that starts a stack's create, update, delete or rollback.
+STACK_TASKS = tuple(
+    Target(f"ministack.services.cloudformation.{module}", "_create_stack_task_in_region")
+    for module in ("stacks", "handlers", "changesets")
+)
 
 
 class Entry(StrEnum):
@@ -588,7 +596,11 @@ def journaled(journal: Journal) -> Patch:
 
     def build(originals: Originals) -> dict[Target, Any]:
         journal.originals = originals
-        return {**_dynamodb_hooks(journal, originals), **_sqs_hooks(journal, originals)}
+        return {
+            **_dynamodb_hooks(journal, originals),
+            **_sqs_hooks(journal, originals),
+            **_cloudformation_hooks(journal, originals),
+        }
 
     return Patch(
         name="journal",
@@ -601,6 +613,7 @@ def journaled(journal: Journal) -> Patch:
             DISPATCH: "6a429fdb61ebdc5a50778ac2505ca08cfe009a98a6054b537507529c307dfa5b",
             COLLECT_MESSAGES: "5b2d72fbf44094ed46fee59bb2ea23b69e351b6b4ea9103e8c5f49a7b04348cd",
             DEAD_LETTER_SWEEP: "e87a4a2749d10bcb82b728a40ebe245e2b024c1ab94038a74983c552e5e527a7",
+            **dict.fromkeys(STACK_TASKS, "56e8e40df26fae07f0d9b8478624abd376589a42012a84716c8b71f60fe3bf65"),
         },
         build=build,
     )
@@ -647,6 +660,22 @@ def _dynamodb_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]
         TRIM_STREAM_RECORDS: journaled_trim,
         ITEMS_REPLACED: journaled_items_replaced,
     }
+
+
+def _cloudformation_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]:
+    def checkpointed_after(start_task: Callable[..., None]) -> Callable[..., None]:
+        def start_stack_task(coro: Coroutine[Any, Any, Any], stack: Any, stack_id: Any = None) -> None:
+            async def then_checkpoint() -> None:
+                try:
+                    await coro
+                finally:
+                    journal.checkpoint_needed = True
+
+            start_task(then_checkpoint(), stack, stack_id)
+
+        return start_stack_task
+
+    return {target: checkpointed_after(originals[target]) for target in STACK_TASKS}
 
 
 def _sqs_hooks(journal: Journal, originals: Originals) -> dict[Target, Any]:

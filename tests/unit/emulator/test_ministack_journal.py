@@ -286,6 +286,26 @@ def test_items_swapped_wholesale_ask_for_a_checkpoint(stack):
     assert stack.journal.checkpoint_needed
 
 
+@pytest.mark.parametrize("started_by", ["stacks", "handlers", "changesets"])
+def test_a_cloudformation_stack_task_asks_for_a_checkpoint_when_it_ends_not_before(stack, started_by):
+    """CloudFormation creates resources after CreateStack is answered: what a complete stack made
+    must be in a snapshot before the next answer, or a kill loses the queues and tables it built."""
+    module = importlib.import_module(f"ministack.services.cloudformation.{started_by}")
+    seen_while_running = []
+
+    async def stack_task():
+        seen_while_running.append(stack.journal.checkpoint_needed)
+
+    async def run():
+        module._create_stack_task_in_region(stack_task(), None, None)
+        while not seen_while_running or not stack.journal.checkpoint_needed:
+            await asyncio.sleep(0)
+
+    asyncio.run(asyncio.wait_for(run(), 5))
+    assert seen_while_running == [False]
+    assert stack.journal.checkpoint_needed
+
+
 def test_a_checkpoint_writes_the_snapshot_and_leaves_one_generation_that_replays_onto_it(stack):
     create_table(stack.dynamodb)
     dynamodb_call(stack.dynamodb, "PutItem", TableName=TABLE, Item=reading(0))
