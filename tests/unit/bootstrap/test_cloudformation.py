@@ -44,8 +44,9 @@ def aws(**env):
 
 @pytest.fixture
 def moto(mocked_aws, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    # moto's own dummy keys: the local stack's `test` keys are refused for the AWS target.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with warnings.catch_warnings():
         # moto's "Tried to parse AWS::KinesisFirehose::DeliveryStream but it's not supported".
         warnings.simplefilter("ignore", UserWarning)
@@ -194,6 +195,13 @@ def test_the_aws_target_needs_a_region(monkeypatch, capsys):
     assert capsys.readouterr().err == "error: --target aws needs the region: set AWS_DEFAULT_REGION\n"
 
 
+def test_the_aws_target_refuses_the_local_stacks_dummy_credentials(capsys):
+    """Exported AWS_ACCESS_KEY_ID=test would win over AWS_PROFILE: the deploy would sign with it."""
+    assert cli.main(["deploy", "--target", "aws"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: --target aws would sign with the local dummy credentials") and error.count("\n") == 1
+
+
 class NotServed:
     """LocalStack Community's answer to a call of a service it does not run (HTTP 501)."""
 
@@ -311,17 +319,58 @@ def test_without_glue_and_athena_the_history_tables_outputs_are_null():
 
 
 def test_the_localstack_backend_deploys_the_same_template_through_the_same_entry_point():
-    import yaml
-
-    from bootstrap.package import ROOT
-
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    bootstrap = compose["services"]["bootstrap"]
+    bootstrap = compose_services()["bootstrap"]
     assert '&& python -m bootstrap deploy"' in bootstrap["command"]
     endpoint = bootstrap["environment"]["AWS_ENDPOINT_URL"]
     assert endpoint == "http://localstack:4566"
     local = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": endpoint})
     assert template_body(local) == template_body(aws())
+
+
+class ReadsRecorded(dict):
+    """An environment that records which names a reader asked for."""
+
+    def __init__(self, values):
+        super().__init__(values)
+        self.read = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+def compose_services():
+    import yaml
+
+    from bootstrap.package import ROOT
+
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+
+
+def test_every_stack_setting_reaches_the_localstack_bootstrap_container():
+    environment = ReadsRecorded({"AWS_ENDPOINT_URL": "http://localstack:4566"})
+    StackConfig.from_env("local", environment)
+    passed = set(compose_services()["bootstrap"]["environment"])
+    # The container's region comes from AWS_DEFAULT_REGION; AWS_REGION is only its fallback.
+    assert environment.read - {"AWS_REGION"} <= passed, environment.read - passed
+
+
+def test_localstack_serves_cloudformation_and_every_service_the_template_provisions():
+    services = set(compose_services()["localstack"]["environment"]["SERVICES"].split(","))
+    local = StackConfig.from_env("local", {"AWS_ENDPOINT_URL": "http://localstack:4566"})
+    # What LocalStack Community does not have is left out by the template's conditions there.
+    optional = {"iot", "glue", "athena"}
+    kinds = {resource["Type"].split("::")[1].lower() for resource in render(local)["Resources"].values()}
+    served_as = {"kinesisfirehose": "firehose"}
+    assert {"cloudformation"} | {served_as.get(kind, kind) for kind in kinds} - optional <= services
 
 
 def test_the_deploy_passes_how_removals_without_identity_are_read_to_the_functions(moto):
