@@ -199,7 +199,9 @@ def test_the_aws_target_refuses_the_local_stacks_dummy_credentials(capsys):
     """Exported AWS_ACCESS_KEY_ID=test would win over AWS_PROFILE: the deploy would sign with it."""
     assert cli.main(["deploy", "--target", "aws"]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("error: --target aws would sign with the local dummy credentials") and error.count("\n") == 1
+    assert (
+        error.startswith("error: --target aws would sign with the local dummy credentials") and error.count("\n") == 1
+    )
 
 
 class NotServed:
