@@ -1,7 +1,7 @@
 """CloudFormation's resources as AWS provisions them, where the pipeline's template depends on it.
 
 MiniStack 1.5.33 provisions each resource type through the handlers in its
-`_RESOURCE_HANDLERS` table; three of them differed from AWS in what the stack relies on:
+`_RESOURCE_HANDLERS` table; four of them differed from AWS in what the stack relies on:
 - AWS::DynamoDB::Table ignored `TimeToLiveSpecification` and `PointInTimeRecoverySpecification`
   (TTL stayed DISABLED, so nothing ever expired), took over a table of the same name that
   already existed (AWS fails the resource: "... already exists"), and a deleted table's TTL and
