@@ -5,7 +5,7 @@ The stack's settings are read by bootstrap.config; `up` also reads:
 | variable  | default | meaning                                                             |
 |-----------|---------|---------------------------------------------------------------------|
 | BACKEND   | auto    | `auto`, `embedded` or `localstack` (--backend)                      |
-| SIM_RATE  | 5       | readings/s of the background simulator, 0: none (--simulator-rate)  |
+| SIM_RATE  | 5       | messages/s of the background simulator, 0: none (--simulator-rate)  |
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: floa
     device_endpoint = values.get("iot_endpoint")
     queue = values["queue_url"].rsplit("/", 1)[-1]
     target = f"devices over MQTT at {device_endpoint}" if device_endpoint else f"the queue {queue}"
-    simulator = f"sending {rate:g} readings/s to {target}" if rate > 0 else "not started (SIM_RATE=0)"
+    simulator = f"sending {rate:g} messages/s to {target}" if rate > 0 else "not started (SIM_RATE=0)"
     devices = (
         f"\n  devices     {device_endpoint} -> <thing>/SENSOR/DAT -> rule {values['iot_topic_rule']} -> "
         f"{values['queue_url'].rsplit('/', 1)[-1]} (failures: {values['iot_errors_queue_url'].rsplit('/', 1)[-1]})"

@@ -243,10 +243,10 @@ def test_the_simulator_over_https_publishes_each_reading_through_the_rule(stack,
     arguments = ["--via", "https", "--count", "30", "--rate", "200", "--devices", "3", "--staging-share", "0"]
     assert simulate([*arguments, "--outputs", str(tmp_path / "outputs.json"), "--report", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
-    assert report["via"] == "https" and report["sent"] == 30
-    wanted = report["expected"]["items"]
+    assert report["via"] == "https" and report["messages_sent"] == 30
+    wanted = report["expected"]["readings"]["stored"]
     wait_for(
-        lambda: sum(len(stored(stack, device)) for device in report["per_device"]) == wanted,
+        lambda: sum(len(stored(stack, device)) for device in report["messages_per_device"]) == wanted,
         message=f"{wanted} readings published over HTTPS",
     )
 
