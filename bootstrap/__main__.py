@@ -34,9 +34,10 @@ from bootstrap.local_stack import (
     simulator_pid,
     up,
 )
+from bootstrap.logs import follow_logs, log_groups, parse_since
 from bootstrap.outputs import outputs, outputs_path, stage_counts, write_outputs
 from bootstrap.package import PackagingError
-from bootstrap.stack import declare
+from bootstrap.stack import FunctionRole, declare
 from emulator.lifecycle import EmulatorError
 from emulator.settings import EmulatorSettings
 from env_settings.reader import SettingError, number, one_of
@@ -62,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="up: messages/s the background simulator sends, 0: no simulator (default: SIM_RATE)",
     )
-    parser.add_argument("--since", type=int, default=300, help="logs: seconds of history to show first")
+    parser.add_argument("--since", default="5m", help="logs: how far back to start: 30s, 10m, 2h, 1d (default 5m)")
+    parser.add_argument(
+        "--function", type=FunctionRole, choices=list(FunctionRole), help="logs: only this function (default: all)"
+    )
     args = parser.parse_args(argv)
     try:
         config = StackConfig.from_env(args.target)
@@ -103,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                 report["backend_problems"] = backend_problems(config, emulator)
                 print(json.dumps(report, indent=2))
             else:
-                _follow_logs(
-                    client("logs"), [f"/aws/lambda/{function.name}" for function in stack.functions], args.since
+                follow_logs(
+                    client("logs"),
+                    log_groups(stack, args.function),
+                    parse_since(args.since),
+                    emit=lambda line: print(line, flush=True),
                 )
     except (SettingError, PackagingError, StackError, EmulatorError, DeployError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -170,30 +177,6 @@ Next:
   make simulate ARGS="--rate 200 --duration 30 --bad-ratio 0.05"
   awslocal dynamodb scan --table-name {values["table"]} --max-items 3
   make down                         stop everything ({kept}; make clean wipes .state)""")
-
-
-def _follow_logs(logs, groups: list[str], since_seconds: int) -> None:
-    """Like `aws logs tail --follow` (AWS CLI v2 only) for the function log groups."""
-    start = int((time.time() - since_seconds) * 1000)
-    seen: set[str] = set()
-    while True:
-        for group in groups:
-            try:
-                pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group, startTime=start)
-                for page in pages:
-                    for event in page.get("events", []):
-                        # Not every emulator sets eventId; stream, time and text identify an event too.
-                        identity = (
-                            event.get("eventId")
-                            or f"{event.get('logStreamName')}|{event['timestamp']}|{event['message']}"
-                        )
-                        if identity not in seen:
-                            seen.add(identity)
-                            print(f"{group.rsplit('/', 1)[1]:>28} | {event['message'].rstrip()}", flush=True)
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
-        time.sleep(1)
 
 
 if __name__ == "__main__":
