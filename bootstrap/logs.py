@@ -23,6 +23,23 @@ _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _UNMEASURED_MEMORY = re.compile(r"\s*Max Memory Used: 0 MB")
 NO_LEVEL = "-"
+# Keys the line shows already, and Powertools' Lambda context, which is the same on every line.
+_SHOWN_OR_CONTEXT = frozenset(
+    {
+        "level",
+        "message",
+        "timestamp",
+        "service",
+        "location",
+        "sampling_rate",
+        "xray_trace_id",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+    }
+)
 POLL_SECONDS = 1.0
 
 
@@ -52,11 +69,7 @@ def format_event(function: str, event: Mapping) -> str:
         document = None
     if isinstance(document, dict) and "message" in document:
         level = str(document.get("level", NO_LEVEL)).upper()
-        details = {
-            key: value
-            for key, value in document.items()
-            if key not in ("level", "message", "timestamp", "service", "location", "sampling_rate", "xray_trace_id")
-        }
+        details = {key: value for key, value in document.items() if key not in _SHOWN_OR_CONTEXT}
         message = str(document["message"]) + (f" {json.dumps(details, default=str)}" if details else "")
     elif message.startswith("REPORT "):
         message = _UNMEASURED_MEMORY.sub("", message)
