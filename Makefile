@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python $(PYTHON_SUPPORTED); then \
 	  echo "$(VENV) was built with $$($(BIN)/python -V 2>&1), older than $(MIN_PYTHON): rebuilding it"; rm -rf $(VENV); fi
 	@test -x $(BIN)/python || { $(PYTHON) $(PYTHON_SUPPORTED) 2>/dev/null || { \
-	  echo "error: $(PYTHON) is $$($(PYTHON) -V 2>&1 || echo missing); the project needs Python $(MIN_PYTHON) or newer: install it, then make install PYTHON=python$(MIN_PYTHON)" >&2; exit 2; }; \
+	  echo "error: $(PYTHON) is $$($(PYTHON) -V 2>/dev/null || echo not found); the project needs Python $(MIN_PYTHON) or newer: install it, then make install PYTHON=python$(MIN_PYTHON)" >&2; exit 2; }; \
 	  $(PYTHON) -m venv $(VENV); }
 	@echo "installing into $(VENV) (first run only)..."
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
