@@ -72,7 +72,7 @@ def test_emulator_port_alone_points_status_and_the_simulator_at_that_stack(stack
     queue_url = stack.client("sqs").create_queue(QueueName="one-port-simulator")["QueueUrl"]
     sent = run("simulator", "--count", "5", "--rate", "100", "--queue-url", queue_url, **settings)
     assert sent.returncode == 0, sent.stderr
-    assert json.loads(sent.stdout)["sent"] == 5
+    assert json.loads(sent.stdout)["messages_sent"] == 5
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
