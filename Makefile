@@ -43,7 +43,6 @@ $(STAMP): pyproject.toml
 	  echo "error: $(PYTHON) is $$($(PYTHON) -V 2>/dev/null || echo not found); the project needs Python $(MIN_PYTHON) or newer: install it, then make install PYTHON=python$(MIN_PYTHON)" >&2; exit 2; }; \
 	  $(PYTHON) -m venv $(VENV); }
 	@echo "installing into $(VENV) (first run only)..."
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
