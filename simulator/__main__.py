@@ -263,4 +263,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # Before the run starts (reading arguments and outputs): nothing was sent, nothing to report.
+        sys.exit(INTERRUPTED)
