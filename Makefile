@@ -34,6 +34,8 @@ help: ## Show this list of targets
 
 # A virtualenv left by a Python the project does not support (a first install that failed) is
 # rebuilt, and a Python that is too old is reported with the fix rather than installed into.
+# --no-compile: a module is compiled when first imported, and most of the dependencies' never are
+# (a fifth of the install's time here).
 PYTHON_SUPPORTED = -c 'import sys; sys.exit(sys.version_info < tuple(map(int, "$(MIN_PYTHON)".split("."))))'
 
 $(STAMP): pyproject.toml
@@ -43,7 +45,7 @@ $(STAMP): pyproject.toml
 	  echo "error: $(PYTHON) is $$($(PYTHON) -V 2>/dev/null || echo not found); the project needs Python $(MIN_PYTHON) or newer: install it, then make install PYTHON=python$(MIN_PYTHON)" >&2; exit 2; }; \
 	  $(PYTHON) -m venv $(VENV); }
 	@echo "installing into $(VENV) (first run only)..."
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e '.[dev]'
 	@touch $@
 
 install: $(STAMP) ## Create the virtualenv and install everything (the other targets do it when needed)
