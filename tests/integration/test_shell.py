@@ -56,11 +56,3 @@ def test_every_command_of_the_readmes_shell_block_works_after_make_env(stack, io
     result = plain_shell(script, ROOT)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "deprecated" not in result.stderr, "awslocal's banner is off"
-
-
-def test_without_the_plugin_the_aws_cli_v1_sends_sqs_to_aws_which_is_why_make_env_names_it(iot_backend):
-    """Guards the reason for aws-cli.config: should the CLI start honouring AWS_ENDPOINT_URL for
-    SQS, the plugin can go."""
-    setup = f'eval "$(make -s env EMULATOR_PORT={iot_backend.port} VENV={VENV})"; unset AWS_CONFIG_FILE'
-    result = plain_shell(f"{setup}; aws --debug --cli-connect-timeout 1 sqs list-queues", ROOT)
-    assert "https://queue.amazonaws.com/" in result.stderr
