@@ -13,7 +13,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 # `make deploy TARGET=aws` deploys to a real account (region and credentials from the standard chain).
 TARGET ?= local
-# The end-to-end tests run on this many pytest-xdist workers, each with a backend of its own.
+# The unit and end-to-end tests run on this many pytest-xdist workers (end to end: each with a backend of its own).
 TEST_WORKERS ?= 2
 # make logs: one function (ingest, history or archive) and how far back to start (30s, 10m, 2h).
 FUNCTION ?=
@@ -132,8 +132,9 @@ format: $(STAMP) ## Format the code and apply ruff's safe fixes
 
 test: lint test-unit test-differential test-integration ## Run lint, the unit tests, the differential tests, then the end-to-end tests and examples/ (their own stacks)
 
-test-unit: $(STAMP) ## Run only the unit tests
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+# On the same workers: half the time of one process (73 s against 39 s here), each test in process.
+test-unit: $(STAMP) ## Run only the unit tests (TEST_WORKERS=2 in parallel)
+	$(BIN)/python -m pytest tests/unit -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Their own phase: they start AWS's DynamoDB Local (a JVM) and an embedded backend, both stopped
 # before the end-to-end tests start theirs.

@@ -48,7 +48,7 @@ def test_make_test_runs_lint_the_unit_the_differential_then_the_end_to_end_tests
     assert "apt-get" not in planned
     steps = [line for line in planned.splitlines() if "ruff format --check" in line or "pytest" in line]
     assert "ruff format --check" in steps[0]
-    assert "pytest tests/unit" in steps[1]
+    assert "pytest tests/unit -n 2" in steps[1]
     assert "pytest tests/differential" in steps[2]
     assert "pytest tests/integration examples --iot-stack=fresh -n 2" in steps[3]
 
