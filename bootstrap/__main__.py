@@ -8,7 +8,7 @@ The stack's settings are read by bootstrap.config; `up` also reads:
 | variable  | default | meaning                                                             |
 |-----------|---------|---------------------------------------------------------------------|
 | BACKEND   | auto    | `auto`, `embedded` or `localstack` (--backend)                      |
-| SIM_RATE  | 5       | readings/s of the background simulator, 0: none (--simulator-rate)  |
+| SIM_RATE  | 5       | messages/s of the background simulator, 0: none (--simulator-rate)  |
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ from bootstrap.local_stack import (
     simulator_pid,
     up,
 )
+from bootstrap.logs import follow_logs, log_groups, parse_since
 from bootstrap.outputs import outputs_path, stage_counts
 from bootstrap.package import ROOT, PackagingError
+from bootstrap.stack import FunctionRole
 from bootstrap.template import stack_name, template_body
 from device_data.archive import RemovalsWithoutIdentity
 from emulator.lifecycle import EmulatorError
@@ -67,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="up: messages/s the background simulator sends, 0: no simulator (default: SIM_RATE)",
     )
-    parser.add_argument("--since", type=int, default=300, help="logs: seconds of history to show first")
+    parser.add_argument("--since", default="5m", help="logs: how far back to start: 30s, 10m, 2h, 1d (default 5m)")
+    parser.add_argument(
+        "--function", type=FunctionRole, choices=list(FunctionRole), help="logs: only this function (default: all)"
+    )
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -115,7 +120,12 @@ def _run(args: argparse.Namespace) -> int:
         elif args.command == "status":
             return _status(config, emulator, values, client)
         else:
-            _follow_logs(client("logs"), [f"/aws/lambda/{name}" for name in values["functions"].values()], args.since)
+            follow_logs(
+                client("logs"),
+                log_groups(values["functions"], args.function),
+                parse_since(args.since),
+                emit=lambda line: print(line, flush=True),
+            )
     return 0
 
 
@@ -162,7 +172,7 @@ def _print_welcome(config: StackConfig, backend: str, rate: float, seconds: floa
     device_endpoint = values.get("iot_endpoint")
     queue = values["queue_url"].rsplit("/", 1)[-1]
     target = f"devices over MQTT at {device_endpoint}" if device_endpoint else f"the queue {queue}"
-    simulator = f"sending {rate:g} readings/s to {target}" if rate > 0 else "not started (SIM_RATE=0)"
+    simulator = f"sending {rate:g} messages/s to {target}" if rate > 0 else "not started (SIM_RATE=0)"
     devices = (
         f"\n  devices     {device_endpoint} -> <thing>/SENSOR/DAT -> rule {values['iot_topic_rule']} -> "
         f"{values['queue_url'].rsplit('/', 1)[-1]} (failures: {values['iot_errors_queue_url'].rsplit('/', 1)[-1]})"
@@ -185,30 +195,6 @@ Next:
   make simulate ARGS="--rate 200 --duration 30 --bad-ratio 0.05"
   awslocal dynamodb scan --table-name {values["table"]} --max-items 3
   make down                         stop everything ({kept}; make clean wipes .state)""")
-
-
-def _follow_logs(logs, groups: list[str], since_seconds: int) -> None:
-    """Like `aws logs tail --follow` (AWS CLI v2 only) for the function log groups."""
-    start = int((time.time() - since_seconds) * 1000)
-    seen: set[str] = set()
-    while True:
-        for group in groups:
-            try:
-                pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group, startTime=start)
-                for page in pages:
-                    for event in page.get("events", []):
-                        # Not every emulator sets eventId; stream, time and text identify an event too.
-                        identity = (
-                            event.get("eventId")
-                            or f"{event.get('logStreamName')}|{event['timestamp']}|{event['message']}"
-                        )
-                        if identity not in seen:
-                            seen.add(identity)
-                            print(f"{group.rsplit('/', 1)[1]:>28} | {event['message'].rstrip()}", flush=True)
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
-        time.sleep(1)
 
 
 if __name__ == "__main__":

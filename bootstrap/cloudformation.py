@@ -1,8 +1,9 @@
 """Deploy, read and delete the stack through CloudFormation, the same way on every target.
 
 `deploy_stack(config)` is the one entry point of a deploy (`python -m bootstrap deploy|up` and the
-integration tests call it): it uploads the functions' zip, and creates or updates the stack from
-the template (bootstrap.template) through a change set that it shows first, or says `no changes`.
+pytest plugin's `iot_pipeline_testing.plugin.deploy` call it): it uploads the functions' zip, and
+creates or updates the stack from the template (bootstrap.template) through a change set that it
+shows first, or says `no changes`.
 What the target serves sets the template's parameters: no IoT Core (`DeviceIngress=queue`) or no
 Glue and Athena (`HistoryQueries=duckdb`) leave those resources out; the caller says how the
 target's TTL deletes look (`RemovalsWithoutIdentity`).

@@ -2,8 +2,11 @@
 
 Devices publish sensor JSON to their own `<thing>/SENSOR/DAT` through IoT Core (MQTT, or HTTPS),
 or it goes to the ingest queue as the IoT rule's SQS action would send it (sqs); with --report it
-writes what it sent and what the pipeline should make of it (items, filtered, dead-lettered,
-parked by the rule's error action).
+writes what it sent and what the pipeline should then hold, named as `make status` names it
+(table items, history lines, archived items, dead-letter and IoT errors queues).
+
+`--rate` counts messages; a message carries one reading, or several (a `data` list).
+Ctrl-C stops it: the report counts what was sent until then, and it exits 130.
 """
 
 from __future__ import annotations
@@ -29,24 +32,25 @@ from simulator.payloads import Plan, PlanSettings
 from simulator.sender import BATCH, Tally, send_run, senders_for
 from simulator.transports import Via, default_via, opened
 
+# What a shell reports for a command stopped by Ctrl-C (128 + SIGINT).
+INTERRUPTED = 130
+
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.count is None and args.duration is None:
         args.duration = 60
+    if problem := argument_problem(args):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     # --duration 0: until stopped (SIGTERM), as `make up` runs it.
     total = args.count if args.count is not None else (int(args.rate * args.duration) if args.duration else None)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    if args.rate < 0:
-        print(f"error: --rate {args.rate:g} is negative (0: send nothing)", file=sys.stderr)
-        return 2
     if args.rate == 0:
         # SIM_RATE=0 under Compose: the service stays up, idle, so `up --wait` sees it running.
-        print("rate 0: sending nothing", file=sys.stderr, flush=True)
-        if total is None:
-            while True:
-                signal.pause()
-        return 0
+        print("rate 0: sending nothing until stopped", file=sys.stderr, flush=True)
+        while True:
+            signal.pause()
     deployed = _read_outputs(args.outputs)
     queue_url = args.queue_url or deployed.get("queue_url")
     via = args.via
@@ -80,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     senders = args.senders or senders_for(args.rate)
+    until = f"{total} messages" if total is not None else "until stopped"
+    # Stopped by Ctrl-C before sending starts, the report says that nothing was sent.
+    tally = Tally(interrupted=True)
     try:
         with opened(
             via,
@@ -90,23 +97,50 @@ def main(argv: list[str] | None = None) -> int:
             loops=args.mqtt_loops,
             seed=args.seed,
         ) as transport:
+            print(f"sending {args.rate:g} msg/s via {via}, {until} (Ctrl-C stops)", file=sys.stderr, flush=True)
             tally = send_run(
                 transport,
                 plan.batches(total, BATCH),
                 args.rate,
                 senders,
-                progress=_progress_line if sys.stderr.isatty() else None,
+                progress=lambda tally, elapsed: print(progress_line(tally, elapsed), file=sys.stderr, flush=True),
                 bursts=BurstSchedule(args.burst_every, args.burst_size),
             )
     except (ClientError, BotoCoreError, MqttConnectError, SettingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        pass
     report = _report(tally, args, via)
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
-    summary = {key: report[key] for key in ("sent", "failed_to_send", "rate_achieved", "expected")}
+    summary = {key: report[key] for key in ("messages_sent", "messages_not_sent", "rate_achieved", "expected")}
     print(json.dumps(summary))
+    if tally.interrupted:
+        print("interrupted: the report counts what was sent until then", file=sys.stderr)
+        return INTERRUPTED
     return 0 if tally.failed == 0 else 1
+
+
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, in one line; None when nothing is."""
+    if not args.rate > 0 and not (args.rate == 0 and args.duration == 0 and args.count is None):
+        return f"--rate {args.rate:g}: messages/s must be more than 0 (0 only with --duration 0: idle until stopped)"
+    if args.duration is not None and not args.duration >= 0:
+        return f"--duration {args.duration:g}: seconds must be 0 (until stopped) or more"
+    if args.count is not None and args.count < 1:
+        return f"--count {args.count}: send at least 1 message"
+    for option, minimum in (("devices", 1), ("mqtt_loops", 1), ("senders", 1), ("ttl", 1)):
+        value = getattr(args, option)
+        if value is not None and value < minimum:
+            return f"--{option.replace('_', '-')} {value}: must be {minimum} or more"
+    for option in ("staging_share", "bad_ratio", "backdate_ratio", "plain_json_ratio"):
+        value = getattr(args, option)
+        if not 0 <= value <= 1:
+            return f"--{option.replace('_', '-')} {value:g}: a share must be within 0..1"
+    if args.burst_every < 0 or args.burst_size < 0:
+        return "--burst-every and --burst-size must be 0 (no bursts) or more"
+    return None
 
 
 class BurstSchedule:
@@ -127,37 +161,49 @@ class BurstSchedule:
 
 
 def _report(tally: Tally, args, via: Via) -> dict:
+    """What was sent, and what a drained pipeline should then hold, named as `make status` names
+    it. A message carries one reading, or several (a `data` list); a malformed one, none."""
     fates = Counter(message.fate for message in tally.delivered)
-    keys = [key for message in tally.delivered for key in message.keys]
+    keys = {key for message in tally.delivered for key in message.keys}
     expired = sum(len(message.keys) for message in tally.delivered if message.expired)
     return {
         "via": str(via),
-        "sent": tally.total,
-        "failed_to_send": tally.failed,
+        "messages_sent": tally.total,
+        "messages_not_sent": tally.failed,
+        "retries": tally.retries,
         "send_errors": dict(tally.errors),
-        "rate_requested": args.rate,
+        "interrupted": tally.interrupted,
+        "rate_requested": args.rate,  # messages/s
         "rate_achieved": round(tally.total / tally.elapsed, 1) if tally.elapsed else None,
         "elapsed_seconds": round(tally.elapsed, 2),
         "seed": args.seed,
-        "per_class": dict(tally.sent),
-        "per_device": dict(tally.per_device),
+        "messages_per_kind": dict(tally.sent),
+        "messages_per_device": dict(tally.per_device),
         "expected": {
-            "items": len(set(keys)),
-            "live_items": len(set(keys)) - expired,
-            "expired_items": expired,
-            # stored + filtered + dead-lettered + IoT errors == sent, exactly.
-            "stored_messages": fates[MessageFate.STORED],
-            "filtered_messages": fates[MessageFate.FILTERED],
-            "dead_lettered_messages": fates[MessageFate.DEAD_LETTERED],
-            "iot_errors": fates[MessageFate.RULE_ERROR],
+            # As `make status` shows them once the pipeline has drained (on a stack of its own).
+            "table_items": len(keys) - expired,
+            "history": {"lines": len(keys) + expired},  # an INSERT per reading, a REMOVE per expiry
+            "archive": {"items": expired},
+            "dead_letter_queue": {"visible": fates[MessageFate.DEAD_LETTERED]},
+            "iot_errors_queue": {"visible": fates[MessageFate.RULE_ERROR]},
+            "readings": {"stored": len(keys), "expired": expired},
+            # stored + filtered + dead_lettered + iot_errors == messages_sent, exactly.
+            "messages": {
+                "stored": fates[MessageFate.STORED],
+                "filtered": fates[MessageFate.FILTERED],
+                "dead_lettered": fates[MessageFate.DEAD_LETTERED],
+                "iot_errors": fates[MessageFate.RULE_ERROR],
+            },
         },
     }
 
 
-def _progress_line(tally: Tally, elapsed: float) -> None:
-    rate = tally.total / elapsed if elapsed else 0
-    errors = sum(tally.errors.values())
-    print(f"\rsent {tally.total:>8}  {rate:8.1f} msg/s  errors {errors:>5}", end="", file=sys.stderr, flush=True)
+def progress_line(tally: Tally, elapsed: float) -> str:
+    rate = tally.total / elapsed if elapsed else 0.0
+    return (
+        f"{elapsed:6.0f} s  sent {tally.total} messages ({rate:.1f} msg/s)  "
+        f"retries {tally.retries}  errors {sum(tally.errors.values())}"
+    )
 
 
 def _read_outputs(path: str) -> dict:
@@ -175,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=float, help="send for this many seconds (default 60 when no --count; 0: until stopped)"
     )
-    parser.add_argument("--devices", type=int, default=50, help="fleet size (default 50)")
+    parser.add_argument("--devices", type=int, default=50, help="fleet size, 1 or more (default 50)")
     parser.add_argument(
         "--staging-share", type=float, default=0.1, help="share of devices that are `stg` devices (default 0.1)"
     )
@@ -217,4 +263,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # Before the run starts (reading arguments and outputs): nothing was sent, nothing to report.
+        sys.exit(INTERRUPTED)

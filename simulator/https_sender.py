@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws_calls.batching import Failure, RetryPolicy, send_with_retries
 from aws_calls.errors import is_transient
 from simulator.payloads import Outgoing
+from simulator.sender import RetryCounter
 
 PUBLISH_RETRY = RetryPolicy(attempts=8)
 
@@ -18,6 +19,11 @@ PUBLISH_RETRY = RetryPolicy(attempts=8)
 class HttpsSender:
     def __init__(self, iot_data, retry: RetryPolicy = PUBLISH_RETRY):
         self.iot_data, self.retry = iot_data, retry
+        self.backoff = RetryCounter()
+
+    @property
+    def retries(self) -> int:
+        return self.backoff.count
 
     def send(self, messages: list[Outgoing]) -> list[Failure]:
         failures: list[Failure] = []
@@ -25,7 +31,7 @@ class HttpsSender:
             entry = {"Id": str(index)}
             try:
                 failures += send_with_retries(
-                    functools.partial(self._publish, message), [entry], self.retry, is_transient
+                    functools.partial(self._publish, message), [entry], self.retry, is_transient, self.backoff
                 )
             except (ClientError, BotoCoreError) as error:
                 code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__

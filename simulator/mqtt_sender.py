@@ -71,6 +71,7 @@ class _NetworkLoop(threading.Thread):
         self.requests: queue.SimpleQueue[_Published] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self.rng = rng
+        self.reconnects = 0
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
 
@@ -154,6 +155,7 @@ class _NetworkLoop(threading.Thread):
         for client_id, device in self.devices.items():
             if device.connected or device.client.socket() is not None or now < device.retry_at:
                 continue
+            self.reconnects += 1
             try:
                 device.client.reconnect()
             except (OSError, mqtt.WebsocketConnectionError) as error:
@@ -223,6 +225,11 @@ class MqttFleet:
                     f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}{self.path} in {timeout:.0f} s"
                 )
             time.sleep(0.05)
+
+    @property
+    def retries(self) -> int:
+        """Reconnects so far (paho sends the unacknowledged messages again on each)."""
+        return sum(loop.reconnects for loop in self.loops)
 
     def send(self, messages: list[Outgoing], timeout: float = ACK_TIMEOUT_SECONDS) -> list[Failure]:
         handed = [_Published(message) for message in messages]

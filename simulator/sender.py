@@ -16,11 +16,31 @@ from aws_calls.batching import Failure
 from simulator.payloads import Outgoing
 
 BATCH = 10
+PROGRESS_EVERY_SECONDS = 5.0
 
 
 class Transport(Protocol):
     def send(self, messages: list[Outgoing]) -> list[Failure]:
         """Deliver the messages; returns those it could not, each Failure's entry {"Id": "<index>"}."""
+
+    @property
+    def retries(self) -> int:
+        """Tries beyond the first so far (backoffs, or MQTT reconnects)."""
+
+
+class RetryCounter:
+    """The `sleep` of send_with_retries, which sleeps once before each try after the first: so
+    it counts the retries."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.count = 0
+        self._sleep = sleep
+        self._lock = threading.Lock()
+
+    def __call__(self, seconds: float) -> None:
+        with self._lock:
+            self.count += 1
+        self._sleep(seconds)
 
 
 @dataclass
@@ -31,6 +51,9 @@ class Tally:
     errors: Counter = field(default_factory=Counter)
     delivered: list[Outgoing] = field(default_factory=list)
     elapsed: float = 0.0
+    retries: int = 0
+    # Stopped by Ctrl-C: what was handed to the senders was still sent and counted.
+    interrupted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, messages: list[Outgoing], failures: list[Failure]) -> None:
@@ -67,7 +90,8 @@ def send_run(
     """Send every batch, releasing batch n at start + n * 10 / rate; returns what was sent.
 
     `bursts(elapsed)` says how many batches beyond the schedule are due now (a burst): they are
-    released at once, on top of the steady rate."""
+    released at once, on top of the steady rate. `progress` is called every few seconds and at
+    the end. Ctrl-C stops the release of batches and returns the tally (`interrupted`)."""
     tally = Tally()
     work: queue.Queue = queue.Queue(maxsize=senders * 4)
 
@@ -80,22 +104,36 @@ def send_run(
         thread.start()
     started = time.monotonic()
     last_report = started
-    scheduled = 0
-    for messages in batches:
-        if bursts(time.monotonic() - started) <= 0:
-            release_at = started + scheduled * BATCH / rate
-            scheduled += 1
-            while (delay := release_at - time.monotonic()) > 0:
-                time.sleep(min(delay, 0.2))
-        work.put(messages)
-        if progress and time.monotonic() - last_report >= 1:
-            last_report = time.monotonic()
+
+    def report_progress() -> None:
+        nonlocal last_report
+        last_report = time.monotonic()
+        tally.retries = transport.retries
+        if progress:
             progress(tally, last_report - started)
+
+    scheduled = 0
+    try:
+        for messages in batches:
+            if bursts(time.monotonic() - started) <= 0:
+                release_at = started + scheduled * BATCH / rate
+                scheduled += 1
+                while (delay := release_at - time.monotonic()) > 0:
+                    time.sleep(min(delay, 0.2))
+                    if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+                        report_progress()
+            work.put(messages)
+            if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+                report_progress()
+    except KeyboardInterrupt:
+        tally.interrupted = True
+        # Batches not yet taken by a sender are not sent: only what is under way finishes.
+        while not work.empty():
+            work.get_nowait()
     for _ in threads:
         work.put(None)
     for thread in threads:
         thread.join()
     tally.elapsed = time.monotonic() - started
-    if progress:
-        progress(tally, tally.elapsed)
+    report_progress()
     return tally

@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws_calls.batching import Failure, RetryPolicy, send_with_retries, sqs_batch_failures
 from aws_calls.errors import is_transient
 from simulator.payloads import Outgoing
+from simulator.sender import RetryCounter
 
 # Devices keep trying longer than the functions do: a reading not sent is lost for good.
 SEND_RETRY = RetryPolicy(attempts=8)
@@ -17,6 +18,11 @@ SEND_RETRY = RetryPolicy(attempts=8)
 class SqsSender:
     def __init__(self, sqs, queue_url: str, retry: RetryPolicy = SEND_RETRY):
         self.sqs, self.queue_url, self.retry = sqs, queue_url, retry
+        self.backoff = RetryCounter()
+
+    @property
+    def retries(self) -> int:
+        return self.backoff.count
 
     def send(self, messages: list[Outgoing]) -> list[Failure]:
         entries = [{"Id": str(index), "MessageBody": message.body} for index, message in enumerate(messages)]
@@ -28,6 +34,7 @@ class SqsSender:
                 entries,
                 self.retry,
                 is_transient,
+                sleep=self.backoff,
             )
         except (ClientError, BotoCoreError) as error:
             return [Failure(entry, type(error).__name__, str(error), retryable=False) for entry in entries]

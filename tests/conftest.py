@@ -1,4 +1,11 @@
+import os
+
 import pytest
+
+# `eval "$(make -s env)"` exports the endpoint of the stack `make up` runs; every test names the
+# endpoint of its own stack, and a subprocess it starts must not be sent to that one instead.
+for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL") or name == "AWS_CONFIG_FILE"]:
+    del os.environ[_name]
 
 
 @pytest.fixture(autouse=True)

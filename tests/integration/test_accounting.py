@@ -9,17 +9,9 @@ import pytest
 
 from emulator.lifecycle import start
 from handlers.core.ingest_rules import REJECTION_CODES
+from iot_pipeline_testing import wait_for
 from simulator.__main__ import main as simulate
-from tests.integration.conftest import wait_for
-from tests.integration.helpers import (
-    archive_entries,
-    archived_item_count,
-    drain,
-    end_process,
-    history_lines,
-    queue_depth,
-    table_items,
-)
+from tests.integration.helpers import end_process
 
 pytestmark = pytest.mark.integration
 
@@ -60,53 +52,53 @@ def assert_balanced(stack, report, *, redelivered=False):
     may be written twice (readers de-duplicate by event_id). The books then balance per reading."""
     expected = report["expected"]
     wait_for(
-        lambda: queue_depth(stack, stack.outputs["queue_url"]) == 0, timeout=60, message="the ingest queue to drain"
+        lambda: stack.queue_depth(stack.outputs["queue_url"]) == 0, timeout=60, message="the ingest queue to drain"
     )
     wait_for(
-        lambda: len(table_items(stack)) == expected["live_items"],
+        lambda: len(stack.table_items()) == expected["table_items"],
         timeout=60,
-        message=f"{expected['live_items']} live items in the table",
+        message=f"{expected['table_items']} live items in the table",
     )
     wait_for(
-        lambda: archived_item_count(stack) >= expected["expired_items"],
+        lambda: stack.archived_item_count() >= expected["archive"]["items"],
         timeout=60,
-        message=f"{expected['expired_items']} archived items",
+        message=f"{expected['archive']['items']} archived items",
     )
-    wanted_changes = {"INSERT": expected["items"], "REMOVE": expected["expired_items"]}
+    wanted_changes = {"INSERT": expected["readings"]["stored"], "REMOVE": expected["readings"]["expired"]}
     wait_for(
         lambda: history_changes(stack, per_reading=redelivered) == wanted_changes,
         timeout=60,
         message=f"history changes {wanted_changes}",
     )
 
-    items = table_items(stack)
-    assert len({(i["deviceID"]["S"], i["createdAt"]["N"]) for i in items}) == len(items) == expected["live_items"]
+    items = stack.table_items()
+    assert len({(i["deviceID"]["S"], i["createdAt"]["N"]) for i in items}) == len(items) == expected["table_items"]
     parked = dlq_messages(stack)
-    assert len(parked) == expected["dead_lettered_messages"]
+    assert len(parked) == expected["dead_letter_queue"]["visible"]
     assert all(p["error_code"] in REJECTION_CODES and p["error_reason"] for p in parked.values())
     sent_malformed = Counter(
-        {kind.split(":", 1)[1]: n for kind, n in report["per_class"].items() if kind.startswith("malformed:")}
+        {kind.split(":", 1)[1]: n for kind, n in report["messages_per_kind"].items() if kind.startswith("malformed:")}
     )
     assert Counter(p["error_code"] for p in parked.values()) == sent_malformed
-    archived = [entry for _, _, entry in archive_entries(stack)]
+    archived = [entry for _, _, entry in stack.archived_items()]
     archived_readings = {(e["keys"]["deviceID"]["S"], e["keys"]["createdAt"]["N"]) for e in archived}
-    assert len(archived_readings) == expected["expired_items"]
+    assert len(archived_readings) == expected["archive"]["items"]
     if not redelivered:
-        assert len(archived) == len({e["event_id"] for e in archived}) == expected["expired_items"], (
+        assert len(archived) == len({e["event_id"] for e in archived}) == expected["archive"]["items"], (
             "each expiry archived once"
         )
-    rule_errors = drain(stack, stack.outputs["iot_errors_queue_url"])
-    assert len(rule_errors) == expected["iot_errors"]
+    rule_errors = stack.drain(stack.outputs["iot_errors_queue_url"])
+    assert len(rule_errors) == expected["iot_errors_queue"]["visible"]
     assert all(json.loads(m["Body"])["failures"][0]["errorMessage"] for m in rule_errors)
     # Every message published is accounted for, exactly once.
-    fates = ("stored_messages", "filtered_messages", "dead_lettered_messages", "iot_errors")
-    assert sum(expected[fate] for fate in fates) == report["sent"]
+    assert sum(expected["messages"].values()) == report["messages_sent"]
+    assert expected["history"]["lines"] == sum(wanted_changes.values())
 
 
 def history_changes(stack, *, per_reading):
     """How many distinct changes of each action the history holds, counted by stream event, or
     by reading when a reading may have been stored (and expired) more than once."""
-    lines = history_lines(stack)
+    lines = stack.history_lines()
     if per_reading:
         distinct = {(line["action"], line["keys"]["deviceID"], line["keys"]["createdAt"]) for line in lines}
     else:
@@ -114,8 +106,8 @@ def history_changes(stack, *, per_reading):
     return dict(Counter(action for action, *_ in distinct))
 
 
-def test_a_simulated_run_balances_exactly(deploy_stack, monkeypatch, tmp_path):
-    stack = deploy_stack("acct")
+def test_a_simulated_run_balances_exactly(iot_deploy, monkeypatch, tmp_path):
+    stack = iot_deploy("acct")
     report = run_simulator(
         stack,
         monkeypatch,
@@ -133,8 +125,8 @@ def test_a_simulated_run_balances_exactly(deploy_stack, monkeypatch, tmp_path):
         "--seed",
         "11",
     )
-    assert report["sent"] == 400 and report["failed_to_send"] == 0
-    assert report["expected"]["filtered_messages"] > 0 and report["expected"]["dead_lettered_messages"] > 0
+    assert report["messages_sent"] == 400 and report["messages_not_sent"] == 0
+    assert report["expected"]["messages"]["filtered"] > 0 and report["expected"]["messages"]["dead_lettered"] > 0
     assert_balanced(stack, report)
 
 
@@ -148,19 +140,17 @@ def test_a_run_published_over_mqtt_by_every_device_balances_exactly(device_stack
         *("--seed", "13"),
         via="mqtt",
     )
-    assert report["via"] == "mqtt" and report["sent"] == 400 and report["failed_to_send"] == 0
-    assert len(report["per_device"]) == 40
-    assert report["expected"]["dead_lettered_messages"] > 0 and report["expected"]["iot_errors"] > 0
+    assert report["via"] == "mqtt" and report["messages_sent"] == 400 and report["messages_not_sent"] == 0
+    assert len(report["messages_per_device"]) == 40
+    assert report["expected"]["messages"]["dead_lettered"] > 0 and report["expected"]["messages"]["iot_errors"] > 0
     assert_balanced(stack, report)
 
 
-def test_the_books_still_balance_when_the_data_plane_is_killed_mid_run(
-    deploy_stack, embedded_backend, monkeypatch, tmp_path
-):
+def test_the_books_still_balance_when_the_data_plane_is_killed_mid_run(iot_deploy, iot_backend, monkeypatch, tmp_path):
     # A short function timeout keeps the queue's visibility timeout (6x) short, so messages the
     # killed data plane had taken come back within seconds.
-    stack = deploy_stack("crash", FUNCTION_TIMEOUT_SECONDS="1")
-    killer = threading.Timer(1.0, end_process, args=(embedded_backend, signal.SIGKILL))
+    stack = iot_deploy("crash", FUNCTION_TIMEOUT_SECONDS="1")
+    killer = threading.Timer(1.0, end_process, args=(iot_backend, signal.SIGKILL))
     killer.start()
     report = run_simulator(
         stack,
@@ -180,5 +170,5 @@ def test_the_books_still_balance_when_the_data_plane_is_killed_mid_run(
         "12",
     )
     killer.join()
-    start(embedded_backend, progress=lambda _line: None)
+    start(iot_backend, progress=lambda _line: None)
     assert_balanced(stack, report, redelivered=True)

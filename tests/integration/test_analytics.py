@@ -13,8 +13,7 @@ import pytest
 from bootstrap import query, restore
 from bootstrap.stack import declare
 from bootstrap.template import stack_name
-from tests.integration.conftest import wait_for
-from tests.integration.helpers import archive_entries, history_lines
+from iot_pipeline_testing import wait_for
 from tests.integration.test_pipeline import send
 
 pytestmark = pytest.mark.integration
@@ -31,13 +30,13 @@ def samples() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cli_env(stack, embedded_backend, monkeypatch_module):
+def cli_env(stack, iot_backend, monkeypatch_module):
     """The commands' settings, as `make query` and `make restore` read them, for the session stack."""
     for name, value in {
-        "STACK_ENV": "it",
+        "STACK_ENV": stack.config.env,
         "AWS_ENDPOINT_URL": stack.endpoint,
-        "EMULATOR_PORT": str(embedded_backend.port),
-        "STATE_DIR": str(Path(embedded_backend.state_dir).parent),
+        "EMULATOR_PORT": str(iot_backend.port),
+        "STATE_DIR": str(Path(iot_backend.state_dir).parent),
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch_module.setenv(name, value)
@@ -56,7 +55,7 @@ def run_query(capsys, sql):
 
 
 def device_lines(stack, device):
-    return [line for line in history_lines(stack) if line["keys"]["deviceID"] == device]
+    return [line for line in stack.history_lines() if line["keys"]["deviceID"] == device]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +102,7 @@ def test_changes_per_hour_by_action_count_every_history_line(written, capsys):
     def agree():
         rows = run_query(capsys, samples()["changes per hour by action"])
         counted: dict[tuple[str, str], int] = {}
-        for line in history_lines(stack):
+        for line in stack.history_lines():
             hour = line["timestamp_utc"][:13]
             counted[(hour, line["action"])] = counted.get((hour, line["action"]), 0) + 1
         return {(row["hour"], row["action"]): int(row["changes"]) for row in rows} == counted
@@ -133,11 +132,12 @@ def test_each_devices_last_value_as_of_a_time(written, capsys):
 
 
 def test_sql_errors_and_unknown_tables_are_one_line(cli_env, capsys):
+    database = f"{cli_env.config.env}_device_data"
     assert query.main(["--sql", "SELECT nope FROM history"]) == 1
     assert capsys.readouterr().err == "error: COLUMN_NOT_FOUND: line 1:8: Column 'nope' cannot be resolved\n"
     assert query.main(["--sql", "SELECT * FROM missing"]) == 1
     assert capsys.readouterr().err == (
-        "error: TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.it_device_data.missing' does not exist\n"
+        f"error: TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.{database}.missing' does not exist\n"
     )
 
 
@@ -161,7 +161,7 @@ def test_archive_restore_round_trip(written, capsys):
     item = dynamodb.get_item(TableName=stack.outputs["table"], Key=key, ConsistentRead=True)["Item"]
     expiry = int(item.pop("expiredAt")["N"])
     assert abs(expiry - (time.time() + 30 * 86400)) < 120
-    (original,) = [entry["item"] for _key, _class, entry in archive_entries(stack) if entry["keys"] == key]
+    (original,) = [entry["item"] for _key, _class, entry in stack.archived_items() if entry["keys"] == key]
     assert original.pop("expiredAt") == {"N": str(created["c"] // 1000 + TTL_SECONDS)}
     assert item == original and item["labels"] == {"M": {"site": {"S": "A"}}}
 
@@ -180,9 +180,9 @@ def iso(ms):
 def test_the_history_table_is_a_part_of_the_stack_as_declared(stack):
     declared = declare(stack.config, stack.client("sts").get_caller_identity()["Account"]).history_table
     assert (stack.outputs["history_database"], stack.outputs["history_table"], stack.outputs["athena_workgroup"]) == (
-        "it_device_data",
+        f"{stack.config.env}_device_data",
         "history",
-        "it-device-history",
+        f"{stack.config.env}-device-history",
     )
     resources = stack.client("cloudformation").describe_stack_resources(StackName=stack_name(stack.config))
     kinds = {resource["ResourceType"] for resource in resources["StackResources"]}

@@ -12,7 +12,7 @@ import pytest
 
 from emulator.lifecycle import EmulatorError, free_port, start
 from emulator.settings import EmulatorSettings
-from tests.integration.conftest import wait_for
+from iot_pipeline_testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ def cli(backend, *arguments, tool="aws"):
     return json.loads(result.stdout) if result.stdout.strip() else {}
 
 
-def test_the_aws_cli_lists_every_resource_reads_the_stream_and_the_logs(embedded_backend, stack):
+def test_the_aws_cli_lists_every_resource_reads_the_stream_and_the_logs(iot_backend, stack):
     names = stack.outputs
     listings = {
         "tables": ("dynamodb", "list-tables"),
@@ -47,7 +47,7 @@ def test_the_aws_cli_lists_every_resource_reads_the_stream_and_the_logs(embedded
     }
     with concurrent.futures.ThreadPoolExecutor(len(listings)) as pool:
         listed = dict(
-            zip(listings, pool.map(lambda arguments: cli(embedded_backend, *arguments), listings.values()), strict=True)
+            zip(listings, pool.map(lambda arguments: cli(iot_backend, *arguments), listings.values()), strict=True)
         )
     assert names["table"] in listed["tables"]["TableNames"]
     assert names["queue_url"].rsplit("/", 1)[1] in " ".join(listed["queues"]["QueueUrls"])
@@ -57,14 +57,14 @@ def test_the_aws_cli_lists_every_resource_reads_the_stream_and_the_logs(embedded
         names["functions"].values()
     )
 
-    stream_arn = cli(embedded_backend, "dynamodb", "describe-table", "--table-name", names["table"])["Table"][
+    stream_arn = cli(iot_backend, "dynamodb", "describe-table", "--table-name", names["table"])["Table"][
         "LatestStreamArn"
     ]
-    shard = cli(embedded_backend, "dynamodbstreams", "describe-stream", "--stream-arn", stream_arn)[
-        "StreamDescription"
-    ]["Shards"][0]["ShardId"]
+    shard = cli(iot_backend, "dynamodbstreams", "describe-stream", "--stream-arn", stream_arn)["StreamDescription"][
+        "Shards"
+    ][0]["ShardId"]
     iterator = cli(
-        embedded_backend,
+        iot_backend,
         "dynamodbstreams",
         "get-shard-iterator",
         "--stream-arn",
@@ -74,7 +74,7 @@ def test_the_aws_cli_lists_every_resource_reads_the_stream_and_the_logs(embedded
         "--shard-iterator-type",
         "TRIM_HORIZON",
     )["ShardIterator"]
-    assert "Records" in cli(embedded_backend, "dynamodbstreams", "get-records", "--shard-iterator", iterator)
+    assert "Records" in cli(iot_backend, "dynamodbstreams", "get-records", "--shard-iterator", iterator)
 
     stack.client("sqs").send_message(QueueUrl=names["queue_url"], MessageBody="cli-visible rejection")
     group = f"/aws/lambda/{names['functions']['ingest']}"
@@ -89,23 +89,23 @@ def test_the_aws_cli_lists_every_resource_reads_the_stream_and_the_logs(embedded
     wait_for(rejection_logged, message="the ingest log line")
     events = [
         e
-        for e in cli(embedded_backend, "logs", "filter-log-events", "--log-group-name", group)["events"]
+        for e in cli(iot_backend, "logs", "filter-log-events", "--log-group-name", group)["events"]
         if "cli-visible" in e["message"]
     ]
     assert json.loads(events[0]["message"])["error_code"] == "not_base64"
-    assert names["table"] in cli(embedded_backend, "dynamodb", "list-tables", tool="awslocal")["TableNames"]
+    assert names["table"] in cli(iot_backend, "dynamodb", "list-tables", tool="awslocal")["TableNames"]
 
 
-def test_a_taken_port_is_a_one_line_error(embedded_backend, tmp_path):
-    taken = EmulatorSettings(port=embedded_backend.port, state_dir=str(tmp_path / "embedded"))
-    with pytest.raises(EmulatorError, match=f"port {embedded_backend.port} is already in use"):
+def test_a_taken_port_is_a_one_line_error(iot_backend, tmp_path):
+    taken = EmulatorSettings(port=iot_backend.port, state_dir=str(tmp_path / "embedded"))
+    with pytest.raises(EmulatorError, match=f"port {iot_backend.port} is already in use"):
         start(taken, progress=lambda _line: None)
     result = subprocess.run(
         [sys.executable, "-m", "emulator", "start"],
         check=False,
         capture_output=True,
         text=True,
-        env={**os.environ, "EMULATOR_PORT": str(embedded_backend.port), "STATE_DIR": str(tmp_path)},
+        env={**os.environ, "EMULATOR_PORT": str(iot_backend.port), "STATE_DIR": str(tmp_path)},
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "already in use" in result.stderr

@@ -14,10 +14,10 @@ from bootstrap.config import StackConfig
 pytestmark = pytest.mark.integration
 
 
-def config(embedded_backend, env, state_dir, **settings):
+def config(iot_backend, env, state_dir, **settings):
     environment = {
         "STACK_ENV": env,
-        "AWS_ENDPOINT_URL": embedded_backend.endpoint,
+        "AWS_ENDPOINT_URL": iot_backend.endpoint,
         "AWS_DEFAULT_REGION": "us-east-1",
         "STATE_DIR": str(state_dir),
         **settings,
@@ -26,19 +26,19 @@ def config(embedded_backend, env, state_dir, **settings):
 
 
 def test_a_change_set_updates_the_stack_then_nothing_differs_and_teardown_leaves_other_resources(
-    embedded_backend, tmp_path, monkeypatch, capsys
+    iot_backend, tmp_path, monkeypatch, capsys
 ):
     said = []
-    first = deploy_stack(config(embedded_backend, "cfn", tmp_path), progress=said.append)
+    first = deploy_stack(config(iot_backend, "cfn", tmp_path), progress=said.append)
     assert first.action == "created"
-    client = local_clients(embedded_backend.endpoint)
+    client = local_clients(iot_backend.endpoint)
     table = first.outputs["table"]
     assert client("dynamodb").describe_time_to_live(TableName=table)["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED",
         "AttributeName": "expiredAt",
     }
     said.clear()
-    longer = config(embedded_backend, "cfn", tmp_path, HISTORY_BUFFER_SECONDS="30", STREAM_BATCH_WINDOW_SECONDS="2")
+    longer = config(iot_backend, "cfn", tmp_path, HISTORY_BUFFER_SECONDS="30", STREAM_BATCH_WINDOW_SECONDS="2")
     assert deploy_stack(longer, progress=said.append).action == "updated"
     assert any(
         line.split()[:3] == ["Modify", "AWS::KinesisFirehose::DeliveryStream", "HistoryDeliveryStream"] for line in said
@@ -67,8 +67,8 @@ def test_a_change_set_updates_the_stack_then_nothing_differs_and_teardown_leaves
     # As `make status` and `make outputs` run: EMULATOR_PORT names the backend, STATE_DIR its state.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("STACK_ENV", "cfn")
-    monkeypatch.setenv("EMULATOR_PORT", str(embedded_backend.port))
-    monkeypatch.setenv("STATE_DIR", str(Path(embedded_backend.state_dir).parent))
+    monkeypatch.setenv("EMULATOR_PORT", str(iot_backend.port))
+    monkeypatch.setenv("STATE_DIR", str(Path(iot_backend.state_dir).parent))
     capsys.readouterr()
     for command in ("status", "outputs"):
         assert cli.main([command]) == 2
@@ -77,8 +77,8 @@ def test_a_change_set_updates_the_stack_then_nothing_differs_and_teardown_leaves
         )
 
 
-def test_a_failed_create_rolls_back_names_the_resource_and_leaves_what_was_there(embedded_backend, tmp_path):
-    client = local_clients(embedded_backend.endpoint)
+def test_a_failed_create_rolls_back_names_the_resource_and_leaves_what_was_there(iot_backend, tmp_path):
+    client = local_clients(iot_backend.endpoint)
     client("dynamodb").create_table(
         TableName="clash_DeviceData",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -86,7 +86,7 @@ def test_a_failed_create_rolls_back_names_the_resource_and_leaves_what_was_there
         BillingMode="PAY_PER_REQUEST",
     )
     with pytest.raises(DeployError) as failed:
-        deploy_stack(config(embedded_backend, "clash", tmp_path), progress=lambda _line: None)
+        deploy_stack(config(iot_backend, "clash", tmp_path), progress=lambda _line: None)
     assert str(failed.value) == (
         "stack clash-iot-pipeline ended ROLLBACK_COMPLETE: DeviceTable (AWS::DynamoDB::Table): "
         "Resource of type 'AWS::DynamoDB::Table' with identifier 'clash_DeviceData' already exists."

@@ -16,8 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from device_data.messages import sensor_topic
-from tests.integration.conftest import wait_for
-from tests.integration.helpers import drain
+from iot_pipeline_testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +166,7 @@ def test_aws_cli_iot_data_publish_lands_a_reading_in_the_table(stack):
 def dead_lettered(stack, wanted: int) -> list[dict]:
     parked = []
     wait_for(
-        lambda: parked.extend(drain(stack, stack.outputs["dlq_url"])) or len(parked) >= wanted,
+        lambda: parked.extend(stack.drain(stack.outputs["dlq_url"])) or len(parked) >= wanted,
         message=f"{wanted} dead-lettered messages",
     )
     return parked
@@ -196,7 +195,7 @@ def test_a_message_over_128_kb_is_refused_by_closing_the_connection_and_never_re
 
 def test_an_empty_payload_is_parked_on_the_iot_errors_queue_with_the_reason(stack, paho):
     paho("empty-dev-1").publish(sensor_topic("empty-dev-1"), b"")
-    parked = wait_for(lambda: drain(stack, stack.outputs["iot_errors_queue_url"]), message="the rule's error document")
+    parked = wait_for(lambda: stack.drain(stack.outputs["iot_errors_queue_url"]), message="the rule's error document")
     (document,) = [json.loads(message["Body"]) for message in parked]
     assert document["ruleName"] == stack.outputs["iot_topic_rule"] and document["clientId"] == "empty-dev-1"
     assert document["topic"] == "empty-dev-1/SENSOR/DAT" and document["base64OriginalPayload"] == ""
@@ -244,10 +243,10 @@ def test_the_simulator_over_https_publishes_each_reading_through_the_rule(stack,
     arguments = ["--via", "https", "--count", "30", "--rate", "200", "--devices", "3", "--staging-share", "0"]
     assert simulate([*arguments, "--outputs", str(tmp_path / "outputs.json"), "--report", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
-    assert report["via"] == "https" and report["sent"] == 30
-    wanted = report["expected"]["items"]
+    assert report["via"] == "https" and report["messages_sent"] == 30
+    wanted = report["expected"]["readings"]["stored"]
     wait_for(
-        lambda: sum(len(stored(stack, device)) for device in report["per_device"]) == wanted,
+        lambda: sum(len(stored(stack, device)) for device in report["messages_per_device"]) == wanted,
         message=f"{wanted} readings published over HTTPS",
     )
 
@@ -270,7 +269,7 @@ def test_the_rule_sends_as_its_deployed_role_and_a_role_stripped_of_the_queue_pa
     device = paho("role-dev-1")
     try:
         device.publish(sensor_topic("role-dev-1"), reading("role-dev-1"))
-        (parked,) = wait_for(lambda: drain(stack, stack.outputs["iot_errors_queue_url"]), message="the error document")
+        (parked,) = wait_for(lambda: stack.drain(stack.outputs["iot_errors_queue_url"]), message="the error document")
         (failure,) = json.loads(parked["Body"])["failures"]
         assert f"role/{role} is not allowed sqs:SendMessage on" in failure["errorMessage"]
     finally:

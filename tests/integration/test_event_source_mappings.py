@@ -13,8 +13,7 @@ import zipfile
 import pytest
 
 from emulator.lifecycle import dataplane_status
-from tests.integration.conftest import wait_for
-from tests.integration.helpers import drain
+from iot_pipeline_testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +89,7 @@ def seen_events(stack, url, minimum, message):
     events = []
 
     def enough():
-        events.extend(json.loads(m["Body"]) for m in drain(stack, url))
+        events.extend(json.loads(m["Body"]) for m in stack.drain(url))
         return len(events) >= minimum
 
     wait_for(enough, timeout=40, message=message)
@@ -127,7 +126,7 @@ def test_bisect_and_on_failure_destination_catch_exactly_the_poisoned_record(sta
         DestinationConfig={"OnFailure": {"Destination": failures_arn}},
     )
 
-    (failure_message,) = wait_for(lambda: drain(stack, failures_url), message="the on-failure record")
+    (failure_message,) = wait_for(lambda: stack.drain(failures_url), message="the on-failure record")
     failure = json.loads(failure_message["Body"])
     poison_sequence = stream_sequence(stack, stream_arn)["r6"]
     info = failure["DDBStreamBatchInfo"]
@@ -141,7 +140,7 @@ def test_bisect_and_on_failure_destination_catch_exactly_the_poisoned_record(sta
     events, good = [], {f"r{n}" for n in range(10) if n != 6}
 
     def succeeded():
-        events.extend(json.loads(m["Body"]) for m in drain(stack, seen_url))
+        events.extend(json.loads(m["Body"]) for m in stack.drain(seen_url))
         return {
             r["dynamodb"]["Keys"]["id"]["S"]
             for e in events
@@ -222,7 +221,7 @@ def test_sqs_partial_batch_failure_deletes_the_rest_and_redrives_the_failure(sta
         BatchSize=10,
         FunctionResponseTypes=["ReportBatchItemFailures"],
     )
-    (redriven,) = wait_for(lambda: drain(stack, dlq_url), timeout=40, message="the failing message in the DLQ")
+    (redriven,) = wait_for(lambda: stack.drain(dlq_url), timeout=40, message="the failing message in the DLQ")
     assert redriven["Body"] == "fail"
     events = seen_events(stack, seen_url, 2, "two deliveries of the failing message")
     bodies = [r["body"] for e in events for r in e["Records"]]
@@ -245,7 +244,7 @@ def queue_is_empty(stack, url):
     return attributes == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
 
 
-def test_a_disabled_mapping_stops_delivering_until_enabled_again(stack, harness, embedded_backend):
+def test_a_disabled_mapping_stops_delivering_until_enabled_again(stack, harness, iot_backend):
     seen_url, _ = harness["queue"]("esm-toggle-seen")
     source_url, source_arn = harness["queue"]("esm-toggle-source")
     harness["function"]("esm-toggle", "recorder.sqs_handler", seen_url)
@@ -253,23 +252,23 @@ def test_a_disabled_mapping_stops_delivering_until_enabled_again(stack, harness,
     mapping = lambda_.create_event_source_mapping(FunctionName="esm-toggle", EventSourceArn=source_arn, BatchSize=10)
     lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     wait_for(
-        lambda: mapping["UUID"] not in dataplane_status(embedded_backend).get("running_mappings", [mapping["UUID"]]),
+        lambda: mapping["UUID"] not in dataplane_status(iot_backend).get("running_mappings", [mapping["UUID"]]),
         message="the data plane to stop the disabled mapping",
     )
     stack.client("sqs").send_message(QueueUrl=source_url, MessageBody="while disabled")
     # Two more refreshes of the data plane with the message waiting: a running poller would have taken it.
-    seen_refreshes = dataplane_status(embedded_backend)["refreshes"]
+    seen_refreshes = dataplane_status(iot_backend)["refreshes"]
     wait_for(
-        lambda: dataplane_status(embedded_backend)["refreshes"] >= seen_refreshes + 2,
+        lambda: dataplane_status(iot_backend)["refreshes"] >= seen_refreshes + 2,
         message="two data plane refreshes",
     )
-    assert drain(stack, seen_url) == [] and not queue_is_empty(stack, source_url)
+    assert stack.drain(seen_url) == [] and not queue_is_empty(stack, source_url)
     lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
     events = seen_events(stack, seen_url, 1, "delivery after enabling")
     assert [r["body"] for e in events for r in e["Records"]] == ["while disabled"]
 
 
-def test_sqs_batching_window_holds_records_until_it_closes(stack, harness, embedded_backend):
+def test_sqs_batching_window_holds_records_until_it_closes(stack, harness, iot_backend):
     window = 1
     seen_url, _ = harness["queue"]("esm-window-seen")
     source_url, source_arn = harness["queue"]("esm-window-source")
@@ -278,7 +277,7 @@ def test_sqs_batching_window_holds_records_until_it_closes(stack, harness, embed
         FunctionName="esm-window", EventSourceArn=source_arn, BatchSize=10, MaximumBatchingWindowInSeconds=window
     )
     wait_for(
-        lambda: mapping["UUID"] in dataplane_status(embedded_backend).get("running_mappings", []),
+        lambda: mapping["UUID"] in dataplane_status(iot_backend).get("running_mappings", []),
         message="the mapping to run",
     )
     for body in ("first", "second", "third"):
@@ -286,7 +285,7 @@ def test_sqs_batching_window_holds_records_until_it_closes(stack, harness, embed
     events = seen_events(stack, seen_url, 1, "the invocations")
     wait_for(
         lambda: (
-            events.extend(json.loads(m["Body"]) for m in drain(stack, seen_url))
+            events.extend(json.loads(m["Body"]) for m in stack.drain(seen_url))
             or sorted(r["body"] for e in events for r in e["Records"]) == ["first", "second", "third"]
         ),
         message="all three records",
@@ -311,7 +310,7 @@ def test_latest_starting_position_skips_what_was_written_before(stack, harness):
     def an_item_written_after_is_delivered():
         dynamodb.put_item(TableName="esm_latest", Item={"id": {"S": f"after-{next(written)}"}})
         seen.extend(
-            r["dynamodb"]["Keys"]["id"]["S"] for m in drain(stack, seen_url) for r in json.loads(m["Body"])["Records"]
+            r["dynamodb"]["Keys"]["id"]["S"] for m in stack.drain(seen_url) for r in json.loads(m["Body"])["Records"]
         )
         return seen
 

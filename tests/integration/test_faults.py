@@ -9,8 +9,7 @@ import urllib.request
 import pytest
 
 from emulator.call_counter import COUNTS_PATH, FAULTS_PATH
-from tests.integration.conftest import wait_for
-from tests.integration.helpers import archived_item_count, drain, history_lines
+from iot_pipeline_testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,18 +43,20 @@ def test_a_firehose_outage_is_ridden_out_and_every_change_reaches_the_history(st
     send_readings(stack, "fault-fh-", 5, int(time.time()))
     wait_for(
         lambda: (
-            len({line["event_id"] for line in history_lines(stack) if line["keys"]["deviceID"].startswith("fault-fh-")})
+            len(
+                {line["event_id"] for line in stack.history_lines() if line["keys"]["deviceID"].startswith("fault-fh-")}
+            )
             == 5
         ),
         timeout=60,
         message="the five history lines",
     )
     assert calls(stack, "firehose.PutRecordBatch") - before >= 5, "the failed calls were retried"
-    assert drain(stack, stack.outputs["failures_queue_url"]) == []
+    assert stack.drain(stack.outputs["failures_queue_url"]) == []
 
 
-def test_s3_refusing_archive_writes_ends_each_expiry_archived_or_reported(deploy_stack):
-    stack = deploy_stack("s3fault", STREAM_RETRY_ATTEMPTS="1")
+def test_s3_refusing_archive_writes_ends_each_expiry_archived_or_reported(iot_deploy):
+    stack = iot_deploy("s3fault", STREAM_RETRY_ATTEMPTS="1")
     expired = 2
     # A refusal the SDK does not retry, so each failed invocation is quick; enough of them to
     # outlast the mapping's retries of the first batch (one retry after bisecting).
@@ -64,9 +65,9 @@ def test_s3_refusing_archive_writes_ends_each_expiry_archived_or_reported(deploy
     reported = []
 
     def accounted():
-        reported.extend(json.loads(m["Body"]) for m in drain(stack, stack.outputs["failures_queue_url"]))
+        reported.extend(json.loads(m["Body"]) for m in stack.drain(stack.outputs["failures_queue_url"]))
         discarded = sum(r["DDBStreamBatchInfo"]["batchSize"] for r in reported)
-        return archived_item_count(stack) + discarded == expired
+        return stack.archived_item_count() + discarded == expired
 
     wait_for(accounted, timeout=90, message=f"{expired} expiries archived or reported")
     assert reported, "the outage outlasted the retries, so some batches must have been reported"

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.integration.conftest import TTL_DELETION_DELAY_SECONDS, wait_for
-from tests.integration.helpers import archive_entries, drain, history_lines, queue_depth
+from iot_pipeline_testing import wait_for
+from iot_pipeline_testing.plugin import FRESH_TTL_DELETION_DELAY_SECONDS
 from tests.integration.test_event_source_mappings import create_recorder, create_streamed_table, stream_sequence
 
 pytestmark = pytest.mark.integration
@@ -92,8 +92,8 @@ def test_sqs_mapping_deletes_only_what_a_valid_partial_batch_response_lets_succe
     redriven = []
 
     def settled():
-        redriven.extend(m["Body"] for m in drain(stack, dlq_url))
-        return queue_depth(stack, source_url) == 0 and len(redriven) >= len(FAILS)
+        redriven.extend(m["Body"] for m in stack.drain(dlq_url))
+        return stack.queue_depth(source_url) == 0 and len(redriven) >= len(FAILS)
 
     wait_for(settled, timeout=40, message="every message deleted or redriven")
     assert sorted(redriven) == sorted(FAILS)
@@ -134,7 +134,7 @@ def test_stream_mapping_retries_what_a_partial_batch_response_fails_and_writes_a
     records = []
 
     def last_one_recorded():
-        records.extend(json.loads(m["Body"]) for m in drain(stack, failures_url))
+        records.extend(json.loads(m["Body"]) for m in stack.drain(failures_url))
         return any(r["DDBStreamBatchInfo"]["startSequenceNumber"] == last for r in records)
 
     wait_for(last_one_recorded, timeout=40, message="the last record's on-failure record")
@@ -166,7 +166,7 @@ def test_sqs_events_carry_the_attributes_digest_send_message_returned(stack):
     records = {}
 
     def both_seen():
-        for message in drain(stack, seen_url):
+        for message in stack.drain(seen_url):
             records.update({r["body"]: r for r in json.loads(message["Body"])["Records"]})
         return len(records) == 2
 
@@ -214,11 +214,11 @@ def test_firehose_writes_gzip_objects_of_delimited_records_dated_by_their_oldest
 
 
 @pytest.fixture(scope="module")
-def ttl_stack(deploy_stack):
+def ttl_stack(iot_deploy):
     """A stack of its own on the shared backend, which deletes expired items
-    TTL_DELETION_DELAY_SECONDS after expiry; archive objects in STANDARD, so reading them back
+    FRESH_TTL_DELETION_DELAY_SECONDS after expiry; archive objects in STANDARD, so reading them back
     needs no restore."""
-    return deploy_stack("ttl", ARCHIVE_STORAGE_CLASS="STANDARD")
+    return iot_deploy("ttl", ARCHIVE_STORAGE_CLASS="STANDARD")
 
 
 def reading(device_id, expired_at):
@@ -235,14 +235,14 @@ def keys(item):
 
 
 def archived_devices(stack):
-    return {entry["keys"]["deviceID"]["S"] for _key, _class, entry in archive_entries(stack)}
+    return {entry["keys"]["deviceID"]["S"] for _key, _class, entry in stack.archived_items()}
 
 
 def test_with_a_deletion_delay_an_expired_item_stays_readable_then_is_deleted_and_archived(ttl_stack):
     """DynamoDB guide, "Using time to live (TTL) in DynamoDB": expired items are deleted within a
     few days of expiry, and until then they can still be read; the deletion is a TTL removal."""
     stack, dynamodb = ttl_stack, ttl_stack.client("dynamodb")
-    # Expired already (at most a second ago), so not deleted before TTL_DELETION_DELAY_SECONDS - 1 from now.
+    # Expired already (at most a second ago), so not deleted before FRESH_TTL_DELETION_DELAY_SECONDS - 1 from now.
     expired_at = int(time.time())
     item = reading("ttl-delayed", expired_at)
     dynamodb.put_item(TableName=stack.outputs["table"], Item=item)
@@ -252,13 +252,13 @@ def test_with_a_deletion_delay_an_expired_item_stays_readable_then_is_deleted_an
     (removal,) = wait_for(
         lambda: [
             line
-            for line in history_lines(stack)
+            for line in stack.history_lines()
             if line["keys"]["deviceID"] == "ttl-delayed" and line["action"] == "REMOVE"
         ],
         timeout=30,
         message="the REMOVE in the history",
     )
-    assert removal["expired"] is True and removal["timestamp"] >= expired_at + TTL_DELETION_DELAY_SECONDS
+    assert removal["expired"] is True and removal["timestamp"] >= expired_at + FRESH_TTL_DELETION_DELAY_SECONDS
     assert "Item" not in dynamodb.get_item(TableName=stack.outputs["table"], Key=keys(item))
 
 

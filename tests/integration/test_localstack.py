@@ -24,7 +24,7 @@ def compose_config(**env) -> dict:
     if shutil.which("docker-compose"):
         command = ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"]
     else:
-        pytest.skip("no Compose parser here: `make test` installs Debian's docker-compose when it runs as root")
+        pytest.skip("no Compose parser (docker-compose) here: `make compose-parser` installs Debian's")
     result = subprocess.run(command, check=False, capture_output=True, text=True, env={**os.environ, **env}, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)

@@ -17,11 +17,11 @@ PROBE_TABLE = "loopback_probe"
 
 
 @pytest.fixture(scope="module")
-def probe_table(embedded_backend):
+def probe_table(iot_backend):
     """A table of its own holding one item a hostile page would like to read."""
     dynamodb = boto3.client(
         "dynamodb",
-        endpoint_url=embedded_backend.endpoint,
+        endpoint_url=iot_backend.endpoint,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
@@ -58,19 +58,19 @@ def unsigned_scan(backend, **headers):
     return request(backend, "POST", "/", scan, json.dumps({"TableName": PROBE_TABLE}).encode())
 
 
-def test_a_cross_origin_scan_is_refused_and_reads_nothing(embedded_backend, probe_table):
-    status, headers, body = unsigned_scan(embedded_backend, Origin="https://attacker.example")
+def test_a_cross_origin_scan_is_refused_and_reads_nothing(iot_backend, probe_table):
+    status, headers, body = unsigned_scan(iot_backend, Origin="https://attacker.example")
     assert status == 403
     assert json.loads(body)["__type"] == "AccessDeniedException"
     assert b"secret-reading" not in body and "access-control-allow-origin" not in headers
 
 
-def test_a_loopback_page_reads_with_its_own_origin_echoed(embedded_backend, probe_table):
-    status, headers, body = unsigned_scan(embedded_backend, Origin="http://localhost:3000")
+def test_a_loopback_page_reads_with_its_own_origin_echoed(iot_backend, probe_table):
+    status, headers, body = unsigned_scan(iot_backend, Origin="http://localhost:3000")
     assert status == 200 and b"secret-reading" in body
     assert headers["access-control-allow-origin"] == "http://localhost:3000"
     status, headers, _ = request(
-        embedded_backend,
+        iot_backend,
         "OPTIONS",
         "/",
         {"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
@@ -78,28 +78,28 @@ def test_a_loopback_page_reads_with_its_own_origin_echoed(embedded_backend, prob
     assert status == 204 and headers["access-control-allow-origin"] == "http://localhost:3000"
 
 
-def test_a_dns_rebinding_host_is_refused(embedded_backend, probe_table):
-    port = urlsplit(embedded_backend.endpoint).port
-    status, _, body = unsigned_scan(embedded_backend, Host=f"attacker.example:{port}")
+def test_a_dns_rebinding_host_is_refused(iot_backend, probe_table):
+    port = urlsplit(iot_backend.endpoint).port
+    status, _, body = unsigned_scan(iot_backend, Host=f"attacker.example:{port}")
     assert status == 403 and b"not a loopback name" in body and b"secret-reading" not in body
-    assert request(embedded_backend, "GET", COUNTS_PATH, {"Host": f"rebound.attacker.example:{port}"})[0] == 403
-    assert request(embedded_backend, "GET", COUNTS_PATH, {"Host": f"localhost:{port}"})[0] == 200
+    assert request(iot_backend, "GET", COUNTS_PATH, {"Host": f"rebound.attacker.example:{port}"})[0] == 403
+    assert request(iot_backend, "GET", COUNTS_PATH, {"Host": f"localhost:{port}"})[0] == 200
 
 
-def test_a_text_plain_post_cannot_inject_a_fault(embedded_backend, probe_table):
+def test_a_text_plain_post_cannot_inject_a_fault(iot_backend, probe_table):
     fault = json.dumps({"operation": "dynamodb.Scan", "count": 5, "code": "ServiceUnavailableException"}).encode()
-    status, _, body = request(embedded_backend, "POST", FAULTS_PATH, {"Content-Type": "text/plain"}, fault)
+    status, _, body = request(iot_backend, "POST", FAULTS_PATH, {"Content-Type": "text/plain"}, fault)
     assert status == 415 and b"application/json" in body
-    status, _, body = request(embedded_backend, "POST", FAULTS_PATH, {"Content-Type": "application/json"}, b"{oops")
+    status, _, body = request(iot_backend, "POST", FAULTS_PATH, {"Content-Type": "application/json"}, b"{oops")
     assert status == 400 and json.loads(body)["__type"] == "SerializationException"
     assert probe_table.scan(TableName=PROBE_TABLE)["Count"] == 1, "no fault was injected"
 
 
-def test_boto3_and_the_aws_cli_still_work_without_any_wildcard_cors(embedded_backend, probe_table):
+def test_boto3_and_the_aws_cli_still_work_without_any_wildcard_cors(iot_backend, probe_table):
     assert probe_table.describe_table(TableName=PROBE_TABLE)["Table"]["TableStatus"] == "ACTIVE"
     s3 = boto3.client(
         "s3",
-        endpoint_url=embedded_backend.endpoint,
+        endpoint_url=iot_backend.endpoint,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
@@ -109,7 +109,7 @@ def test_boto3_and_the_aws_cli_still_work_without_any_wildcard_cors(embedded_bac
     assert s3.get_object(Bucket="loopback-probe", Key="k")["Body"].read() == b"v"
     s3.delete_object(Bucket="loopback-probe", Key="k")
     s3.delete_bucket(Bucket="loopback-probe")
-    scanned = cli(embedded_backend, "dynamodb", "scan", "--table-name", PROBE_TABLE)
+    scanned = cli(iot_backend, "dynamodb", "scan", "--table-name", PROBE_TABLE)
     assert scanned["Items"] == [{"id": {"S": "secret-reading"}}]
-    status, headers, _ = request(embedded_backend, "GET", COUNTS_PATH, {})
+    status, headers, _ = request(iot_backend, "GET", COUNTS_PATH, {})
     assert status == 200 and not any(name.startswith("access-control-") for name in headers)

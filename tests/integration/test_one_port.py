@@ -34,7 +34,7 @@ def run(module, *arguments, **settings):
 
 
 @pytest.mark.parametrize("command", ["deploy", "teardown"])
-def test_a_second_stack_refuses_to_act_on_the_first_stacks_emulator(command, stack, embedded_backend, tmp_path):
+def test_a_second_stack_refuses_to_act_on_the_first_stacks_emulator(command, stack, iot_backend, tmp_path):
     # The second stack has the first one's name, ran `make up` once, and forgot its EMULATOR_PORT:
     # acting would deploy over, or delete, the first stack's resources.
     (tmp_path / "backend").write_text("embedded")
@@ -44,12 +44,12 @@ def test_a_second_stack_refuses_to_act_on_the_first_stacks_emulator(command, sta
         command,
         STACK_ENV=stack.config.env,
         STATE_DIR=str(tmp_path),
-        EMULATOR_PORT=str(embedded_backend.port),
+        EMULATOR_PORT=str(iot_backend.port),
     )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(
-        f"error: refusing to {command}: {embedded_backend.endpoint} is answered by the embedded backend of "
-        f"{embedded_backend.state_dir}, not by this stack's embedded backend ({tmp_path / 'embedded'})"
+        f"error: refusing to {command}: {iot_backend.endpoint} is answered by the embedded backend of "
+        f"{iot_backend.state_dir}, not by this stack's embedded backend ({tmp_path / 'embedded'})"
     )
     assert result.stderr.count("\n") == 1
     assert stack.client("dynamodb").describe_table(TableName=stack.outputs["table"])["Table"]["TableStatus"]
@@ -58,23 +58,23 @@ def test_a_second_stack_refuses_to_act_on_the_first_stacks_emulator(command, sta
     assert stack.client("sqs").get_queue_url(QueueName=queue)["QueueUrl"].endswith(f"/{queue}")
 
 
-def test_emulator_port_alone_points_status_and_the_simulator_at_that_stack(stack, embedded_backend):
+def test_emulator_port_alone_points_status_and_the_simulator_at_that_stack(stack, iot_backend):
     settings = {
         "STACK_ENV": stack.config.env,
-        "STATE_DIR": str(Path(embedded_backend.state_dir).parent),
-        "EMULATOR_PORT": str(embedded_backend.port),
+        "STATE_DIR": str(Path(iot_backend.state_dir).parent),
+        "EMULATOR_PORT": str(iot_backend.port),
     }
     status = run("bootstrap", "status", **settings)
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
-    assert report["endpoint"] == embedded_backend.endpoint
+    assert report["endpoint"] == iot_backend.endpoint
     assert isinstance(report["table_items"], int) and set(report["ingest_queue"]) == {"visible", "in_flight"}
 
     # A queue of its own, so the shared stack's counts stay as the other tests expect them.
     queue_url = stack.client("sqs").create_queue(QueueName="one-port-simulator")["QueueUrl"]
     sent = run("simulator", "--count", "5", "--rate", "100", "--queue-url", queue_url, **settings)
     assert sent.returncode == 0, sent.stderr
-    assert json.loads(sent.stdout)["sent"] == 5
+    assert json.loads(sent.stdout)["messages_sent"] == 5
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]

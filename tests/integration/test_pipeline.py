@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import wait_for
-from tests.integration.helpers import archive_entries, drain, history_lines, table_items
+from iot_pipeline_testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +37,7 @@ def _when(value, holds):
 
 
 def items_by_key(stack, prefix):
-    return {(i["deviceID"]["S"], int(i["createdAt"]["N"])): i for i in table_items(stack, prefix)}
+    return {(i["deviceID"]["S"], int(i["createdAt"]["N"])): i for i in stack.table_items(prefix)}
 
 
 def test_every_payload_form_lands_in_the_table_with_the_ingest_attributes(stack):
@@ -82,7 +81,7 @@ def test_history_has_one_line_per_change_in_order_including_modify_and_remove(st
     dynamodb.delete_item(TableName=stack.outputs["table"], Key=key)
 
     def changes():
-        lines = [line for line in history_lines(stack) if line["keys"]["deviceID"] == "e2e-history"]
+        lines = [line for line in stack.history_lines() if line["keys"]["deviceID"] == "e2e-history"]
         return lines if len(lines) >= 3 else None
 
     lines = sorted(wait_for(changes, message="three history lines"), key=lambda line: line["sequence_number"])
@@ -98,7 +97,7 @@ def test_history_objects_are_buffered_not_one_per_record(stack):
     send(stack, *({"things_name": f"e2e-buffer-{n}", "timestamp": now, "data": {"n": n}} for n in range(30)))
     wait_for(
         lambda: (
-            len([line for line in history_lines(stack) if line["keys"]["deviceID"].startswith("e2e-buffer-")]) == 30
+            len([line for line in stack.history_lines() if line["keys"]["deviceID"].startswith("e2e-buffer-")]) == 30
         ),
         message="30 history lines",
     )
@@ -121,18 +120,18 @@ def test_backdated_readings_expire_and_are_archived_once_in_glacier(stack):
     send(stack, {"things_name": "e2e-expired", "timestamp": old + 1, "data": {"temperature": 18.5}})
 
     def archived():
-        entries = [e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-expired"]
+        entries = [e for e in stack.archived_items() if e[2]["keys"]["deviceID"]["S"] == "e2e-expired"]
         return entries if len(entries) >= 2 else None
 
     entries = wait_for(archived, message="two archived items")
     assert len(entries) == 2, "each expired item is archived exactly once"
     assert {storage_class for _, storage_class, _ in entries} == {"GLACIER"}
-    assert table_items(stack, "e2e-expired") == []
+    assert stack.table_items("e2e-expired") == []
     entry = entries[0][2]
     assert entry["item"]["temperature"] == {"N": "18.25"} and entry["expired_at"] == old + 31_536_000
     removes = [
         line
-        for line in history_lines(stack)
+        for line in stack.history_lines()
         if line["keys"]["deviceID"] == "e2e-expired" and line["action"] == "REMOVE"
     ]
     assert removes and all(line["expired"] for line in removes)
@@ -144,7 +143,7 @@ def test_archived_entry_restores_the_original_item(stack):
         stack, {"things_name": "e2e-restore", "timestamp": old, "data": {"temperature": 17.75, "labels": {"site": "A"}}}
     )
     (_key, _, entry) = wait_for(
-        lambda: next((e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-restore"), None),
+        lambda: next((e for e in stack.archived_items() if e[2]["keys"]["deviceID"]["S"] == "e2e-restore"), None),
         message="the archived item",
     )
     dynamodb = stack.client("dynamodb")
@@ -163,10 +162,10 @@ def test_manual_deletes_are_not_archived(stack):
     # so once the marker is archived, the manual REMOVE before it has been seen (and skipped).
     send(stack, {"things_name": "e2e-manual-marker", "timestamp": now - 31_536_000 - 600, "data": {"t": 1}})
     wait_for(
-        lambda: [e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-manual-marker"],
+        lambda: [e for e in stack.archived_items() if e[2]["keys"]["deviceID"]["S"] == "e2e-manual-marker"],
         message="the marker's archive entry",
     )
-    assert not [e for e in archive_entries(stack) if e[2]["keys"]["deviceID"]["S"] == "e2e-manual"]
+    assert not [e for e in stack.archived_items() if e[2]["keys"]["deviceID"]["S"] == "e2e-manual"]
 
 
 def test_staging_devices_are_dropped_and_nothing_else(stack):
@@ -176,14 +175,14 @@ def test_staging_devices_are_dropped_and_nothing_else(stack):
         {"things_name": "stg-e2e-1", "timestamp": now, "data": {"t": 1}},
         {"things_name": "e2e-prod-1", "timestamp": now, "data": {"t": 1}},
     )
-    wait_for(lambda: table_items(stack, "e2e-prod-1"), message="the production item")
-    assert table_items(stack, "stg-e2e-") == []
+    wait_for(lambda: stack.table_items("e2e-prod-1"), message="the production item")
+    assert stack.table_items("stg-e2e-") == []
 
 
 def test_unstorable_message_is_parked_with_its_reason(stack):
     send(stack, "no json here", encode=False)
     messages = wait_for(
-        lambda: [m for m in drain(stack, stack.outputs["dlq_url"]) if m["Body"] == "no json here"],
+        lambda: [m for m in stack.drain(stack.outputs["dlq_url"]) if m["Body"] == "no json here"],
         message="the parked message",
     )
     attributes = messages[0]["MessageAttributes"]

@@ -8,8 +8,8 @@ import pytest
 
 from emulator.lifecycle import free_port, start, stop
 from emulator.settings import EmulatorSettings
-from tests.integration.conftest import RunningStack, wait_for
-from tests.integration.helpers import drain, end_process
+from iot_pipeline_testing import IotStack, wait_for
+from tests.integration.helpers import end_process
 from tests.integration.test_event_source_mappings import create_recorder, create_streamed_table
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ def own_backend(tmp_path_factory):
 
 
 def records_seen(stack, url):
-    return [r["dynamodb"]["Keys"]["id"]["S"] for m in drain(stack, url) for r in json.loads(m["Body"])["Records"]]
+    return [r["dynamodb"]["Keys"]["id"]["S"] for m in stack.drain(url) for r in json.loads(m["Body"])["Records"]]
 
 
 def collect(stack, url, expected, message):
@@ -36,7 +36,7 @@ def collect(stack, url, expected, message):
 
 
 def test_checkpoints_survive_a_clean_stop_and_a_killed_data_plane(own_backend):
-    stack = RunningStack(outputs={}, endpoint=own_backend.endpoint, config=None)
+    stack = IotStack(outputs={}, endpoint=own_backend.endpoint)
     sqs, dynamodb, lambda_ = stack.client("sqs"), stack.client("dynamodb"), stack.client("lambda")
     seen_url = sqs.create_queue(QueueName="restart-seen")["QueueUrl"]
     stream_arn = create_streamed_table(dynamodb, "restart")

@@ -16,8 +16,7 @@ import pytest
 from emulator import state_files
 from emulator.lifecycle import Paths, dataplane_status, free_port, start, stop
 from emulator.settings import EmulatorSettings
-from tests.integration.conftest import RunningStack, wait_for
-from tests.integration.helpers import drain
+from iot_pipeline_testing import IotStack, wait_for
 from tests.integration.test_event_source_mappings import create_recorder, create_streamed_table, recorder_zip
 
 pytestmark = pytest.mark.integration
@@ -47,7 +46,7 @@ def stopped_backend(tmp_path_factory):
     settings = EmulatorSettings(port=free_port(), state_dir=str(tmp_path_factory.mktemp("state-files") / "embedded"))
     in_tmp_before = set(Path(tempfile.gettempdir()).glob(f"ministack-lambda-{FUNCTION}-*"))
     start(settings, progress=lambda _line: None)
-    stack = RunningStack(outputs={}, endpoint=settings.endpoint, config=None)
+    stack = IotStack(outputs={}, endpoint=settings.endpoint)
     dynamodb, lambda_ = stack.client("dynamodb"), stack.client("lambda")
     dynamodb.create_table(
         TableName="state-files",
@@ -149,10 +148,10 @@ def test_emulator_stop_exits_non_zero_in_one_line_when_the_api_reports_a_failed_
 
 
 def records_seen(stack, url):
-    return [r["dynamodb"]["Keys"]["id"]["S"] for m in drain(stack, url) for r in json.loads(m["Body"])["Records"]]
+    return [r["dynamodb"]["Keys"]["id"]["S"] for m in stack.drain(url) for r in json.loads(m["Body"])["Records"]]
 
 
-def test_a_mapping_deleted_and_created_again_resumes_without_delivering_anything_twice(stack, embedded_backend):
+def test_a_mapping_deleted_and_created_again_resumes_without_delivering_anything_twice(stack, iot_backend):
     sqs, lambda_, dynamodb = stack.client("sqs"), stack.client("lambda"), stack.client("dynamodb")
     seen_url = sqs.create_queue(QueueName="recreated-seen")["QueueUrl"]
     stream_arn = create_streamed_table(dynamodb, "recreated")
@@ -177,7 +176,7 @@ def test_a_mapping_deleted_and_created_again_resumes_without_delivering_anything
     before = collect(10, "the first 10 records")
     lambda_.delete_event_source_mapping(UUID=first)
     wait_for(
-        lambda: first not in dataplane_status(embedded_backend).get("running_mappings", [first]),
+        lambda: first not in dataplane_status(iot_backend).get("running_mappings", [first]),
         message="the data plane to stop the deleted mapping",
     )
     write(10, 10)

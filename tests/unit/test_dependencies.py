@@ -18,6 +18,7 @@ PROJECT_PACKAGES = {
     "bootstrap",
     "emulator",
     "simulator",
+    "iot_pipeline_testing",
     "bench",
     "tests",
 }

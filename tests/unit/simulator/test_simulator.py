@@ -194,26 +194,3 @@ def test_mqtt_is_the_default_where_the_backend_has_iot_core_and_sqs_is_said_in_o
     chosen, why = default_via(outputs, env)
     assert chosen == via
     assert (why is None) if said is None else (said in why and "\n" not in why)
-
-
-def run_simulator(*args):
-    import subprocess
-    import sys
-
-    return subprocess.Popen(
-        [sys.executable, "-m", "simulator", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def test_rate_zero_for_a_while_sends_nothing_and_succeeds():
-    simulator = run_simulator("--rate", "0", "--duration", "5")
-    out, err = simulator.communicate(timeout=30)
-    assert simulator.returncode == 0 and "rate 0: sending nothing" in err and out == ""
-
-
-def test_rate_zero_until_stopped_idles_instead_of_dividing_by_zero_and_stops_on_sigterm():
-    simulator = run_simulator("--rate", "0", "--duration", "0")
-    assert simulator.stderr.readline().strip() == "rate 0: sending nothing"
-    assert simulator.poll() is None
-    simulator.terminate()
-    assert simulator.wait(timeout=30) == 0
