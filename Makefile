@@ -28,9 +28,13 @@ BENCH_ARGS ?=
 DYNAMODB_LOCAL_VERSION := 10.3.0
 DYNAMODB_LOCAL_STAMP := $(VENV)/dynamodb-local/.installed-$(DYNAMODB_LOCAL_VERSION)
 export STATE_DIR BACKEND SIM_RATE EMULATOR_PORT
+export AWS_DEFAULT_REGION ?= us-east-1
+# The local stack's dummy keys, for local targets only: exported keys win over AWS_PROFILE in the
+# credential chain, so with TARGET=aws they would be what the deploy signs with.
+ifeq ($(TARGET),local)
 export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
-export AWS_DEFAULT_REGION ?= us-east-1
+endif
 
 .PHONY: help install env dynamodb-local lint format bench compose-parser up down status logs outputs simulate template deploy teardown checkov clean test test-unit test-differential test-integration clean-venv query restore
 
@@ -75,8 +79,8 @@ status: $(STAMP) ## Show what each stage holds: queue, DLQ, table items, history
 logs: $(STAMP) ## Follow the functions' logs: time, function, level, message (FUNCTION=ingest SINCE=10m)
 	@$(BIN)/python -m bootstrap logs --since $(SINCE) $(if $(FUNCTION),--function $(FUNCTION))
 
-outputs: $(STAMP) ## Print the stack's Outputs as JSON (endpoint, table, queue URLs, buckets, functions)
-	@$(BIN)/python -m bootstrap outputs
+outputs: $(STAMP) ## Print the stack's Outputs as JSON (endpoint, table, queue URLs, buckets, functions); TARGET=aws too
+	@$(BIN)/python -m bootstrap outputs --target $(TARGET)
 
 simulate: $(STAMP) ## Send simulated device load, e.g. make simulate ARGS="--rate 200 --duration 30"
 	@$(BIN)/python -m simulator $(ARGS)
@@ -94,8 +98,8 @@ template: $(STAMP) ## Render the CloudFormation template to dist/<env>-iot-pipel
 deploy: $(STAMP) ## Deploy (or update through a change set) the stack; "no changes" when nothing differs; TARGET=aws for a real account
 	@$(BIN)/python -m bootstrap deploy --target $(TARGET)
 
-teardown: $(STAMP) ## Delete the stack (and nothing else)
-	@$(BIN)/python -m bootstrap teardown
+teardown: $(STAMP) ## Delete the stack (and nothing else); TARGET=aws too
+	@$(BIN)/python -m bootstrap teardown --target $(TARGET)
 
 CHECKOV_VENV := $(VENV)-checkov
 # Findings kept on purpose, each with its reason in README.md (The stack as one CloudFormation template).
@@ -105,7 +109,7 @@ checkov: template ## Scan the template with checkov (installed on first use in .
 	  $(PYTHON) -m venv $(CHECKOV_VENV) && $(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov; }
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --skip-check $(CHECKOV_KEPT) --framework cloudformation --file dist/$${STACK_ENV:-dev}-iot-pipeline.json
 
-clean: $(STAMP) ## Stop everything and wipe the local state ($(STATE_DIR))
+clean: $(STAMP) ## Stop everything and wipe the local state (STATE_DIR, default .state)
 	@$(BIN)/python -m bootstrap clean
 
 # Only when asked: the compose-file tests use docker-compose when it is there and skip otherwise.
