@@ -97,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
             loops=args.mqtt_loops,
             seed=args.seed,
         ) as transport:
-            print(f"sending {args.rate:g} msg/s via {via}, {until} (Ctrl-C stops)", file=sys.stderr, flush=True)
             tally = send_run(
                 transport,
                 plan.batches(total, BATCH),
@@ -105,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                 senders,
                 progress=lambda tally, elapsed: print(progress_line(tally, elapsed), file=sys.stderr, flush=True),
                 bursts=BurstSchedule(args.burst_every, args.burst_size),
+                started_sending=lambda: print(
+                    f"sending {args.rate:g} msg/s via {via}, {until} (Ctrl-C stops)", file=sys.stderr, flush=True
+                ),
             )
     except (ClientError, BotoCoreError, MqttConnectError, SettingError) as error:
         print(f"error: {error}", file=sys.stderr)

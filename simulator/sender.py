@@ -86,12 +86,15 @@ def send_run(
     senders: int,
     progress: Callable[[Tally, float], None] | None = None,
     bursts: Callable[[float], int] = lambda _elapsed: 0,
+    started_sending: Callable[[], None] = lambda: None,
 ) -> Tally:
     """Send every batch, releasing batch n at start + n * 10 / rate; returns what was sent.
 
     `bursts(elapsed)` says how many batches beyond the schedule are due now (a burst): they are
     released at once, on top of the steady rate. `progress` is called every few seconds and at
-    the end. Ctrl-C stops the release of batches and returns the tally (`interrupted`)."""
+    the end. Ctrl-C stops the release of batches and returns the tally (`interrupted`).
+    `started_sending` is called once the senders run: from then on Ctrl-C is a tally's end, not
+    an interrupted thread start."""
     tally = Tally()
     work: queue.Queue = queue.Queue(maxsize=senders * 4)
 
@@ -114,6 +117,7 @@ def send_run(
 
     scheduled = 0
     try:
+        started_sending()
         for messages in batches:
             if bursts(time.monotonic() - started) <= 0:
                 release_at = started + scheduled * BATCH / rate
