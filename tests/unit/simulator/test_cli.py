@@ -16,10 +16,17 @@ from simulator import sender as sender_module
 from simulator.__main__ import main
 from simulator.sender import Tally, send_run
 
+# `python -m simulator` as a terminal starts it. A test run started in the background by a script
+# has SIGINT ignored, and an ignored signal stays ignored in its children: Ctrl-C would never reach it.
+AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('simulator', run_name='__main__', alter_sys=True)"
+)
+
 
 def run_simulator(*args, env=None):
     return subprocess.Popen(
-        [sys.executable, "-m", "simulator", *args],
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
