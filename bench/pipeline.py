@@ -888,12 +888,12 @@ def _ladder_markdown(result: dict) -> list[str]:
         "",
         "CPU seconds per 1,000 readings, by process:",
         "",
-        "| offered msg/s | api | dataplane | functions | bench |",
+        "| step | api | dataplane | functions | bench |",
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {step['offered_msgs_per_s']:g} | "
-        + " | ".join(str(step.get("cpu_seconds_per_1000_readings", {}).get(name)) for name in PROCESS_NAMES)
+        f"| at {step['offered_msgs_per_s']:g} msg/s | "
+        + " | ".join(str(step["cpu_seconds_per_1000_readings"][name]) for name in PROCESS_NAMES)
         + " |"
         for step in result["steps"]
     ]

@@ -103,6 +103,8 @@ def serve(settings: EmulatorSettings) -> None:
                 http="httptools",
                 ws="websockets-sansio",
                 lifespan="on",
+                # Our logging configuration (emulator/__main__.py) formats uvicorn's lines too.
+                log_config=None,
                 log_level="warning",
                 access_log=False,
                 timeout_keep_alive=75,
@@ -121,16 +123,21 @@ def serve(settings: EmulatorSettings) -> None:
             await loop.run_in_executor(None, durability.deliver_firehose)
             server.should_exit = True
 
+        # A failed start is reported once, by the caller, in one line; uvicorn would log it twice more.
+        logging.getLogger("uvicorn.error").addFilter(lambda _record: durability.startup_error is None)
         stopper = asyncio.create_task(stop_when_asked())
         try:
             await server.serve()
+        except SystemExit:
+            # uvicorn exits when the lifespan startup fails; Durability kept the reason, raised below.
+            if durability.startup_error is None:
+                raise
         finally:
             stopper.cancel()
             sweeper.cancel()
 
     try:
         uvloop.run(main())
-        # A failed lifespan startup ends the server without an exception; Durability kept the reason.
         if durability.startup_error is not None:
             raise EmulatorError(durability.startup_error)
     finally:
