@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ from emulator.lifecycle import Paths  # noqa: E402
 OWNERS = (
     ("json encode/decode", re.compile(r"(^|[/\\])json[/\\]|orjson")),
     ("journal", re.compile(r"emulator[/\\](ministack[/\\]journal|journal_file)\.py")),
-    ("http serving (hypercorn, h11)", re.compile(r"(^|[/\\])(hypercorn|h11|h2|wsproto)[/\\]")),
+    ("http serving (the ASGI server)", re.compile(r"(^|[/\\])(hypercorn|h11|h2|wsproto|uvicorn|httptools)[/\\]")),
     ("xml", re.compile(r"(^|[/\\])xml[/\\]|saxutils")),
     ("logging", re.compile(r"(^|[/\\])logging[/\\]")),
     ("email/http parsing (stdlib)", re.compile(r"(^|[/\\])(email|http)[/\\]")),
@@ -108,6 +109,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     outputs = json.loads((state / "outputs.json").read_text())
     endpoint = outputs["endpoint"]
+    # Function workers start at their first invocation: a short warm-up starts them before they are listed.
+    _simulate(state, endpoint, rate=20, seconds=3)
+    _wait_drained(outputs)
     processes = _processes(Paths(state / "embedded"))
     calls_before, cpu_before, items_before = _calls(endpoint), _cpu(processes), _item_count(outputs)
     load_before = os.getloadavg()
@@ -123,12 +127,10 @@ def main() -> int:
         for name, pid in processes.items()
     ]
     began = time.monotonic()
-    # A seed of its own: a run repeating an earlier one's keys would overwrite items instead of adding them.
-    simulated = subprocess.run(
-        [sys.executable, "-m", "simulator", "--via", "sqs", "--rate", str(args.rate), "--duration", str(args.seconds),
-         "--seed", str(time.time_ns()), "--outputs", str(state / "outputs.json")],
-        cwd=ROOT, check=True, capture_output=True, text=True, env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
-    )  # fmt: skip
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    simulated = _simulate(state, endpoint, args.rate, args.seconds)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    simulator_cpu = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
     sending_seconds = time.monotonic() - began
     for spy in spies:
         spy.wait()
@@ -136,6 +138,7 @@ def main() -> int:
     elapsed = time.monotonic() - began
     calls = {op: n - calls_before.get(op, 0) for op, n in _calls(endpoint).items() if n - calls_before.get(op, 0)}
     cpu = {name: round(seconds - cpu_before.get(name, 0), 2) for name, seconds in _cpu(processes).items()}
+    cpu["simulator"] = round(simulator_cpu, 2)
     # The simulator's count of the readings the pipeline stores (new items and overwrites alike).
     readings = json.loads(simulated.stdout.strip().splitlines()[-1])["expected"]["items"]
     new_items = _item_count(outputs) - items_before
@@ -291,6 +294,14 @@ def _owner(frames: list[str]) -> str:
             if pattern.search(filename):
                 return owner
     return "other"
+
+
+def _simulate(state: Path, endpoint: str, rate: float, seconds: float) -> subprocess.CompletedProcess:
+    # A seed of its own: a run repeating an earlier one's keys would overwrite items instead of adding them.
+    command = [sys.executable, "-m", "simulator", "--via", "sqs", "--rate", str(rate), "--duration", str(seconds)]
+    command += ["--seed", str(time.time_ns()), "--outputs", str(state / "outputs.json")]
+    environment = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
+    return subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True, env=environment)
 
 
 def _processes(paths: Paths) -> dict[str, int]:
