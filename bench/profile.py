@@ -3,7 +3,7 @@
     .venv/bin/python bench/profile.py --state-dir .state [--rate 250] [--seconds 40] [--out DIR]
 
 Against a running stack (`make up` or `python -m bootstrap up` with its STATE_DIR), it sends
---rate msg/s through SQS with the simulator for --seconds while py-spy (`pip install py-spy`)
+--rate msg/s through SQS with the simulator for --seconds while py-spy (installed by `make bench`)
 samples the API process, the data plane and every function worker; then it waits for the queue
 to drain and writes, to --out (default bench/results/profile-<UTC time>/):
 - `<process>.txt`: py-spy's raw collapsed stacks, one file per process (speedscope or flame
