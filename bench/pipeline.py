@@ -82,6 +82,9 @@ STAGE_OPERATIONS = (
 )
 
 
+PROCESS_NAMES = ("api", "dataplane", "function_workers", "bench_and_simulator")
+
+
 class Phase(StrEnum):
     RAW = "raw"
     LADDER = "ladder"
@@ -296,8 +299,10 @@ class Bench:
         end_backlog, items_at_end = self.backlog(), self.item_count()
         # The step is sustained when what was offered is consumed: the backlog stays bounded.
         sustained = end_backlog <= backlog_limit
-        drained_at = _wait(lambda: self.backlog() == 0, timeout=60 if sustained else 5)
+        # No new probes once sending ends: with the ingest batching window (1 s), a probe every 0.5 s
+        # keeps the queue from ever reading empty, and the drain (the consumed rate) waits on luck.
         stop_probes.set()
+        drained_at = _wait(lambda: self.backlog() == 0, timeout=60 if sustained else 5)
         probes.join(timeout=30)
         # Readings over the same span as the messages: to the drain's end, or to the end of sending.
         items = (self.item_count() if drained_at is not None else items_at_end) - items_before
@@ -307,6 +312,8 @@ class Bench:
         consumed_messages = offered if drained_at is not None else offered - end_backlog
         elapsed = duration + drained_at if drained_at is not None else duration
         calls = {op: self.calls().get(op, 0) - calls_before.get(op, 0) for op in STAGE_OPERATIONS}
+        # Over the same span as the readings (the drain included), so it is the cost of storing them.
+        cpu_used = {name: seconds_used - cpu_before.get(name, 0) for name, seconds_used in self.cpu().items()}
         return {
             "offered_msgs_per_s": rate,
             "seconds": round(duration, 1),
@@ -316,9 +323,9 @@ class Bench:
             "backlog_at_end": end_backlog,
             "backlog": samples,
             "latency_ms": {stage: _percentiles(values) for stage, values in latencies.items()},
-            "cpu_percent": {
-                name: round(100 * (seconds_used - cpu_before.get(name, 0)) / duration, 1)
-                for name, seconds_used in self.cpu().items()
+            "cpu_percent": {name: round(100 * used / duration, 1) for name, used in cpu_used.items()},
+            "cpu_seconds_per_1000_readings": {
+                name: round(1000 * used / max(items, 1), 3) for name, used in cpu_used.items()
             },
             "peak_rss_mb": self.peak_memory(),
             "calls_per_1000_readings": {op: round(1000 * count / max(items, 1), 2) for op, count in calls.items()},
@@ -452,12 +459,7 @@ class Bench:
         paths = Paths(Path(self.settings.state_dir))
         api, dataplane = (int(paths.pid_file(name).read_text()) for name in ("api", "dataplane"))
         workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(int(p.name)) == api]
-        return {
-            "api": [api],
-            "dataplane": [dataplane],
-            "function_workers": workers,
-            "bench_and_simulator": [os.getpid()],
-        }
+        return dict(zip(PROCESS_NAMES, ([api], [dataplane], workers, [os.getpid()]), strict=True))
 
     def cpu(self) -> dict[str, float]:
         ticks = os.sysconf("SC_CLK_TCK")
@@ -884,6 +886,19 @@ def _ladder_markdown(result: dict) -> list[str]:
     last = result["steps"][-1]
     lines += ["", "AWS calls per 1,000 readings (last step):", "", "| operation | calls |", "|---|---|"]
     lines += [f"| {op} | {count} |" for op, count in last["calls_per_1000_readings"].items()]
+    lines += [
+        "",
+        "CPU seconds per 1,000 readings, by process:",
+        "",
+        "| step | api | dataplane | functions | bench |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| at {step['offered_msgs_per_s']:g} msg/s | "
+        + " | ".join(str(step["cpu_seconds_per_1000_readings"][name]) for name in PROCESS_NAMES)
+        + " |"
+        for step in result["steps"]
+    ]
     lines += ["", f"Peak memory (MB, last step): {last['peak_rss_mb']}", ""]
     return lines
 

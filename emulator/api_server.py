@@ -13,8 +13,8 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager, suppress
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,8 @@ JOURNAL_FOLDER = "journal"
 # Entries of work done off requests (the TTL sweep) are written at least this often.
 BACKGROUND_FLUSH_SECONDS = 0.2
 CHECKPOINT_CHECK_SECONDS = 5.0
+# In-flight requests (a long poll, an open MQTT connection) get this long to end once the stop is asked.
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 def serve(settings: EmulatorSettings) -> None:
@@ -71,15 +73,14 @@ def serve(settings: EmulatorSettings) -> None:
     stopping = threading.Event()
     _every(0.2, firehose.flush_due, stopping, "firehose-flusher")
 
-    from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
-    from hypercorn.utils import LifespanFailureError
+    import uvicorn
+    import uvloop
 
-    config = Config()
-    config.bind = [f"127.0.0.1:{settings.port}"]
-    config.keep_alive_timeout = 75
-    config.loglevel = "WARNING"
-    config.accesslog = None
+    class Server(uvicorn.Server):
+        # SIGTERM and SIGINT start our stop sequence (below), which ends the server when it is done.
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -88,24 +89,57 @@ def serve(settings: EmulatorSettings) -> None:
             loop.add_signal_handler(signum, stop.set)
         # On the loop that serves every DynamoDB request: see emulator.ministack.ttl.
         sweeper = asyncio.create_task(sweep_every(settings.ttl_sweep_seconds, settings.ttl_deletion_delay_seconds))
+        counted = CallCounter(app, ensure_identity(settings.state_dir))
+        guarded = LoopbackGuard(counted, settings.extra_cors_allowed_origins)
+        # uvicorn on httptools and uvloop: half hypercorn's CPU per request (bench/results/profile-2026-11-23.md).
+        # MiniStack writes the Date header itself, as AWS does: the server adds none (a second one breaks
+        # WebSocket handshakes), nor a Server header.
+        server = Server(
+            uvicorn.Config(
+                guarded,
+                host="127.0.0.1",
+                port=settings.port,
+                loop="none",
+                http="httptools",
+                ws="websockets-sansio",
+                lifespan="on",
+                # Our logging configuration (emulator/__main__.py) formats uvicorn's lines too.
+                log_config=None,
+                log_level="warning",
+                access_log=False,
+                timeout_keep_alive=75,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                server_header=False,
+                date_header=False,
+            )
+        )
 
-        async def shutdown_trigger() -> None:
+        async def stop_when_asked() -> None:
             await stop.wait()
             stopping.set()
             sweeper.cancel()
             await durability.stop_background()
             # Buffered Firehose records reach S3 before MiniStack saves its state.
             await loop.run_in_executor(None, durability.deliver_firehose)
+            server.should_exit = True
 
-        # hypercorn types its app with its own ASGI TypedDicts; ours is a plain ASGI callable.
-        counted = CallCounter(app, ensure_identity(settings.state_dir))
-        guarded: Any = LoopbackGuard(counted, settings.extra_cors_allowed_origins)
-        await hypercorn_serve(guarded, config, shutdown_trigger=shutdown_trigger)
+        # A failed start is reported once, by the caller, in one line; uvicorn would log it twice more.
+        logging.getLogger("uvicorn.error").addFilter(lambda _record: durability.startup_error is None)
+        stopper = asyncio.create_task(stop_when_asked())
+        try:
+            await server.serve()
+        except SystemExit:
+            # uvicorn exits when the lifespan startup fails; Durability kept the reason, raised below.
+            if durability.startup_error is None:
+                raise
+        finally:
+            stopper.cancel()
+            sweeper.cancel()
 
     try:
-        asyncio.run(main())
-    except LifespanFailureError:
-        raise EmulatorError(durability.startup_error or "the API process could not start") from None
+        uvloop.run(main())
+        if durability.startup_error is not None:
+            raise EmulatorError(durability.startup_error)
     finally:
         patches.undo()
 

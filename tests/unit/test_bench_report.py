@@ -33,6 +33,12 @@ def result(sustained_second_step: bool) -> dict:
         "backlog_at_end": 10,
         "latency_ms": latency,
         "cpu_percent": {"api": 50.0, "dataplane": 30.0, "function_workers": 10.0, "bench_and_simulator": 5.0},
+        "cpu_seconds_per_1000_readings": {
+            "api": 0.85,
+            "dataplane": 0.62,
+            "function_workers": 0.31,
+            "bench_and_simulator": 0.2,
+        },
         "peak_rss_mb": {"api": 400.0},
         "calls_per_1000_readings": {"firehose.PutRecordBatch": 10.0},
     }
@@ -57,12 +63,13 @@ def result(sustained_second_step: bool) -> dict:
     }
 
 
-def test_the_markdown_report_has_one_row_per_step_and_the_headline_figures():
+def test_the_markdown_report_has_one_row_per_step_the_headline_figures_and_the_cpu_per_reading():
     text = bench.markdown(result(sustained_second_step=False))
     assert "Sustained: **100 msg/s offered, 150 readings/s**" in text
     rows = [line for line in text.splitlines() if line.startswith(("| 100 ", "| 250 "))]
     assert len(rows) == 2 and "| no |" in rows[1] and "40/90/120" in rows[0]
     assert "| firehose.PutRecordBatch | 10.0 |" in text
+    assert "| at 250 msg/s | 0.85 | 0.62 | 0.31 | 0.2 |" in text
     assert "0.96 of the short-queue rate" in text
 
 
