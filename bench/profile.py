@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from device_data.table import key_definition
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -179,14 +181,7 @@ def operation_costs(state: Path, calls: int) -> dict:
     queue = sqs.create_queue(QueueName=name)["QueueUrl"]
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[
-            {"AttributeName": "deviceID", "KeyType": "HASH"},
-            {"AttributeName": "createdAt", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "deviceID", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "N"},
-        ],
+        **key_definition(),
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )

@@ -4,6 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from device_data.table import key_definition
 from handlers import aws
 
 TABLE = "dev_DeviceData"
@@ -41,14 +42,7 @@ def device_table(mocked_aws, monkeypatch):
     dynamodb = boto3.client("dynamodb")
     dynamodb.create_table(
         TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "deviceID", "KeyType": "HASH"},
-            {"AttributeName": "createdAt", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "deviceID", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "N"},
-        ],
+        **key_definition(),
         BillingMode="PAY_PER_REQUEST",
     )
     monkeypatch.setenv("TABLE_NAME", TABLE)

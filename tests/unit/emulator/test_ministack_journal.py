@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from device_data.table import key_definition
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.journal_file import generation_path, generations, read_generation
 from emulator.ministack import compact, persistence, ttl
@@ -73,14 +74,7 @@ def create_table(dynamodb, view="NEW_AND_OLD_IMAGES"):
         dynamodb,
         "CreateTable",
         TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "deviceID", "KeyType": "HASH"},
-            {"AttributeName": "createdAt", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "deviceID", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "N"},
-        ],
+        **key_definition(),
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
     )
