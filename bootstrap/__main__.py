@@ -193,7 +193,8 @@ Next:
   make status                       what each stage holds now
   make logs                         follow the three functions' logs
   make simulate ARGS="--rate 200 --duration 30 --bad-ratio 0.05"
-  awslocal dynamodb scan --table-name {values["table"]} --max-items 3
+  eval "$(make -s env)"             this shell: endpoint, dummy keys, the venv's aws and awslocal
+  aws dynamodb scan --table-name {values["table"]} --max-items 3
   make down                         stop everything ({kept}; make clean wipes .state)""")
 
 
