@@ -38,6 +38,10 @@ from env_settings.reader import SettingError
 RUNTIME = "python3.12"
 MAX_RECEIVE_COUNT = 5
 INGEST_BATCH_SIZE = 20
+# Firehose takes 500 records per PutRecordBatch: a batch of up to 1,000 changes costs the history
+# function one or two calls, and the archive one object, where batches of 100 cost one each.
+# GetRecords returns at most 1,000 records, so one poll can fill a batch.
+STREAM_BATCH_SIZE = 1000
 # Lambda refuses an SQS mapping whose batch is over this without a batching window of at least 1 s.
 SQS_BATCH_WITHOUT_WINDOW = 10
 # The rules engine's current SQL version; it is what AWS picks when a rule names none.
@@ -442,13 +446,12 @@ def declare(config: StackConfig, account_id: str) -> Stack:
         ),
     )
 
-    # A short window fills the batches (one Firehose call per up to 100 changes, one archive object
-    # per up to 100 expiries) at the cost of at most a second before Firehose's own buffering.
+    # A short window fills the batches at the cost of at most a second before Firehose's own buffering.
     def stream_mapping(function: Function, filter_patterns: tuple[str, ...] = ()) -> EventSourceMapping:
         return EventSourceMapping(
             function.name,
             source_table=table.name,
-            batch_size=100,
+            batch_size=STREAM_BATCH_SIZE,
             batching_window=Parameter.STREAM_BATCH_WINDOW,
             starting_position="TRIM_HORIZON",
             bisect_on_error=True,

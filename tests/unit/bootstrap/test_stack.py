@@ -121,7 +121,7 @@ def test_stream_mappings_bisect_retry_a_bounded_number_of_times_and_report_to_th
             and mapping.retry_attempts == 3
             and mapping.on_failure_queue == "dev_stream_failures"
         )
-        assert mapping.starting_position == "TRIM_HORIZON" and mapping.batch_size == 100
+        assert mapping.starting_position == "TRIM_HORIZON" and mapping.batch_size == 1000
     assert json.loads(archive.filter_patterns[0]) == {"eventName": ["REMOVE"]}
     assert stack.mappings[0].report_batch_item_failures and stack.mappings[0].batch_size == 20
 
