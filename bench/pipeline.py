@@ -326,28 +326,30 @@ class Bench:
             samples.append({"t": round(time.monotonic() - begun, 1), "backlog": self.backlog()})
             sender.join(timeout=1)
         duration = time.monotonic() - begun
-        end_backlog, items_at_end = self.backlog(), self.item_count()
+        # Readings, calls and CPU over one span: to the drain's end, or (not drained) to the end of sending.
+        end_backlog, at_end = self.backlog(), (self.item_count(), self.calls(), self.cpu())
         # The step is sustained when what was offered is consumed: the backlog stays bounded.
         sustained = end_backlog <= backlog_limit
         # No new probes once sending ends: with the ingest batching window (1 s), a probe every 0.5 s
         # keeps the queue from ever reading empty, and the drain (the consumed rate) waits on luck.
         stop_probes.set()
         drained_at = _wait(lambda: self.backlog() == 0, timeout=60 if sustained else 5)
-        # The probes end when their readings reached the history and the archive (or gave up): no
-        # archive invocation is under way when its count and the PUTs are read.
-        probes.join(timeout=PROBE_PATIENCE_SECONDS + 30)
-        # Readings over the same span as the messages: to the drain's end, or to the end of sending.
-        items = (self.item_count() if drained_at is not None else items_at_end) - items_before
+        drained = drained_at is not None
+        items_now, calls_now, cpu_now = (self.item_count(), self.calls(), self.cpu()) if drained else at_end
+        items = items_now - items_before
+        calls = {op: calls_now.get(op, 0) - calls_before.get(op, 0) for op in STAGE_OPERATIONS}
+        cpu_used = {name: seconds_used - cpu_before.get(name, 0) for name, seconds_used in cpu_now.items()}
         offered = int(rate * seconds)
         # Sustained: everything offered was consumed, the tail after the last send included.
         # Not sustained: what was consumed while sending.
-        consumed_messages = offered if drained_at is not None else offered - end_backlog
-        elapsed = duration + drained_at if drained_at is not None else duration
-        # Lambda's metric is recorded once the function has returned, a moment after its PUT is seen.
+        consumed_messages = offered if drained else offered - end_backlog
+        elapsed = duration + (drained_at or 0.0)
+        # The archive's PUTs and invocations are read once the probes have ended (their readings in
+        # the history and the archive, or given up), when no archive invocation is under way; Lambda
+        # records an invocation once the function has returned, a moment after its PUT is seen.
+        probes.join(timeout=PROBE_PATIENCE_SECONDS + 30)
         invocations = _settled(self.archive_invocations) - invocations_before
-        calls = {op: self.calls().get(op, 0) - calls_before.get(op, 0) for op in STAGE_OPERATIONS}
-        # Over the same span as the readings (the drain included), so it is the cost of storing them.
-        cpu_used = {name: seconds_used - cpu_before.get(name, 0) for name, seconds_used in self.cpu().items()}
+        archive_puts = self.calls().get(ARCHIVE_PUT, 0) - calls_before.get(ARCHIVE_PUT, 0)
         return {
             "offered_msgs_per_s": rate,
             "seconds": round(duration, 1),
@@ -358,13 +360,14 @@ class Bench:
             "backlog_at_end": end_backlog,
             "backlog": samples,
             "latency_ms": {stage: _percentiles(values) for stage, values in latencies.items()},
-            "cpu_percent": {name: round(100 * used / duration, 1) for name, used in cpu_used.items()},
+            "cpu_percent": {name: round(100 * used / max(elapsed, 1e-9), 1) for name, used in cpu_used.items()},
             "cpu_seconds_per_1000_readings": {
                 name: round(1000 * used / max(items, 1), 3) for name, used in cpu_used.items()
             },
             "peak_rss_mb": self.peak_memory(),
             "calls": calls,
             "calls_per_1000_readings": {op: round(1000 * count / max(items, 1), 2) for op, count in calls.items()},
+            "archive_puts": archive_puts,
             "archive_invocations": invocations,
             "history_objects": self.history_objects(),
         }
@@ -800,7 +803,7 @@ def targets(result: dict) -> list[dict]:
             P99_AT_500.row(via, _p99_at(steps, P99_RATE)),
             RAW_SHARE.row(via, round(sustained / raw, 2) if sustained is not None and raw else None),
             HISTORY_CALLS.row(via, _per(steps, lambda s: s["calls"].get(HISTORY_PUT, 0), "stored_readings", 100)),
-            ARCHIVE_PUTS.row(via, _per(steps, lambda s: s["calls"].get(ARCHIVE_PUT, 0), "archive_invocations", 1)),
+            ARCHIVE_PUTS.row(via, _per(steps, lambda s: s["archive_puts"], "archive_invocations", 1)),
             cpu_row(via, steps),
         ]
     drain = result.get("backlog_drain") or {}

@@ -49,6 +49,7 @@ def step(rate: float, sustained: bool, p99: int = 120, history_calls: int = 9, a
         },
         "peak_rss_mb": {"api": 400.0},
         "calls": {"firehose.PutRecordBatch": history_calls, "s3.PutObject": archive_puts},
+        "archive_puts": archive_puts,
         "calls_per_1000_readings": {"firehose.PutRecordBatch": round(1000 * history_calls / readings, 2)},
         "archive_invocations": 4,
     }
