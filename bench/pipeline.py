@@ -409,7 +409,13 @@ class Bench:
         device = f"probe-{'x' if backdated else 'p'}-{self.probe_count}"
         text = json.dumps({"things_name": device, "timestamp": created, "data": {"probe": 1}})
         message = Outgoing(
-            text, PROBE_DEVICE, "probe", MessageFate.STORED, ((device, created),), backdated, text.encode()
+            text,
+            PROBE_DEVICE,
+            "probe",
+            MessageFate.STORED,
+            ((device, created),),
+            expired=backdated,
+            payload=text.encode(),
         )
         sent = time.monotonic()
         if self.transport.send([message]):
@@ -789,8 +795,8 @@ CPU_BY_PROCESS = "CPU s per 1,000 readings by process in every step (measured: t
 
 
 def targets(result: dict) -> list[dict]:
-    """Issue 16's targets against the run's own figures: per front door where the front door
-    enters, once for the raw-independent drain; a target with no figure is "not measured"."""
+    """Issue 16's targets against the run's own figures: each per front door, but the drain (run
+    once, on the first front door's stack); a target the run has no figure for is "not measured"."""
     ladders: dict[str, dict] = result.get("ladders") or {}
     vias: list[str | None] = list(ladders) or [None]
     raw = (result.get("raw_capacity") or {}).get("batch_write_item_items_per_s")
