@@ -152,7 +152,7 @@ $(BENCH_STAMP): $(STAMP)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	@touch $@
 
-bench: $(BENCH_STAMP) ## Load benchmark on a fresh embedded stack (~10 min): results in bench/results/ (BENCH_ARGS=...)
+bench: $(BENCH_STAMP) ## Load benchmark through SQS and MQTT, with issue 16's targets (15 min or more): results in bench/results/ (BENCH_ARGS=...)
 	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
 	$(BIN)/python bench/history_query.py
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from botocore.config import Config
 
 from aws_calls.sessions import local_clients
+from device_data.table import streamed_table
 from emulator.lifecycle import free_port
 
 MESSAGES = 3000
@@ -63,16 +64,7 @@ def measure(endpoint: str) -> dict:
         )
         drained += len(messages)
     figures["sqs_drain_msgs_per_s"] = round(drained / (time.perf_counter() - started))
-    dynamodb.create_table(
-        TableName="bench",
-        KeySchema=[{"AttributeName": "d", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "d", "AttributeType": "S"},
-            {"AttributeName": "c", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    dynamodb.create_table(**streamed_table("bench", "d", "c"))
 
     def write(call: int) -> None:
         dynamodb.batch_write_item(

@@ -3,26 +3,29 @@ and how close it gets to the emulator's own limit. Not a test: it measures and w
 
     .venv/bin/python bench/pipeline.py [--rates 100,250,500,1000,2000] [--step-seconds 60] [--backlog 50000]
                                        [--phases raw,ladder,drain,durability,memory] [--readings 100000]
-    .venv/bin/python bench/pipeline.py --device-path [--device-rates 100,250] [--step-seconds 30]
+                                       [--via sqs,mqtt] [--devices 200]
 
 First `make up` itself (`python -m bootstrap up`, no simulator, a state folder and port of its own)
 is timed from the command to the pipeline ready, then stopped (with the raw, ladder or drain phase).
-Then phases, on a freshly started embedded stack of its own (free port, temporary state):
-1. raw: capacity of the emulator: SendMessageBatch, BatchWriteItem, GetRecords and PutRecordBatch
-   loops, each with the concurrency the pipeline uses;
-2. ladder: offered rates from the simulator: per step, throughput, queue backlog each second,
-   latency percentiles per stage from probe messages, CPU and peak memory per process, and AWS
-   calls per 1,000 readings by operation; the ladder stops at the first rate whose backlog grows;
-3. drain: the ingest mapping is paused, the backlog is sent, the mapping resumed;
+Then phases, each front door (--via) on a freshly started embedded stack of its own (free port,
+temporary state):
+1. raw (on the first front door's stack): capacity of the emulator: SendMessageBatch,
+   BatchWriteItem, GetRecords and PutRecordBatch loops, each with the concurrency the pipeline uses;
+2. ladder, once per front door: offered rates from the simulator's devices, straight to the ingest
+   queue (sqs: SendMessageBatch, as the topic rule would send) or each device its own MQTT
+   connection over WebSocket through the topic rule (mqtt; the broker and the rules engine run in
+   the API process). Per step: throughput, queue backlog each second, latency percentiles per
+   stage from probe readings (sent by one more device through the same front door), CPU and peak
+   memory per process, and AWS calls per 1,000 readings by operation; the ladder stops at the
+   first rate whose backlog grows;
+3. drain (on the first front door's stack, after its ladder): the ingest mapping is paused, the
+   backlog is sent, the mapping resumed;
 4. durability: what the journal costs: the SendMessageBatch and BatchWriteItem loops on two
    backends of their own, EMULATOR_JOURNAL=on and off, alternated;
 5. memory: API memory (RSS) per 100,000 readings stored with their stream records, written, after
    a kill -9 and the journal's replay (timed), and after a clean restart.
-Results: bench/results/latest.{json,md,png} (and a timestamped copy of the JSON).
-
---device-path measures the device path alone (results: bench/results/device-path.{json,md}):
-MQTT publish -> item readable p50/p99 at each of --device-rates, every device its own connection,
-and the sustained throughput through MQTT against SQS directly, offered --device-ceiling msg/s.
+Then issue 16's targets, each met or not from the run's own figures.
+Results: bench/results/latest.{json,md,png} (and a timestamped copy of the JSON), or --out.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -55,22 +60,25 @@ sys.path.insert(0, str(ROOT))
 from aws_calls.sessions import local_clients  # noqa: E402
 from bootstrap.clients import client_factory  # noqa: E402
 from bootstrap.cloudformation import deploy_stack  # noqa: E402
-from bootstrap.config import StackConfig  # noqa: E402
+from bootstrap.config import DeployTarget, StackConfig  # noqa: E402
 from device_data.messages import MessageFate  # noqa: E402
-from device_data.table import DEFAULT_TTL_SECONDS  # noqa: E402
+from device_data.table import DEFAULT_TTL_SECONDS, streamed_table  # noqa: E402
 from emulator.call_counter import COUNTS_PATH  # noqa: E402
 from emulator.lifecycle import Paths, free_port, proc_stat, process_alive, start, stop  # noqa: E402
 from emulator.settings import EmulatorSettings, JournalMode  # noqa: E402
 from simulator.fleet import make_fleet  # noqa: E402
-from simulator.mqtt_sender import MqttFleet  # noqa: E402
 from simulator.payloads import Outgoing, Plan, PlanSettings  # noqa: E402
-from simulator.sender import BATCH, send_run, senders_for  # noqa: E402
-from simulator.sqs_sender import SqsSender  # noqa: E402
+from simulator.sender import BATCH, Transport, send_run, senders_for  # noqa: E402
+from simulator.transports import Via, opened  # noqa: E402
 
 RAW_SECONDS = 5
 CLIENT_CONFIG = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
 PROBE_INTERVAL = 0.5
 ARCHIVE_PROBE_INTERVAL = 2.0
+# A probe still unseen this long after the load stopped is given up (its latency is not counted).
+PROBE_PATIENCE_SECONDS = 30
+PROBE_DEVICE = "probe"
+MQTT_LOOPS = 4
 STAGE_OPERATIONS = (
     "sqs.ReceiveMessage",
     "sqs.DeleteMessageBatch",
@@ -80,6 +88,10 @@ STAGE_OPERATIONS = (
     "firehose.PutRecordBatch",
     "s3.PutObject",
 )
+# Firehose's delivery to S3 runs inside the emulator: every s3.PutObject the API serves during a
+# ladder is the archive function's.
+ARCHIVE_PUT = "s3.PutObject"
+HISTORY_PUT = "firehose.PutRecordBatch"
 
 
 PROCESS_NAMES = ("api", "dataplane", "function_workers", "bench_and_simulator")
@@ -100,88 +112,57 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=50_000)
     parser.add_argument("--phases", default=",".join(Phase), help=f"any of {', '.join(Phase)} (default: all)")
     parser.add_argument("--readings", type=int, default=100_000, help="readings stored by the memory phase")
+    parser.add_argument(
+        "--via",
+        default=f"{Via.SQS},{Via.MQTT}",
+        help=f"front doors for the ladder, in order: any of {', '.join(Via)} (default: {Via.SQS},{Via.MQTT})",
+    )
+    parser.add_argument("--devices", type=int, default=200, help="simulated devices (mqtt: a connection each)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    parser.add_argument("--device-path", action="store_true", help="measure only the device path (MQTT)")
-    parser.add_argument("--device-rates", default="100,250")
-    parser.add_argument("--device-ceiling", type=float, default=1000)
-    parser.add_argument("--devices", type=int, default=250, help="--device-path: simulated devices")
     args = parser.parse_args()
-    if args.device_path:
-        write_device_path_results(device_path(args), Path(args.out))
-        return 0
-    phases = {Phase(name) for name in args.phases.split(",")}
+    try:
+        phases = {Phase(name) for name in args.phases.split(",")}
+        vias = [Via(name) for name in args.via.split(",")]
+    except ValueError as error:
+        parser.error(str(error))
     result: dict = {"machine": _machine(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if phases & {Phase.RAW, Phase.LADDER, Phase.DRAIN}:
         result["make_up_seconds"] = make_up_seconds()
-        result.update(pipeline_phases(args, phases))
+        result.update(pipeline_phases(args, phases, vias))
     if Phase.DURABILITY in phases:
         result["durability_cost"] = durability_cost()
         print(json.dumps(result["durability_cost"]), flush=True)
     if Phase.MEMORY in phases:
         result["memory"] = memory(args.readings)
         print(json.dumps(result["memory"]), flush=True)
+    result["targets"] = targets(result)
     write_results(result, Path(args.out))
     return 0
 
 
-def device_path(args: argparse.Namespace) -> dict:
-    state = Path(tempfile.mkdtemp(prefix="bench-"))
-    settings = EmulatorSettings(port=free_port(), state_dir=str(state / "embedded"))
-    start(settings, progress=print)
-    try:
-        return DevicePath(Bench(settings, state), args.devices).run(
-            [float(r) for r in args.device_rates.split(",")], args.step_seconds, args.device_ceiling
-        )
-    finally:
-        stop(settings, progress=print)
-        shutil.rmtree(state, ignore_errors=True)
-
-
-def pipeline_phases(args: argparse.Namespace, phases: set[Phase]) -> dict:
-    state = Path(tempfile.mkdtemp(prefix="bench-"))
-    settings = EmulatorSettings(port=free_port(), state_dir=str(state / "embedded"))
-    started = time.monotonic()
-    start(settings, progress=print)
-    startup_seconds = time.monotonic() - started
-    try:
-        bench = Bench(settings, state)
-        result: dict = {"emulator_start_seconds": round(startup_seconds, 2)}
-        if Phase.RAW in phases:
-            result["raw_capacity"] = bench.raw_capacity()
-        if not phases & {Phase.LADDER, Phase.DRAIN}:
-            return result
-        result.update(cold_start_send_to_table_ms=bench.warm_up(), steps=[])
-        for rate in [float(r) for r in args.rates.split(",")] if Phase.LADDER in phases else []:
-            step = bench.ladder_step(rate, args.step_seconds)
-            result["steps"].append(step)
-            print(
-                json.dumps(
-                    {
-                        k: step[k]
-                        for k in (
-                            "offered_msgs_per_s",
-                            "consumed_msgs_per_s",
-                            "readings_per_s",
-                            "sustained",
-                            "latency_ms",
-                        )
-                    }
-                ),
-                flush=True,
-            )
-            if not step["sustained"]:
-                break
-        sustained = [s for s in result["steps"] if s["sustained"]]
-        result["sustained_msgs_per_s"] = max((s["offered_msgs_per_s"] for s in sustained), default=0)
-        result["sustained_readings_per_s"] = max((s["readings_per_s"] for s in sustained), default=0)
-        if Phase.DRAIN in phases:
-            short_queue_rate = max((s["consumed_msgs_per_s"] for s in result["steps"]), default=0)
-            result["backlog_drain"] = bench.drain(args.backlog, short_queue_rate)
-            print(json.dumps(result["backlog_drain"]), flush=True)
-        return result
-    finally:
-        stop(settings, progress=print)
-        shutil.rmtree(state, ignore_errors=True)
+def pipeline_phases(args: argparse.Namespace, phases: set[Phase], vias: list[Via]) -> dict:
+    """Raw capacity and the drain on the first front door's stack; a ladder on each front door's."""
+    result: dict = {}
+    rates = [float(r) for r in args.rates.split(",")] if Phase.LADDER in phases else []
+    for via in vias if Phase.LADDER in phases else vias[:1]:
+        first = via == vias[0]
+        started = time.monotonic()
+        with backend(progress=print) as settings:
+            if first:
+                result["emulator_start_seconds"] = round(time.monotonic() - started, 2)
+            bench = Bench(settings, via, args.devices)
+            if first and Phase.RAW in phases:
+                result["raw_capacity"] = bench.raw_capacity()
+            if not phases & {Phase.LADDER, Phase.DRAIN}:
+                return result
+            with bench.front_door() as connect_seconds:
+                ladder = bench.ladder(rates, args.step_seconds)
+                result.setdefault("ladders", {})[via.value] = {"connect_seconds": connect_seconds, **ladder}
+                if first and Phase.DRAIN in phases:
+                    short_queue_rate = max((s["consumed_msgs_per_s"] for s in ladder["steps"]), default=0)
+                    result["backlog_drain"] = {"via": via.value, **bench.drain(args.backlog, short_queue_rate)}
+                    print(json.dumps(result["backlog_drain"]), flush=True)
+    return result
 
 
 def make_up_seconds() -> float:
@@ -211,23 +192,48 @@ def make_up_seconds() -> float:
 
 
 class Bench:
-    def __init__(self, settings: EmulatorSettings, state: Path):
+    # Set by front_door(): the devices' way in, which the ladder, its probes and the drain send through.
+    transport: Transport
+
+    def __init__(self, settings: EmulatorSettings, via: Via = Via.SQS, devices: int = 200):
         self.settings = settings
+        self.via = via
         environment = {
             "AWS_ENDPOINT_URL": settings.endpoint,
             "STACK_ENV": "bench",
-            "STATE_DIR": str(state),
+            "STATE_DIR": str(Path(settings.state_dir).parent),
             "HISTORY_BUFFER_SECONDS": "1",
         }
-        config = StackConfig.from_env("local", environment)
+        config = StackConfig.from_env(DeployTarget.LOCAL, environment)
         self.client = client_factory(config)
+        self.deployed_at = time.time()
         self.outputs = deploy_stack(config, progress=lambda _line: None).outputs
         clients = local_clients(settings.endpoint, settings.region, CLIENT_CONFIG)
-        self.sqs, self.dynamodb, self.s3 = (clients(n) for n in ("sqs", "dynamodb", "s3"))
+        self.sqs, self.dynamodb, self.s3, self.cloudwatch = (
+            clients(n) for n in ("sqs", "dynamodb", "s3", "cloudwatch")
+        )
         self.rng = random.Random(42)
-        self.plan = Plan(make_fleet(200, 0.0, self.rng), PlanSettings(plain_json_ratio=0.2), self.rng)
+        self.fleet = make_fleet(devices, 0.0, self.rng)
+        self.plan = Plan(self.fleet, PlanSettings(plain_json_ratio=0.2, through_rule=via.through_rule), self.rng)
         self.probe_count = 0
         self.archive_counts: dict[str, int] = {}
+
+    @contextmanager
+    def front_door(self) -> Iterator[float]:
+        """The front door open for the devices and the probe device (mqtt: a connection each);
+        yields the seconds it took to connect them."""
+        began = time.monotonic()
+        with opened(
+            self.via,
+            endpoint=self.settings.endpoint,
+            queue_url=self.outputs["queue_url"],
+            iot_endpoint=self.outputs.get("iot_endpoint"),
+            device_ids=[*(device.device_id for device in self.fleet), PROBE_DEVICE],
+            loops=MQTT_LOOPS,
+            seed=1,
+        ) as transport:
+            self.transport = transport
+            yield round(time.monotonic() - began, 2)
 
     # -- phase 1 ---------------------------------------------------------------------------------------
 
@@ -268,16 +274,38 @@ class Bench:
 
     # -- phase 2 ---------------------------------------------------------------------------------------
 
-    def warm_up(self) -> float:
+    def ladder(self, rates: list[float], seconds: float) -> dict:
+        """Warm-up, then a step per rate until one's backlog grows; with the best sustained step."""
+        ladder: dict = {
+            "devices": len(self.fleet),
+            "cold_start_send_to_table_ms": self.warm_up(),
+            "steps": [],
+        }
+        for rate in rates:
+            step = self.ladder_step(rate, seconds)
+            ladder["steps"].append(step)
+            shown = ("offered_msgs_per_s", "consumed_msgs_per_s", "readings_per_s", "sustained", "latency_ms")
+            print(json.dumps({"via": self.via.value, **{k: step[k] for k in shown}}), flush=True)
+            if not step["sustained"]:
+                break
+        sustained = [s for s in ladder["steps"] if s["sustained"]]
+        ladder["sustained_msgs_per_s"] = max((s["offered_msgs_per_s"] for s in sustained), default=0)
+        ladder["sustained_readings_per_s"] = max((s["readings_per_s"] for s in sustained), default=0)
+        return ladder
+
+    def warm_up(self) -> float | None:
         """The first reading after deploy pays every function's cold start; the ladder measures the
         warm pipeline, so one reading goes through (and is timed) first, and a short load follows."""
-        key, sent = self.send_probe()
-        _wait(
+        sent = self.send_probe()
+        if sent is None:
+            raise RuntimeError(f"the warm-up reading could not be sent through {self.via}")
+        key, sent_at = sent
+        readable = _wait(
             lambda: self.dynamodb.get_item(TableName=self.outputs["table"], Key=key).get("Item"),
             timeout=60,
             interval=0.01,
         )
-        cold = round(1000 * (time.monotonic() - sent))
+        cold = None if readable is None else round(1000 * (time.monotonic() - sent_at))
         self.send(rate=50, count=200)
         _wait(lambda: self.backlog() == 0, timeout=60)
         return cold
@@ -285,7 +313,9 @@ class Bench:
     def ladder_step(self, rate: float, seconds: float) -> dict:
         backlog_limit = max(rate * 2, 200)
         items_before, calls_before, cpu_before = self.item_count(), self.calls(), self.cpu()
-        samples, latencies = [], {"send_to_table": [], "table_to_history": [], "expired_to_archive": []}
+        invocations_before = self.archive_invocations()
+        samples = []
+        latencies: dict[str, list[float]] = {"send_to_table": [], "table_to_history": [], "expired_to_archive": []}
         stop_probes = threading.Event()
         probes = threading.Thread(target=self.probe, args=(latencies, stop_probes), daemon=True)
         probes.start()
@@ -296,80 +326,106 @@ class Bench:
             samples.append({"t": round(time.monotonic() - begun, 1), "backlog": self.backlog()})
             sender.join(timeout=1)
         duration = time.monotonic() - begun
-        end_backlog, items_at_end = self.backlog(), self.item_count()
+        # Readings, calls and CPU over one span: to the drain's end, or (not drained) to the end of sending.
+        end_backlog, at_end = self.backlog(), (self.item_count(), self.calls(), self.cpu())
         # The step is sustained when what was offered is consumed: the backlog stays bounded.
         sustained = end_backlog <= backlog_limit
         # No new probes once sending ends: with the ingest batching window (1 s), a probe every 0.5 s
         # keeps the queue from ever reading empty, and the drain (the consumed rate) waits on luck.
         stop_probes.set()
         drained_at = _wait(lambda: self.backlog() == 0, timeout=60 if sustained else 5)
-        probes.join(timeout=30)
-        # Readings over the same span as the messages: to the drain's end, or to the end of sending.
-        items = (self.item_count() if drained_at is not None else items_at_end) - items_before
+        drained = drained_at is not None
+        items_now, calls_now, cpu_now = (self.item_count(), self.calls(), self.cpu()) if drained else at_end
+        items = items_now - items_before
+        calls = {op: calls_now.get(op, 0) - calls_before.get(op, 0) for op in STAGE_OPERATIONS}
+        cpu_used = {name: seconds_used - cpu_before.get(name, 0) for name, seconds_used in cpu_now.items()}
         offered = int(rate * seconds)
         # Sustained: everything offered was consumed, the tail after the last send included.
         # Not sustained: what was consumed while sending.
-        consumed_messages = offered if drained_at is not None else offered - end_backlog
-        elapsed = duration + drained_at if drained_at is not None else duration
-        calls = {op: self.calls().get(op, 0) - calls_before.get(op, 0) for op in STAGE_OPERATIONS}
-        # Over the same span as the readings (the drain included), so it is the cost of storing them.
-        cpu_used = {name: seconds_used - cpu_before.get(name, 0) for name, seconds_used in self.cpu().items()}
+        consumed_messages = offered if drained else offered - end_backlog
+        elapsed = duration + (drained_at or 0.0)
+        # The archive's PUTs and invocations are read once the probes have ended (their readings in
+        # the history and the archive, or given up), when no archive invocation is under way; Lambda
+        # records an invocation once the function has returned, a moment after its PUT is seen.
+        probes.join(timeout=PROBE_PATIENCE_SECONDS + 30)
+        invocations = _settled(self.archive_invocations) - invocations_before
+        archive_puts = self.calls().get(ARCHIVE_PUT, 0) - calls_before.get(ARCHIVE_PUT, 0)
         return {
             "offered_msgs_per_s": rate,
             "seconds": round(duration, 1),
             "consumed_msgs_per_s": round(consumed_messages / max(elapsed, 1e-9), 1),
             "readings_per_s": round(items / max(elapsed, 1e-9), 1),
+            "stored_readings": items,
             "sustained": sustained,
             "backlog_at_end": end_backlog,
             "backlog": samples,
             "latency_ms": {stage: _percentiles(values) for stage, values in latencies.items()},
-            "cpu_percent": {name: round(100 * used / duration, 1) for name, used in cpu_used.items()},
+            "cpu_percent": {name: round(100 * used / max(elapsed, 1e-9), 1) for name, used in cpu_used.items()},
             "cpu_seconds_per_1000_readings": {
                 name: round(1000 * used / max(items, 1), 3) for name, used in cpu_used.items()
             },
             "peak_rss_mb": self.peak_memory(),
+            "calls": calls,
             "calls_per_1000_readings": {op: round(1000 * count / max(items, 1), 2) for op, count in calls.items()},
+            "archive_puts": archive_puts,
+            "archive_invocations": invocations,
             "history_objects": self.history_objects(),
         }
 
     def send(self, rate: float, count: int) -> None:
-        sender = SqsSender(self.sqs, self.outputs["queue_url"])
-        send_run(sender, self.plan.batches(count, BATCH), rate, senders=senders_for(rate))
+        send_run(self.transport, self.plan.batches(count, BATCH), rate, senders=senders_for(rate))
 
     def probe(self, latencies: dict, stop_probes: threading.Event) -> None:
         """Probe readings through the pipeline: send -> item in the table -> line in the history;
         and backdated probes: send -> archived (TTL sweep, stream, archive function)."""
         pending_history: dict[str, float] = {}
         seen_objects: set[str] = set()
-        archived_target, archive_sent = self.archived_count(), []
+        archived_target, archive_sent = self.archived_count(), list[float]()
         next_archive_probe = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            while not stop_probes.is_set() or pending_history:
+            while not stop_probes.is_set() or pending_history or archive_sent:
                 if not stop_probes.is_set():
                     pool.submit(self.table_probe, latencies, pending_history)
                     if time.monotonic() >= next_archive_probe:
-                        archive_sent.append(self.send_probe(backdated=True)[1])
+                        if sent := self.send_probe(backdated=True):
+                            archive_sent.append(sent[1])
                         next_archive_probe = time.monotonic() + ARCHIVE_PROBE_INTERVAL
                 self.find_history_lines(pending_history, seen_objects, latencies)
                 archived_now = self.archived_count() - archived_target
                 while archive_sent and archived_now >= len(latencies["expired_to_archive"]) + 1:
                     latencies["expired_to_archive"].append(1000 * (time.monotonic() - archive_sent.pop(0)))
-                if stop_probes.is_set() and pending_history and min(pending_history.values()) < time.monotonic() - 30:
+                waiting_since = [*pending_history.values(), *archive_sent]
+                if stop_probes.is_set() and min(waiting_since, default=time.monotonic()) < (
+                    time.monotonic() - PROBE_PATIENCE_SECONDS
+                ):
                     break
                 time.sleep(PROBE_INTERVAL)
 
-    def send_probe(self, backdated: bool = False) -> tuple[dict, float]:
+    def send_probe(self, backdated: bool = False) -> tuple[dict, float] | None:
+        """A probe reading, of a device id of its own, sent by the probe device through the front
+        door; its key and when it was sent, or None when the front door did not take it."""
         self.probe_count += 1
         created = int(time.time() * 1000) - (DEFAULT_TTL_SECONDS + 3600) * 1000 * backdated
         device = f"probe-{'x' if backdated else 'p'}-{self.probe_count}"
-        self.sqs.send_message(
-            QueueUrl=self.outputs["queue_url"],
-            MessageBody=json.dumps({"things_name": device, "timestamp": created, "data": {"probe": 1}}),
+        text = json.dumps({"things_name": device, "timestamp": created, "data": {"probe": 1}})
+        message = Outgoing(
+            text,
+            PROBE_DEVICE,
+            "probe",
+            MessageFate.STORED,
+            ((device, created),),
+            expired=backdated,
+            payload=text.encode(),
         )
-        return {"deviceID": {"S": device}, "createdAt": {"N": str(created)}}, time.monotonic()
+        sent = time.monotonic()
+        if self.transport.send([message]):
+            return None
+        return {"deviceID": {"S": device}, "createdAt": {"N": str(created)}}, sent
 
     def table_probe(self, latencies: dict, pending_history: dict) -> None:
-        key, sent = self.send_probe()
+        if (probe := self.send_probe()) is None:
+            return
+        key, sent = probe
         deadline = sent + 60
         while time.monotonic() < deadline:
             if self.dynamodb.get_item(TableName=self.outputs["table"], Key=key).get("Item"):
@@ -451,6 +507,19 @@ class Bench:
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.outputs["history_bucket"])
         )
 
+    def archive_invocations(self) -> int:
+        """The archive function's invocations so far: Lambda's Invocations metric in CloudWatch."""
+        datapoints = self.cloudwatch.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName="Invocations",
+            Dimensions=[{"Name": "FunctionName", "Value": self.outputs["functions"]["archive"]}],
+            StartTime=datetime.fromtimestamp(self.deployed_at - 60, UTC),
+            EndTime=datetime.now(UTC) + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return round(sum(point["Sum"] for point in datapoints))
+
     def calls(self) -> dict:
         with urllib.request.urlopen(self.settings.endpoint + COUNTS_PATH, timeout=5) as response:
             return json.loads(response.read())
@@ -470,129 +539,6 @@ class Bench:
             name: round(max((_peak_rss_kb(pid) for pid in pids), default=0) / 1024, 1)
             for name, pids in self.processes().items()
         }
-
-
-class DevicePath:
-    """The device path: every simulated device its own MQTT connection, publishing through the
-    topic rule; probe readings from a device of their own, timed from publish to readable."""
-
-    def __init__(self, bench: Bench, devices: int):
-        self.bench = bench
-        self.rng = random.Random(7)
-        self.fleet = make_fleet(devices, 0.0, self.rng)
-        self.plan = Plan(self.fleet, PlanSettings(through_rule=True), self.rng)
-        self.endpoint = bench.outputs["iot_endpoint"]
-
-    def run(self, rates: list[float], seconds: float, ceiling: float) -> dict:
-        mqtt = MqttFleet(self.endpoint, [device.device_id for device in self.fleet])
-        began = time.monotonic()
-        mqtt.connect()
-        connect_seconds = time.monotonic() - began
-        probe = MqttFleet(self.endpoint, ["probe-mqtt"], loops=1)
-        probe.connect()
-        try:
-            self.bench.warm_up()
-            result = {
-                "machine": _machine(),
-                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "devices": len(self.fleet),
-                "connect_seconds": round(connect_seconds, 2),
-                "latency": [self.latency_step(mqtt, probe, rate, seconds) for rate in rates],
-                "throughput": {
-                    "mqtt": self.throughput(mqtt, ceiling, seconds),
-                    "sqs": self.throughput(
-                        SqsSender(self.bench.sqs, self.bench.outputs["queue_url"]), ceiling, seconds
-                    ),
-                },
-            }
-        finally:
-            probe.close()
-            mqtt.close()
-        return result
-
-    def latency_step(self, mqtt: MqttFleet, probe: MqttFleet, rate: float, seconds: float) -> dict:
-        latencies: list[float] = []
-        stop_probes = threading.Event()
-
-        def probes() -> None:
-            while not stop_probes.is_set():
-                latencies.append(self.probe_once(probe))
-                stop_probes.wait(PROBE_INTERVAL)
-
-        prober = threading.Thread(target=probes, daemon=True)
-        prober.start()
-        tally = send_run(mqtt, self.plan.batches(int(rate * seconds), BATCH), rate, senders_for(rate))
-        stop_probes.set()
-        prober.join(timeout=70)
-        drained = _wait(lambda: self.bench.backlog() == 0, timeout=60)
-        step = {
-            "offered_msgs_per_s": rate,
-            "published_msgs_per_s": round(tally.total / tally.elapsed, 1),
-            "not_acknowledged": tally.failed,
-            "backlog_drained_after_s": None if drained is None else round(drained, 1),
-            "publish_to_readable_ms": _percentiles([value for value in latencies if value is not None]),
-        }
-        print(json.dumps(step), flush=True)
-        return step
-
-    def probe_once(self, probe: MqttFleet) -> float | None:
-        self.bench.probe_count += 1
-        created = int(time.time() * 1000) + self.bench.probe_count % 1000
-        payload = json.dumps({"things_name": "probe-mqtt", "timestamp": created, "data": {"probe": 1}}).encode()
-        message = Outgoing("", "probe-mqtt", "probe", MessageFate.STORED, (), payload=payload)
-        key = {"deviceID": {"S": "probe-mqtt"}, "createdAt": {"N": str(created)}}
-        sent = time.monotonic()
-        if probe.send([message]):
-            return None
-        while time.monotonic() < sent + 60:
-            if self.bench.dynamodb.get_item(TableName=self.bench.outputs["table"], Key=key).get("Item"):
-                return 1000 * (time.monotonic() - sent)
-            waited = time.monotonic() - sent
-            time.sleep(0.005 if waited < 0.2 else 0.05)
-        return None
-
-    def throughput(self, transport, rate: float, seconds: float) -> dict:
-        """Offered `rate` for `seconds`: what the front door accepted, and what the pipeline stored."""
-        items_before = self.bench.item_count()
-        began = time.monotonic()
-        tally = send_run(transport, self.plan.batches(int(rate * seconds), BATCH), rate, senders_for(rate))
-        drained = _wait(lambda: self.bench.backlog() == 0, timeout=120)
-        elapsed = time.monotonic() - began
-        step = {
-            "offered_msgs_per_s": rate,
-            "accepted_msgs_per_s": round(tally.total / tally.elapsed, 1),
-            "stored_readings_per_s": round((self.bench.item_count() - items_before) / elapsed, 1),
-            "drained": drained is not None,
-        }
-        print(json.dumps(step), flush=True)
-        return step
-
-
-def write_device_path_results(result: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "device-path.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [
-        f"# Device path, {result['started_at']}",
-        "",
-        f"Machine: {result['machine']}; {result['devices']} devices connected in {result['connect_seconds']} s",
-        "",
-        "| offered msg/s | published msg/s | publish -> readable p50 / p99 |",
-        "|---|---|---|",
-    ]
-    for step in result["latency"]:
-        latency = step["publish_to_readable_ms"]
-        lines.append(
-            f"| {step['offered_msgs_per_s']:g} | {step['published_msgs_per_s']} | "
-            f"{latency.get('p50')} / {latency.get('p99')} ms |"
-        )
-    lines += ["", "| via | offered msg/s | accepted msg/s | stored readings/s |", "|---|---|---|---|"]
-    for via, step in result["throughput"].items():
-        offered, accepted, stored = (
-            step[key] for key in ("offered_msgs_per_s", "accepted_msgs_per_s", "stored_readings_per_s")
-        )
-        lines.append(f"| {via} | {offered:g} | {accepted} | {stored} |")
-    (out / "device-path.md").write_text("\n".join(lines) + "\n")
-    print(f"results: {out / 'device-path.md'}")
 
 
 def raw_item(n: int) -> dict:
@@ -627,16 +573,7 @@ class RawLoops:
         self.sqs, self.dynamodb = client("sqs"), client("dynamodb")
         self.item = item
         self.queue = self.sqs.create_queue(QueueName=self.NAME)["QueueUrl"]
-        self.dynamodb.create_table(
-            TableName=self.NAME,
-            KeySchema=[{"AttributeName": "d", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "d", "AttributeType": "S"},
-                {"AttributeName": "c", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+        self.dynamodb.create_table(**streamed_table(self.NAME, "d", "c"))
         self._batches = iter(range(10**9))
         self._lock = threading.Lock()
 
@@ -659,17 +596,21 @@ class RawLoops:
 
 
 @contextmanager
-def backend(journal: JournalMode) -> Iterator[EmulatorSettings]:
-    """An embedded backend of its own (free port, temporary state) with EMULATOR_JOURNAL=`journal`."""
-    state = Path(tempfile.mkdtemp(prefix=f"bench-journal-{journal}-"))
+def backend(
+    journal: JournalMode | None = None, progress: Callable[[str], None] = lambda _line: None
+) -> Iterator[EmulatorSettings]:
+    """An embedded backend of its own (free port, temporary state), with EMULATOR_JOURNAL=`journal`
+    when one is given; stopped and its state removed on the way out."""
+    state = Path(tempfile.mkdtemp(prefix=f"bench-{journal or 'stack'}-"))
     settings = EmulatorSettings(port=free_port(), state_dir=str(state / "embedded"))
     previous = os.environ.get("EMULATOR_JOURNAL")
-    os.environ["EMULATOR_JOURNAL"] = journal.value  # the API process reads it at its start
+    if journal is not None:
+        os.environ["EMULATOR_JOURNAL"] = journal.value  # the API process reads it at its start
     try:
-        start(settings, progress=lambda _line: None)
+        start(settings, progress=progress)
         yield settings
     finally:
-        stop(settings, progress=lambda _line: None)
+        stop(settings, progress=progress)
         if previous is None:
             os.environ.pop("EMULATOR_JOURNAL", None)
         else:
@@ -789,11 +730,16 @@ def _api_pid(paths: Paths) -> int:
 
 def _settled_rss_kb(pid: int) -> int:
     """RSS once it stops moving: what a checkpoint copied and wrote is released a moment after."""
-    previous, current = -1, _rss_kb(pid)
-    deadline = time.monotonic() + 30
-    while abs(current - previous) > 1024 and time.monotonic() < deadline:
-        time.sleep(1)
-        previous, current = current, _rss_kb(pid)
+    return _settled(lambda: _rss_kb(pid), tolerance=1024, interval=1, timeout=30)
+
+
+def _settled(read: Callable[[], int], tolerance: int = 0, interval: float = 0.5, timeout: float = 10) -> int:
+    """A reading once two in a row, `interval` apart, differ by no more than `tolerance` (or at `timeout`)."""
+    previous, current = None, read()
+    deadline = time.monotonic() + timeout
+    while (previous is None or abs(current - previous) > tolerance) and time.monotonic() < deadline:
+        time.sleep(interval)
+        previous, current = current, read()
     return current
 
 
@@ -804,21 +750,130 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Target:
+    """One of issue 16's targets: a figure of the run and the bound it must reach."""
+
+    name: str
+    bound: float
+    at_most: bool  # the figure must be at most the bound (else at least)
+
+    def row(self, via: str | None, measured: float | None) -> dict:
+        if measured is None:
+            status = Status.NOT_MEASURED
+        elif (measured <= self.bound) if self.at_most else (measured >= self.bound):
+            status = Status.MET
+        else:
+            status = Status.NOT_MET
+        return {
+            "target": self.name,
+            "via": via,
+            "measured": measured,
+            "bound": f"{'<=' if self.at_most else '>='} {self.bound:g}",
+            "status": status.value,
+        }
+
+
+class Status(StrEnum):
+    """A target's verdict in the report."""
+
+    MET = "met"
+    NOT_MET = "not met"
+    NOT_MEASURED = "not measured"
+
+
+SUSTAINED = Target("sustained readings/s with a bounded backlog", 1000, at_most=False)
+P99_AT_500 = Target("send->table p99 (ms) at 500 msg/s offered", 500, at_most=True)
+P99_RATE = 500
+RAW_SHARE = Target("best sustained readings/s / raw BatchWriteItem items/s", 0.5, at_most=False)
+# Each reading stored is one INSERT record; the probes' TTL removals are not counted, so the
+# figure is at most a little high.
+HISTORY_CALLS = Target("PutRecordBatch per 100 stream records (readings stored)", 1, at_most=True)
+ARCHIVE_PUTS = Target("archive PUTs per archive function invocation", 1, at_most=True)
+DRAIN = Target("backlog drain rate / short-queue rate", 0.8, at_most=False)
+CPU_BY_PROCESS = "CPU s per 1,000 readings by process in every step (measured: their sum at the best step)"
+
+
+def targets(result: dict) -> list[dict]:
+    """Issue 16's targets against the run's own figures: each per front door, but the drain (run
+    once, on the first front door's stack); a target the run has no figure for is "not measured"."""
+    ladders: dict[str, dict] = result.get("ladders") or {}
+    vias: list[str | None] = list(ladders) or [None]
+    raw = (result.get("raw_capacity") or {}).get("batch_write_item_items_per_s")
+    rows = []
+    for via in vias:
+        steps = ladders[via].get("steps", []) if via is not None else []
+        sustained = ladders[via]["sustained_readings_per_s"] if steps and via is not None else None
+        rows += [
+            SUSTAINED.row(via, sustained),
+            P99_AT_500.row(via, _p99_at(steps, P99_RATE)),
+            RAW_SHARE.row(via, round(sustained / raw, 2) if sustained is not None and raw else None),
+            HISTORY_CALLS.row(via, _per(steps, lambda s: s["calls"].get(HISTORY_PUT, 0), "stored_readings", 100)),
+            ARCHIVE_PUTS.row(via, _per(steps, lambda s: s["archive_puts"], "archive_invocations", 1)),
+            cpu_row(via, steps),
+        ]
+    drain = result.get("backlog_drain") or {}
+    rows.append(DRAIN.row(drain.get("via"), drain.get("ratio")))
+    return rows
+
+
+def _p99_at(steps: list[dict], rate: float) -> float | None:
+    at_rate = [step for step in steps if step["offered_msgs_per_s"] == rate]
+    return at_rate[0]["latency_ms"]["send_to_table"].get("p99") if at_rate else None
+
+
+def _per(steps: list[dict], count: Callable[[dict], int], denominator: str, scale: int) -> float | None:
+    """`count` per `scale` of the steps' `denominator`, over the whole ladder."""
+    total = sum(step.get(denominator, 0) for step in steps)
+    return round(scale * sum(count(step) for step in steps) / total, 2) if total else None
+
+
+def cpu_row(via: str | None, steps: list[dict]) -> dict:
+    """Met when every step has the CPU seconds per 1,000 readings of every process."""
+    if not steps:
+        status, measured = Status.NOT_MEASURED, None
+    else:
+        complete = all(set(PROCESS_NAMES) <= set(step.get("cpu_seconds_per_1000_readings", {})) for step in steps)
+        status = Status.MET if complete else Status.NOT_MET
+        best = max(steps, key=lambda step: (step["sustained"], step["readings_per_s"]))
+        measured = round(sum(best.get("cpu_seconds_per_1000_readings", {}).values()), 2)
+    return {"target": CPU_BY_PROCESS, "via": via, "measured": measured, "bound": "present", "status": status.value}
+
+
 def write_results(result: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2)
     (out / "latest.json").write_text(text + "\n")
     (out / f"{result['started_at'].replace(':', '')}.json").write_text(text + "\n")
     (out / "latest.md").write_text(markdown(result))
-    if result.get("steps"):
+    if result.get("ladders"):
         chart(result, out / "latest.png")
     print(f"results: {out / 'latest.md'}")
 
 
+FRONT_DOORS = {
+    Via.SQS: "Straight to the ingest queue (SendMessageBatch of 10, as the topic rule's SQS action sends)",
+    Via.MQTT: (
+        "Each device its own MQTT connection over WebSocket, QoS 1, through the topic rule (the broker "
+        "and the rules engine run in the API process); a send lasts until its PUBACK"
+    ),
+    Via.HTTPS: "The iot-data Publish API (QoS 1), through the topic rule",
+}
+
+
 def markdown(result: dict) -> str:
     lines = [f"# Pipeline benchmark, {result['started_at']}", "", f"Machine: {result['machine']}", ""]
-    if result.get("steps"):
-        lines += _ladder_markdown(result)
+    if result.get("targets"):
+        lines += _targets_markdown(result["targets"])
+    if "make_up_seconds" in result:
+        lines += [
+            f"`make up` to ready: {result['make_up_seconds']} s (target: 5 s). "
+            f"Emulator start: {result.get('emulator_start_seconds')} s.",
+            "",
+        ]
+    for via, ladder in (result.get("ladders") or {}).items():
+        if ladder["steps"]:
+            lines += _ladder_markdown(via, ladder)
     if "raw_capacity" in result:
         lines += [f"Raw emulator capacity: {result['raw_capacity']}", ""]
     if "backlog_drain" in result:
@@ -857,21 +912,38 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _ladder_markdown(result: dict) -> list[str]:
+def _targets_markdown(rows: list[dict]) -> list[str]:
     lines = [
-        f"Sustained: **{result['sustained_msgs_per_s']:g} msg/s offered, "
-        f"{result['sustained_readings_per_s']:g} readings/s** end to end with a bounded backlog.",
+        "Issue 16's targets, from this run's figures:",
         "",
-        f"`make up` to ready: {result['make_up_seconds']} s (target: 5 s). "
-        f"Emulator start: {result['emulator_start_seconds']} s; first reading after deploy (cold functions), "
-        f"send to table: {result['cold_start_send_to_table_ms']} ms.",
+        "| target | via | measured | target | status |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        measured = "-" if row["measured"] is None else f"{row['measured']:g}"
+        lines.append(f"| {row['target']} | {row['via'] or '-'} | {measured} | {row['bound']} | {row['status']} |")
+    return [*lines, ""]
+
+
+def _ladder_markdown(via: str, ladder: dict) -> list[str]:
+    connected = f"{ladder['devices']} devices connected in {ladder['connect_seconds']} s. " if via == Via.MQTT else ""
+    lines = [
+        f"## The ladder through {via}",
+        "",
+        f"{FRONT_DOORS[Via(via)]}.",
+        "",
+        f"Sustained: **{ladder['sustained_msgs_per_s']:g} msg/s offered, "
+        f"{ladder['sustained_readings_per_s']:g} readings/s** end to end with a bounded backlog.",
+        "",
+        f"{connected}First reading after deploy (cold functions), send to table: "
+        f"{ladder['cold_start_send_to_table_ms']} ms.",
         "",
         "| offered msg/s | consumed msg/s | readings/s | sustained | backlog at end "
         "| send→table p50/p95/p99 ms | table→history p50/p99 ms | expired→archive p50/p99 ms "
         "| CPU % api / dataplane / functions / bench |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for step in result["steps"]:
+    for step in ladder["steps"]:
         table, history, archive = (
             step["latency_ms"][k] for k in ("send_to_table", "table_to_history", "expired_to_archive")
         )
@@ -883,7 +955,7 @@ def _ladder_markdown(result: dict) -> list[str]:
             f"| {archive.get('p50')}/{archive.get('p99')} | "
             f"{cpu.get('api')}/{cpu.get('dataplane')}/{cpu.get('function_workers')}/{cpu.get('bench_and_simulator')} |"
         )
-    last = result["steps"][-1]
+    last = ladder["steps"][-1]
     lines += ["", "AWS calls per 1,000 readings (last step):", "", "| operation | calls |", "|---|---|"]
     lines += [f"| {op} | {count} |" for op, count in last["calls_per_1000_readings"].items()]
     lines += [
@@ -897,7 +969,7 @@ def _ladder_markdown(result: dict) -> list[str]:
         f"| at {step['offered_msgs_per_s']:g} msg/s | "
         + " | ".join(str(step["cpu_seconds_per_1000_readings"][name]) for name in PROCESS_NAMES)
         + " |"
-        for step in result["steps"]
+        for step in ladder["steps"]
     ]
     lines += ["", f"Peak memory (MB, last step): {last['peak_rss_mb']}", ""]
     return lines
@@ -912,24 +984,29 @@ def chart(result: dict, path: Path) -> None:
     except ImportError:
         print("matplotlib is not installed: no chart (make bench installs it)")
         return
-    steps = result["steps"]
-    offered = [s["offered_msgs_per_s"] for s in steps]
     figure, (throughput, latency) = plt.subplots(1, 2, figsize=(11, 4.2))
-    throughput.plot(offered, offered, "k--", label="offered")
-    throughput.plot(offered, [s["consumed_msgs_per_s"] for s in steps], "o-", label="consumed msg/s")
-    throughput.plot(offered, [s["readings_per_s"] for s in steps], "s-", label="readings/s")
+    highest = max(s["offered_msgs_per_s"] for ladder in result["ladders"].values() for s in ladder["steps"])
+    throughput.plot([0, highest], [0, highest], "k--", label="offered")
+    for via, ladder in result["ladders"].items():
+        steps = ladder["steps"]
+        offered = [s["offered_msgs_per_s"] for s in steps]
+        throughput.plot(offered, [s["consumed_msgs_per_s"] for s in steps], "o-", label=f"{via}: consumed msg/s")
+        throughput.plot(offered, [s["readings_per_s"] for s in steps], "s-", label=f"{via}: readings/s")
+        for stage, style in (("send_to_table", "o-"), ("table_to_history", "s-"), ("expired_to_archive", "^-")):
+            latency.plot(
+                offered,
+                [s["latency_ms"][stage].get("p99") or float("nan") for s in steps],
+                style,
+                label=f"{via}: {stage} p99",
+            )
     throughput.set_xlabel("offered msg/s")
     throughput.set_title("Throughput")
-    throughput.legend()
-    for stage, style in (("send_to_table", "o-"), ("table_to_history", "s-"), ("expired_to_archive", "^-")):
-        latency.plot(
-            offered, [s["latency_ms"][stage].get("p99") or float("nan") for s in steps], style, label=f"{stage} p99"
-        )
+    throughput.legend(fontsize=7)
     latency.set_xlabel("offered msg/s")
     latency.set_ylabel("ms")
     latency.set_yscale("log")
     latency.set_title("Latency p99")
-    latency.legend()
+    latency.legend(fontsize=7)
     figure.suptitle(f"IoT pipeline on the embedded backend ({result['machine']})", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -32,7 +32,7 @@ from bootstrap.config import StackConfig
 from device_data.archive import ARCHIVE_PREFIX
 from device_data.history_table import HistoryTable, history_table
 from device_data.messages import SENSOR_TOPIC_FILTER, sensor_topic
-from device_data.table import HASH_KEY, RANGE_KEY, TTL_ATTRIBUTE
+from device_data.table import HASH_KEY, RANGE_KEY, STREAM_VIEW, TTL_ATTRIBUTE
 from env_settings.reader import SettingError
 
 RUNTIME = "python3.12"
@@ -121,7 +121,7 @@ class Table:
     range_key: str
     ttl_attribute: str
     billing: Parameter = Parameter.BILLING_MODE
-    stream_view: str = "NEW_AND_OLD_IMAGES"
+    stream_view: str = STREAM_VIEW
     point_in_time_recovery: bool = True
 
 
