@@ -142,7 +142,7 @@ def main() -> int:
     cpu = {name: round(seconds - cpu_before.get(name, 0), 2) for name, seconds in _cpu(processes).items()}
     cpu["simulator"] = round(simulator_cpu, 2)
     # The simulator's count of the readings the pipeline stores (new items and overwrites alike).
-    readings = json.loads(simulated.stdout.strip().splitlines()[-1])["expected"]["items"]
+    readings = json.loads(simulated.stdout.strip().splitlines()[-1])["expected"]["readings"]["stored"]
     new_items = _item_count(outputs) - items_before
     aws_calls = sum(n for op, n in calls.items() if op != "internal")
     result = {
