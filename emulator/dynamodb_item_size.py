@@ -17,11 +17,15 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from emulator.text_memo import memoized_by_text
+
 # What a stream record's dynamodb member carries that counts in its SizeBytes.
 STREAM_RECORD_PARTS = ("Keys", "NewImage", "OldImage")
 LIST_OR_MAP_OVERHEAD = 3
 
 
+# A stream record sizes the same numbers as the request that wrote it: remembered by their text.
+@memoized_by_text
 def number_size(text: str) -> int:
     try:
         value = Decimal(text)

@@ -31,6 +31,8 @@ and the function instead of running a replacement on code it does not fit.
   key conditions and Query filters on key attributes are refused as AWS refuses them; a legacy
   `Expected` with `Value` and `ComparisonOperator` is evaluated;
 - `dynamodb_capacity`: GetItem and BatchGetItem report read capacity by item size;
+- `dynamodb_numbers`: a number's check, canonical form and size are computed once per text;
+- `dynamodb_stream_reads`: DynamoDB Streams answers are encoded by orjson (the same JSON);
 - `dynamodb_wording`: a missing stream and a transaction's failed condition in AWS's words;
 - `compact`: stream records packed and attribute values shared (memory for 24 h of records);
 - `saves`: each service's save at a stop is recorded as written or failed, not just logged;
@@ -52,7 +54,9 @@ from emulator.ministack import (
     cloudformation,
     compact,
     dynamodb_capacity,
+    dynamodb_numbers,
     dynamodb_records,
+    dynamodb_stream_reads,
     dynamodb_updates,
     dynamodb_validation,
     dynamodb_wording,
@@ -121,6 +125,8 @@ def install(
         dynamodb_validation.REFUSED_AS_DYNAMODB,
         dynamodb_validation.LEGACY_EXPECTED_VALUE,
         dynamodb_capacity.READS_BILLED_BY_SIZE,
+        dynamodb_numbers.NUMBERS_MEMOIZED,
+        dynamodb_stream_reads.STREAM_READS_BY_ORJSON,
         dynamodb_wording.AWS_WORDING,
         compact.COMPACT_ITEMS_AND_STREAMS,
         saves.saves_known(save_log, sync_saves, {compact.DYNAMODB_STATE: compact.live_state}),

@@ -59,6 +59,8 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
         "dynamodb-requests-refused-as-aws",
         "dynamodb-legacy-expected-value-with-operator",
         "dynamodb-reads-billed-by-size",
+        "dynamodb-numbers-memoized",
+        "dynamodb-stream-reads-by-orjson",
         "dynamodb-aws-wording",
         "dynamodb-compact-items-and-streams",
         "persistence-saves-known",
