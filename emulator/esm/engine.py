@@ -31,7 +31,7 @@ from emulator.esm.checkpoints import (
     UnreadableCheckpoint,
 )
 from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
-from emulator.esm.local_api import NO_ANSWER, ApiError, Lambda, LocalApi, Sqs, Streams, is_transient
+from emulator.esm.local_api import NO_ANSWER, ApiError, JsonClient, JsonService, Lambda, LocalApi, is_transient
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
 from emulator.esm.stream_delivery import NOT_INVOKED, InvokeResult, StreamMappingConfig, deliver_stream_batch
 from emulator.esm.stream_events import lambda_stream_record
@@ -54,8 +54,8 @@ class AwsClients:
         api = LocalApi(endpoint, region)
         self.region = region
         self.lambda_ = Lambda(api)
-        self.sqs = Sqs(api)
-        self.streams = Streams(api)
+        self.sqs = JsonClient(api, JsonService.SQS)
+        self.streams = JsonClient(api, JsonService.DYNAMODB_STREAMS)
 
     def invoke(self, function_arn: str, event: dict[str, Any]) -> InvokeResult:
         try:
@@ -67,7 +67,7 @@ class AwsClients:
 
     def queue_url(self, queue_arn: str) -> str:
         _, _, _, _, account, name = queue_arn.split(":", 5)
-        url: str = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url: str = self.sqs.call("GetQueueUrl", QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
         return url
 
 
@@ -169,7 +169,8 @@ class SqsWorker(Worker):
             # SQS long-polls in whole seconds; the last part of a window is short polls with pauses.
             wait = 1 if not messages else max(0, min(1, int(remaining)))
             asked = min(10, batch_size - len(messages))
-            received = self.clients.sqs.receive_message(
+            received = self.clients.sqs.call(
+                "ReceiveMessage",
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=asked,
                 WaitTimeSeconds=wait,
@@ -190,7 +191,9 @@ class SqsWorker(Worker):
         entries = [{"Id": record["messageId"], "ReceiptHandle": record["receiptHandle"]} for record in records]
 
         def delete(batch: list[dict[str, str]]) -> list[Failure]:
-            return sqs_batch_failures(batch, self.clients.sqs.delete_message_batch(QueueUrl=queue_url, Entries=batch))
+            return sqs_batch_failures(
+                batch, self.clients.sqs.call("DeleteMessageBatch", QueueUrl=queue_url, Entries=batch)
+            )
 
         for group in chunks(entries, 10):
             for failure in send_with_retries(delete, group, RetryPolicy(), is_transient):
@@ -267,10 +270,8 @@ class StreamWorker(Worker):
     def _watch_shards(self) -> None:
         started: set[str] = set()
         while not self.stopping.is_set():
-            shards = self.clients.streams.describe_stream(StreamArn=self.config.stream_arn)["StreamDescription"][
-                "Shards"
-            ]
-            for shard in shards:
+            stream = self.clients.streams.call("DescribeStream", StreamArn=self.config.stream_arn)
+            for shard in stream["StreamDescription"]["Shards"]:
                 if shard["ShardId"] not in started:
                     started.add(shard["ShardId"])
                     self._spawn(self._consume, f"shard-{shard['ShardId'][-8:]}", shard["ShardId"])
@@ -301,7 +302,9 @@ class StreamWorker(Worker):
         deadline: float | None = None
         while iterator and not self.stopping.is_set():
             try:
-                response = self.clients.streams.get_records(ShardIterator=iterator, Limit=batch_size - len(records))
+                response = self.clients.streams.call(
+                    "GetRecords", ShardIterator=iterator, Limit=batch_size - len(records)
+                )
             except ApiError as error:
                 if error.code not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                     raise
@@ -344,8 +347,8 @@ class StreamWorker(Worker):
         return self._shard_iterator(shard_id, ShardIteratorType="TRIM_HORIZON")
 
     def _shard_iterator(self, shard_id: str, **position: str) -> str:
-        iterator: str = self.clients.streams.get_shard_iterator(
-            StreamArn=self.config.stream_arn, ShardId=shard_id, **position
+        iterator: str = self.clients.streams.call(
+            "GetShardIterator", StreamArn=self.config.stream_arn, ShardId=shard_id, **position
         )["ShardIterator"]
         return iterator
 
@@ -360,7 +363,9 @@ class StreamWorker(Worker):
             return
         while True:
             try:
-                self.clients.sqs.send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(invocation_record))
+                self.clients.sqs.call(
+                    "SendMessage", QueueUrl=self.on_failure_url, MessageBody=json.dumps(invocation_record)
+                )
                 return
             except ApiError as error:
                 # The records are only checkpointed once their failure record is sent.

@@ -193,39 +193,16 @@ class LocalApi:
         return {"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0"}
 
 
-class Sqs:
-    """The SQS calls of the pollers, with boto3's request members, answering the JSON SQS sends."""
+class JsonClient:
+    """One AWS JSON 1.0 service: `call("ReceiveMessage", QueueUrl=...)` takes boto3's request
+    members (they are the JSON body) and answers the JSON the service sends."""
 
-    def __init__(self, api: LocalApi):
+    def __init__(self, api: LocalApi, service: JsonService):
         self.api = api
+        self.service = service
 
-    def get_queue_url(self, **request: Any) -> dict[str, Any]:
-        return self.api.call_json(JsonService.SQS, "GetQueueUrl", request)
-
-    def receive_message(self, **request: Any) -> dict[str, Any]:
-        return self.api.call_json(JsonService.SQS, "ReceiveMessage", request)
-
-    def delete_message_batch(self, **request: Any) -> dict[str, Any]:
-        return self.api.call_json(JsonService.SQS, "DeleteMessageBatch", request)
-
-    def send_message(self, **request: Any) -> dict[str, Any]:
-        return self.api.call_json(JsonService.SQS, "SendMessage", request)
-
-
-class Streams:
-    """The DynamoDB Streams calls of the pollers, with boto3's request members."""
-
-    def __init__(self, api: LocalApi):
-        self.api = api
-
-    def describe_stream(self, **request: Any) -> dict[str, Any]:
-        return self.api.call_json(JsonService.DYNAMODB_STREAMS, "DescribeStream", request)
-
-    def get_shard_iterator(self, **request: Any) -> dict[str, Any]:
-        return self.api.call_json(JsonService.DYNAMODB_STREAMS, "GetShardIterator", request)
-
-    def get_records(self, **request: Any) -> dict[str, Any]:
-        return self.api.call_json(JsonService.DYNAMODB_STREAMS, "GetRecords", request)
+    def call(self, operation: str, **request: Any) -> dict[str, Any]:
+        return self.api.call_json(self.service, operation, request)
 
 
 class Lambda:

@@ -155,7 +155,8 @@ def test_problems_are_listed_per_mapping_and_cleared_by_mapping_or_kind():
 
 
 class Streams:
-    def describe_stream(self, StreamArn):
+    def call(self, operation, **_request):
+        assert operation == "DescribeStream"
         return {"StreamDescription": {"Shards": []}}
 
 

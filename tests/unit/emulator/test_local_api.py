@@ -14,11 +14,10 @@ from emulator.esm.local_api import (
     NO_ANSWER,
     READ_TIMEOUT_SECONDS,
     ApiError,
+    JsonClient,
     JsonService,
     Lambda,
     LocalApi,
-    Sqs,
-    Streams,
     is_transient,
 )
 
@@ -103,9 +102,19 @@ def api(server, sleeps):
     return LocalApi(server.endpoint, "eu-west-1", sleep=sleeps.append)
 
 
-def test_a_json_call_sends_the_target_the_json_body_and_a_credential_scope_naming_the_region(server, api):
+@pytest.fixture
+def sqs(api):
+    return JsonClient(api, JsonService.SQS)
+
+
+@pytest.fixture
+def streams(api):
+    return JsonClient(api, JsonService.DYNAMODB_STREAMS)
+
+
+def test_a_json_call_sends_the_target_the_json_body_and_a_credential_scope_naming_the_region(server, api, sqs):
     server.answers.append(Answer(body=b'{"Messages": [{"MessageId": "m1"}]}'))
-    answer = Sqs(api).receive_message(QueueUrl="http://q", MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    answer = sqs.call("ReceiveMessage", QueueUrl="http://q", MaxNumberOfMessages=10, WaitTimeSeconds=1)
     assert answer == {"Messages": [{"MessageId": "m1"}]}
     [request] = server.requests
     assert (request.method, request.path) == ("POST", "/")
@@ -118,8 +127,8 @@ def test_a_json_call_sends_the_target_the_json_body_and_a_credential_scope_namin
     assert json.loads(request.body) == {"QueueUrl": "http://q", "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}
 
 
-def test_dynamodb_streams_calls_are_scoped_to_dynamodb_as_botocore_signs_them(server, api):
-    Streams(api).get_records(ShardIterator="it", Limit=100)
+def test_dynamodb_streams_calls_are_scoped_to_dynamodb_as_botocore_signs_them(server, api, streams):
+    streams.call("GetRecords", ShardIterator="it", Limit=100)
     [request] = server.requests
     assert request.headers["X-Amz-Target"] == "DynamoDBStreams_20120810.GetRecords"
     assert "/eu-west-1/dynamodb/aws4_request" in request.headers["Authorization"]
@@ -190,34 +199,36 @@ def test_the_event_source_mappings_are_read_page_after_page(server, api):
         (Answer(404, b"<html>not found</html>"), "404", ""),
     ],
 )
-def test_an_error_answer_raises_its_code_message_and_status_as_botocore_reads_them(server, api, answer, code, message):
+def test_an_error_answer_raises_its_code_message_and_status_as_botocore_reads_them(
+    server, api, answer, code, message, streams
+):
     server.answers.append(answer)
     with pytest.raises(ApiError) as raised:
-        Streams(api).get_records(ShardIterator="it")
+        streams.call("GetRecords", ShardIterator="it")
     assert (raised.value.code, raised.value.message, raised.value.status) == (code, message, answer.status)
     assert raised.value.operation == "GetRecords"
     assert len(server.requests) == 1, "not retried"
 
 
-def test_an_answer_that_is_not_a_json_object_is_an_error(server, api):
+def test_an_answer_that_is_not_a_json_object_is_an_error(server, api, streams):
     server.answers.append(Answer(body=b"[1, 2]"))
     with pytest.raises(ApiError) as raised:
-        Streams(api).describe_stream(StreamArn="arn")
+        streams.call("DescribeStream", StreamArn="arn")
     assert (raised.value.code, raised.value.status) == ("InvalidResponse", 200)
 
 
-def test_a_5xx_is_retried_with_backoff_until_it_succeeds(server, api, sleeps):
+def test_a_5xx_is_retried_with_backoff_until_it_succeeds(server, api, sleeps, streams):
     server.answers += [Answer(503, b'{"__type": "ServiceUnavailable"}'), Answer(500, b"{}")]
-    assert Streams(api).get_shard_iterator(ShardId="s") == {}
+    assert streams.call("GetShardIterator", ShardId="s") == {}
     assert len(server.requests) == 3
     assert len(sleeps) == 2 and 0 <= sleeps[0] <= 1 and 0 <= sleeps[1] <= 2
 
 
-def test_throttling_is_retried_and_after_three_attempts_the_error_is_raised(server, api, sleeps):
+def test_throttling_is_retried_and_after_three_attempts_the_error_is_raised(server, api, sleeps, sqs):
     throttled = Answer(400, b'{"__type": "ThrottlingException", "message": "slow down"}')
     server.answers += [throttled, throttled, throttled, Answer()]
     with pytest.raises(ApiError) as raised:
-        Sqs(api).send_message(QueueUrl="q", MessageBody="b")
+        sqs.call("SendMessage", QueueUrl="q", MessageBody="b")
     assert (raised.value.code, raised.value.status) == ("ThrottlingException", 400)
     assert len(server.requests) == 3 and len(sleeps) == 2
 
@@ -228,7 +239,7 @@ def test_an_api_that_is_gone_is_an_error_without_an_answer_after_three_attempts(
         port = probe.getsockname()[1]
     api = LocalApi(f"http://127.0.0.1:{port}", "eu-west-1", sleep=sleeps.append)
     with pytest.raises(ApiError) as raised:
-        Sqs(api).get_queue_url(QueueName="q")
+        JsonClient(api, JsonService.SQS).call("GetQueueUrl", QueueName="q")
     assert (raised.value.code, raised.value.status) == ("ConnectionRefusedError", NO_ANSWER)
     assert is_transient(raised.value)
     assert len(sleeps) == 2
@@ -242,34 +253,37 @@ def test_what_is_transient():
     assert not is_transient(ValueError("not an API error"))
 
 
-def test_one_kept_alive_connection_per_thread_with_the_read_timeout_of_an_invocation(server, api):
-    streams = Streams(api)
+def test_one_kept_alive_connection_per_thread_with_the_read_timeout_of_an_invocation(server, api, streams):
     for _ in range(3):
-        streams.describe_stream(StreamArn="arn")
+        streams.call("DescribeStream", StreamArn="arn")
     assert server.connections() == 1
     assert api._local.connection.sock.gettimeout() == READ_TIMEOUT_SECONDS
-    other = threading.Thread(target=streams.describe_stream, kwargs={"StreamArn": "arn"})
+    other = threading.Thread(target=streams.call, args=("DescribeStream",), kwargs={"StreamArn": "arn"})
     other.start()
     other.join()
     assert server.connections() == 2
 
 
-def test_a_connection_the_server_closed_is_replaced_before_the_next_call(server, api, sleeps):
+def test_a_connection_the_server_closed_is_replaced_before_the_next_call(server, sleeps, streams, monkeypatch):
     server.answers.append(Answer(close=True))
-    streams = Streams(api)
-    streams.describe_stream(StreamArn="arn")
-    streams.describe_stream(StreamArn="arn")
+    sent = []
+    send = local_api._Connection.request
+    monkeypatch.setattr(local_api._Connection, "request", lambda self, *args: sent.append(args) or send(self, *args))
+    streams.call("DescribeStream", StreamArn="arn")
+    streams.call("DescribeStream", StreamArn="arn")
+    assert len(sent) == 2, "no request went out on the closed connection"
     assert len(server.requests) == 2 and server.connections() == 2
     assert sleeps == []
 
 
-def test_a_connection_closed_as_the_request_goes_is_retried_at_once_on_a_new_one(server, api, sleeps, monkeypatch):
+def test_a_connection_closed_as_the_request_goes_is_retried_at_once_on_a_new_one(
+    server, api, sleeps, monkeypatch, streams
+):
     server.answers.append(Answer(close=True))
-    streams = Streams(api)
-    streams.describe_stream(StreamArn="arn")
+    streams.call("DescribeStream", StreamArn="arn")
     # The server's close not seen yet when the next request goes.
     monkeypatch.setattr(local_api, "_closed_by_peer", lambda _sock: False)
-    assert streams.describe_stream(StreamArn="arn") == {}
+    assert streams.call("DescribeStream", StreamArn="arn") == {}
     assert len(server.requests) == 2 and server.connections() == 2
     assert sleeps == []
 

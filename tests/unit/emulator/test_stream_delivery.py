@@ -226,7 +226,7 @@ def test_a_stopping_worker_gives_up_waiting_for_an_unreachable_on_failure_destin
     start delivers it again."""
 
     class Unreachable:
-        def send_message(self, **_request):
+        def call(self, _operation, **_request):
             raise ApiError("SendMessage", "ConnectionRefusedError", "[Errno 111] Connection refused", NO_ANSWER)
 
     mapping = {"UUID": "uuid-1", "FunctionArn": FUNCTION, "EventSourceArn": STREAM}
