@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import json
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -89,11 +90,32 @@ class Invocation:
     payload: bytes
 
 
-class _Connection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        # Connected within the connect timeout; an answer may take as long as an invocation.
-        self.sock.settimeout(READ_TIMEOUT_SECONDS)
+class _Connection:
+    """One kept-alive HTTP/1.1 connection. A request goes out in one write, head and body
+    together, as botocore sends it: split in two, the server reads it twice."""
+
+    def __init__(self, host: str, port: int):
+        self.address = (host, port)
+        self.sock: socket.socket | None = None
+
+    def exchange(self, method: str, request: bytes) -> tuple[int, http.client.HTTPMessage, bytes]:
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address, CONNECT_TIMEOUT_SECONDS)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Connected within the connect timeout; an answer may take as long as an invocation.
+            self.sock.settimeout(READ_TIMEOUT_SECONDS)
+        self.sock.sendall(request)
+        response = http.client.HTTPResponse(self.sock, method=method)
+        response.begin()
+        answer = response.read()
+        if response.will_close:
+            self.close()
+        return response.status, response.msg, answer
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 class LocalApi:
@@ -114,22 +136,23 @@ class LocalApi:
         self.retries = retries
         self.sleep = sleep
         self._local = threading.local()
-        self._headers: dict[tuple[str, str], dict[str, str]] = {}
+        self._host_header = f"Host: {url.netloc}\r\n"
+        self._json_heads: dict[tuple[str, str], str] = {}
         self._lambda_scope = self._scope("lambda")
 
     def call_json(self, service: JsonService, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        headers = self._headers.get((service.target_prefix, operation))
-        if headers is None:
+        head = self._json_heads.get((service.target_prefix, operation))
+        if head is None:
             headers = {
-                **self._scope(service.signing_name),
                 "X-Amz-Target": f"{service.target_prefix}.{operation}",
                 "Content-Type": _JSON_1_0,
+                **self._scope(service.signing_name),
             }
             if service is JsonService.SQS:
                 # SQS answers errors with their Query API codes too (x-amzn-query-error), as botocore asks.
                 headers["x-amzn-query-mode"] = "true"
-            self._headers[(service.target_prefix, operation)] = headers
-        status, _headers, body = self._exchange(operation, "POST", "/", json.dumps(request).encode(), headers)
+            head = self._json_heads[(service.target_prefix, operation)] = self._head("POST", "/", headers)
+        status, _headers, body = self._exchange(operation, "POST", head, json.dumps(request).encode())
         return _document(operation, status, body)
 
     def call_lambda(
@@ -137,50 +160,52 @@ class LocalApi:
         operation: str,
         method: str,
         path: str,
-        body: bytes | None = None,
+        body: bytes = b"",
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
         """A Lambda REST call to LAMBDA_API + `path`."""
-        return self._exchange(operation, method, LAMBDA_API + path, body, {**self._lambda_scope, **(headers or {})})
+        head = self._head(method, LAMBDA_API + path, {**self._lambda_scope, **(headers or {})})
+        return self._exchange(operation, method, head, body)
+
+    def _head(self, method: str, path: str, headers: Mapping[str, str]) -> str:
+        """The request line and headers but Content-Length."""
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        return f"{method} {path} HTTP/1.1\r\n{self._host_header}{lines}"
 
     def _exchange(
-        self, operation: str, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+        self, operation: str, method: str, head: str, body: bytes
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
         """One request, again after a transient failure; an error answer raises ApiError."""
+        request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         attempt = 1
         while True:
             try:
-                return self._once(operation, method, path, body, headers)
+                return self._once(operation, method, request)
             except ApiError as error:
                 if attempt >= self.retries.attempts or not is_transient(error):
                     raise
             self.sleep(self.retries.delay(attempt))
             attempt += 1
 
-    def _once(
-        self, operation: str, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
-    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+    def _once(self, operation: str, method: str, request: bytes) -> tuple[int, http.client.HTTPMessage, bytes]:
         connection, reused = self._connection()
         try:
-            connection.request(method, path, body, dict(headers))
-            response = connection.getresponse()
-            answer = response.read()
+            status, headers, answer = connection.exchange(method, request)
         except (OSError, http.client.HTTPException) as error:
             connection.close()
             if reused and isinstance(error, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
                 # The server closed the kept-alive connection as the request went: send it on a new one.
-                return self._once(operation, method, path, body, headers)
+                return self._once(operation, method, request)
             raise ApiError(operation, type(error).__name__, str(error), NO_ANSWER) from error
-        if response.status >= 300:
-            raise _api_error(operation, response.status, response.msg, answer)
-        return response.status, response.msg, answer
+        if status >= 300:
+            raise _api_error(operation, status, headers, answer)
+        return status, headers, answer
 
     def _connection(self) -> tuple[_Connection, bool]:
         """This thread's connection, and whether it carried requests before."""
         connection: _Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = _Connection(self.host, self.port, timeout=CONNECT_TIMEOUT_SECONDS)
-            self._local.connection = connection
+            connection = self._local.connection = _Connection(self.host, self.port)
         if connection.sock is None:
             return connection, False
         if _closed_by_peer(connection.sock):

@@ -267,8 +267,8 @@ def test_one_kept_alive_connection_per_thread_with_the_read_timeout_of_an_invoca
 def test_a_connection_the_server_closed_is_replaced_before_the_next_call(server, sleeps, streams, monkeypatch):
     server.answers.append(Answer(close=True))
     sent = []
-    send = local_api._Connection.request
-    monkeypatch.setattr(local_api._Connection, "request", lambda self, *args: sent.append(args) or send(self, *args))
+    send = local_api._Connection.exchange
+    monkeypatch.setattr(local_api._Connection, "exchange", lambda self, *args: sent.append(args) or send(self, *args))
     streams.call("DescribeStream", StreamArn="arn")
     streams.call("DescribeStream", StreamArn="arn")
     assert len(sent) == 2, "no request went out on the closed connection"
