@@ -256,7 +256,7 @@ class Lambda:
                 return mappings
 
 
-def _closed_by_peer(sock: Any) -> bool:
+def _closed_by_peer(sock: socket.socket) -> bool:
     """An idle kept-alive socket that is readable has been closed by the server (or has data no
     request asked for): either way it cannot carry the next request."""
     poller = select.poll()
