@@ -76,7 +76,13 @@ class Server:
             def log_message(self, *_args):
                 pass
 
-        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class HttpServer(http.server.ThreadingHTTPServer):
+            def shutdown_request(self, request):
+                super().shutdown_request(request)
+                server.closed.set()
+
+        self.closed = threading.Event()
+        self.http = HttpServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.http.server_port}"
         threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
 
@@ -270,6 +276,7 @@ def test_a_connection_the_server_closed_is_replaced_before_the_next_call(server,
     send = local_api._Connection.exchange
     monkeypatch.setattr(local_api._Connection, "exchange", lambda self, *args: sent.append(args) or send(self, *args))
     streams.call("DescribeStream", StreamArn="arn")
+    assert server.closed.wait(timeout=5)
     streams.call("DescribeStream", StreamArn="arn")
     assert len(sent) == 2, "no request went out on the closed connection"
     assert len(server.requests) == 2 and server.connections() == 2
