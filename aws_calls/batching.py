@@ -91,9 +91,10 @@ def send_with_retries(
 
 
 def error_code(error: BaseException) -> str:
-    """botocore's error code (`ThrottlingException`, ...) when there is one, else the type name."""
+    """The error code (`ThrottlingException`, ...) when there is one (botocore's, or the `code` of
+    the data plane's client), else the type name."""
     response = getattr(error, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else getattr(error, "code", None)
     return code if isinstance(code, str) and code else type(error).__name__
 
 

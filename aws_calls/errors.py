@@ -22,6 +22,8 @@ TRANSIENT_CODES = frozenset(
         "TransactionInProgressException",
         "AWS.SimpleQueueService.RequestThrottled",
         "RequestThrottled",
+        # Lambda's throttle (429).
+        "TooManyRequestsException",
     }
 )
 

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from emulator.esm.engine import REFRESH_SECONDS, AwsClients, Engine
+from emulator.esm.local_api import ApiError
 from emulator.lifecycle import Paths
 from emulator.settings import EmulatorSettings
 
@@ -34,7 +33,7 @@ def run(settings: EmulatorSettings) -> None:
         try:
             engine.refresh()
             refreshes += 1
-        except (ClientError, BotoCoreError) as error:
+        except ApiError as error:
             logger.warning("could not read the event source mappings: %s", error)
         status = {
             "refreshes": refreshes,

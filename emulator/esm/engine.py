@@ -19,12 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from aws_calls.batching import Failure, RetryPolicy, chunks, send_with_retries, sqs_batch_failures
-from aws_calls.errors import is_transient
-from aws_calls.sessions import local_clients
 from emulator.esm.checkpoints import (
     Checkpoints,
     Consumer,
@@ -36,18 +31,14 @@ from emulator.esm.checkpoints import (
     UnreadableCheckpoint,
 )
 from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
+from emulator.esm.local_api import NO_ANSWER, ApiError, JsonClient, JsonService, Lambda, LocalApi, is_transient
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
 from emulator.esm.stream_delivery import NOT_INVOKED, InvokeResult, StreamMappingConfig, deliver_stream_batch
 from emulator.esm.stream_events import lambda_stream_record
 from emulator.state_files import checkpoints_dir
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_dynamodbstreams.literals import ShardIteratorTypeType
-    from mypy_boto3_dynamodbstreams.type_defs import RecordTypeDef
-    from mypy_boto3_lambda import LambdaClient
-    from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
 
 logger = logging.getLogger("emulator.esm")
 
@@ -57,32 +48,27 @@ DEFAULT_SQS_POLLERS = 2
 
 
 class AwsClients:
+    """The local API as the pollers call it (`local_api`: records and messages in their JSON wire form)."""
+
     def __init__(self, endpoint: str, region: str):
-        config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3}, read_timeout=900)
-        clients = local_clients(endpoint, region, config)
+        api = LocalApi(endpoint, region)
         self.region = region
-        self.lambda_: LambdaClient = clients("lambda")
-        self.sqs: SQSClient = clients("sqs")
-        self.streams: DynamoDBStreamsClient = clients("dynamodbstreams")
+        self.lambda_ = Lambda(api)
+        self.sqs = JsonClient(api, JsonService.SQS)
+        self.streams = JsonClient(api, JsonService.DYNAMODB_STREAMS)
 
     def invoke(self, function_arn: str, event: dict[str, Any]) -> InvokeResult:
         try:
-            response = self.lambda_.invoke(
-                FunctionName=function_arn, InvocationType="RequestResponse", Payload=json.dumps(event).encode()
-            )
-        except (ClientError, BotoCoreError) as error:
+            invocation = self.lambda_.invoke(function_arn, json.dumps(event).encode())
+        except ApiError as error:
             logger.warning("invoke of %s failed before the function ran: %s", function_arn, error)
             return InvokeResult(str(uuid.uuid4()), 500, NOT_INVOKED, b"")
-        return InvokeResult(
-            response["ResponseMetadata"].get("RequestId", ""),
-            response.get("StatusCode", 200),
-            response.get("FunctionError"),
-            response["Payload"].read(),
-        )
+        return InvokeResult(invocation.request_id, invocation.status, invocation.function_error, invocation.payload)
 
     def queue_url(self, queue_arn: str) -> str:
         _, _, _, _, account, name = queue_arn.split(":", 5)
-        return self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url: str = self.sqs.call("GetQueueUrl", QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        return url
 
 
 class WorkerStopping(Exception):
@@ -171,10 +157,10 @@ class SqsWorker(Worker):
                 consumed += records_to_delete(selected, result, report)
             self._delete(queue_url, consumed)
 
-    def _gather(self, queue_url: str, batch_size: int, window: float) -> list[MessageTypeDef]:
+    def _gather(self, queue_url: str, batch_size: int, window: float) -> list[dict[str, Any]]:
         """Up to `batch_size` messages: with a window, as many as arrive before it closes; without
         one, what is there now (receives continue while they come back full)."""
-        messages: list[MessageTypeDef] = []
+        messages: list[dict[str, Any]] = []
         deadline: float | None = None
         while len(messages) < batch_size and not self.stopping.is_set():
             remaining = (deadline - time.monotonic()) if deadline else window
@@ -183,7 +169,8 @@ class SqsWorker(Worker):
             # SQS long-polls in whole seconds; the last part of a window is short polls with pauses.
             wait = 1 if not messages else max(0, min(1, int(remaining)))
             asked = min(10, batch_size - len(messages))
-            received = self.clients.sqs.receive_message(
+            received = self.clients.sqs.call(
+                "ReceiveMessage",
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=asked,
                 WaitTimeSeconds=wait,
@@ -201,12 +188,12 @@ class SqsWorker(Worker):
 
     def _delete(self, queue_url: str, records: list[dict[str, Any]]) -> None:
         # A message id is a valid batch entry Id (hex and hyphens), and names the message in the log below.
-        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
-            {"Id": record["messageId"], "ReceiptHandle": record["receiptHandle"]} for record in records
-        ]
+        entries = [{"Id": record["messageId"], "ReceiptHandle": record["receiptHandle"]} for record in records]
 
-        def delete(batch: list[DeleteMessageBatchRequestEntryTypeDef]) -> list[Failure]:
-            return sqs_batch_failures(batch, self.clients.sqs.delete_message_batch(QueueUrl=queue_url, Entries=batch))
+        def delete(batch: list[dict[str, str]]) -> list[Failure]:
+            return sqs_batch_failures(
+                batch, self.clients.sqs.call("DeleteMessageBatch", QueueUrl=queue_url, Entries=batch)
+            )
 
         for group in chunks(entries, 10):
             for failure in send_with_retries(delete, group, RetryPolicy(), is_transient):
@@ -283,10 +270,8 @@ class StreamWorker(Worker):
     def _watch_shards(self) -> None:
         started: set[str] = set()
         while not self.stopping.is_set():
-            shards = self.clients.streams.describe_stream(StreamArn=self.config.stream_arn)["StreamDescription"][
-                "Shards"
-            ]
-            for shard in shards:
+            stream = self.clients.streams.call("DescribeStream", StreamArn=self.config.stream_arn)
+            for shard in stream["StreamDescription"]["Shards"]:
                 if shard["ShardId"] not in started:
                     started.add(shard["ShardId"])
                     self._spawn(self._consume, f"shard-{shard['ShardId'][-8:]}", shard["ShardId"])
@@ -310,16 +295,18 @@ class StreamWorker(Worker):
 
     def _gather(
         self, shard_id: str, iterator: str | None, batch_size: int, window: float
-    ) -> tuple[list[RecordTypeDef], str | None]:
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """Up to `batch_size` records: the window starts at the first record; until then, and while
         the window is open, the shard is polled four times a second as Lambda does."""
-        records: list[RecordTypeDef] = []
+        records: list[dict[str, Any]] = []
         deadline: float | None = None
         while iterator and not self.stopping.is_set():
             try:
-                response = self.clients.streams.get_records(ShardIterator=iterator, Limit=batch_size - len(records))
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                response = self.clients.streams.call(
+                    "GetRecords", ShardIterator=iterator, Limit=batch_size - len(records)
+                )
+            except ApiError as error:
+                if error.code not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                     raise
                 # Nothing gathered has been delivered yet: read it again from the checkpoint.
                 return [], self._iterator(shard_id)
@@ -342,20 +329,12 @@ class StreamWorker(Worker):
 
     def _iterator(self, shard_id: str) -> str:
         checkpoint = self.checkpoints.get(shard_id)
-        streams = self.clients.streams
         if not checkpoint:
-            return streams.get_shard_iterator(
-                StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType=self.starting_position
-            )["ShardIterator"]
+            return self._shard_iterator(shard_id, ShardIteratorType=self.starting_position)
         try:
-            return streams.get_shard_iterator(
-                StreamArn=self.config.stream_arn,
-                ShardId=shard_id,
-                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
-                SequenceNumber=checkpoint,
-            )["ShardIterator"]
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TrimmedDataAccessException":
+            return self._shard_iterator(shard_id, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=checkpoint)
+        except ApiError as error:
+            if error.code != "TrimmedDataAccessException":
                 raise
         # As Lambda does when its position has aged out: go on from the oldest record still there.
         # Records up to the checkpoint are skipped where they remain (sequence numbers only grow).
@@ -365,9 +344,13 @@ class StreamWorker(Worker):
             shard_id,
         )
         self.skip_through[shard_id] = int(checkpoint)
-        return streams.get_shard_iterator(
-            StreamArn=self.config.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+        return self._shard_iterator(shard_id, ShardIteratorType="TRIM_HORIZON")
+
+    def _shard_iterator(self, shard_id: str, **position: str) -> str:
+        iterator: str = self.clients.streams.call(
+            "GetShardIterator", StreamArn=self.config.stream_arn, ShardId=shard_id, **position
         )["ShardIterator"]
+        return iterator
 
     def _invoke(self, records: list[dict[str, Any]]) -> InvokeResult:
         return self.clients.invoke(self.config.function_arn, {"Records": records})
@@ -380,9 +363,11 @@ class StreamWorker(Worker):
             return
         while True:
             try:
-                self.clients.sqs.send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(invocation_record))
+                self.clients.sqs.call(
+                    "SendMessage", QueueUrl=self.on_failure_url, MessageBody=json.dumps(invocation_record)
+                )
                 return
-            except (ClientError, BotoCoreError) as error:
+            except ApiError as error:
                 # The records are only checkpointed once their failure record is sent.
                 logger.warning("on-failure destination unavailable (%s); retrying", error)
                 self.pause(1)
@@ -398,10 +383,9 @@ class Engine:
 
     def refresh(self) -> None:
         mappings = {}
-        for page in self.clients.lambda_.get_paginator("list_event_source_mappings").paginate():
-            for mapping in page["EventSourceMappings"]:
-                if mapping.get("State", "Enabled") in ("Enabled", "Creating", "Enabling", "Updating"):
-                    mappings[mapping["UUID"]] = mapping
+        for mapping in self.clients.lambda_.event_source_mappings():
+            if mapping.get("State", "Enabled") in ("Enabled", "Creating", "Enabling", "Updating"):
+                mappings[mapping["UUID"]] = mapping
         for mapping_id in list(self.workers):
             if mapping_id not in mappings or _settings(mappings[mapping_id]) != _settings(
                 self.workers[mapping_id].mapping
@@ -417,7 +401,10 @@ class Engine:
                     continue
                 try:
                     worker.start()
-                except (FilterPatternError, ClientError) as error:
+                except (FilterPatternError, ApiError) as error:
+                    # The API gone is not the mapping's fault: the refresh ends, and the next one tries again.
+                    if isinstance(error, ApiError) and error.status == NO_ANSWER:
+                        raise
                     logger.error("mapping %s cannot run: %s", mapping_id, error)
                     worker.stop()
                     continue

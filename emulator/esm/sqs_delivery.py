@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +10,8 @@ from emulator.esm.stream_delivery import InvokeResult
 
 
 def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """A ReceiveMessage message as the record Lambda puts in the event (camelCase attributes)."""
+    """A ReceiveMessage message (its JSON wire form) as the record Lambda puts in the event
+    (camelCase attributes)."""
     return {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],
@@ -46,14 +46,15 @@ def records_to_delete(
 
 
 def _camel_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as ReceiveMessage's JSON carries it (binary as base64), camelCased."""
     attribute = {
         "stringValue": value.get("StringValue"),
         "stringListValues": value.get("StringListValues", []),
-        "binaryListValues": [base64.b64encode(item).decode() for item in value.get("BinaryListValues", [])],
+        "binaryListValues": value.get("BinaryListValues", []),
         "dataType": value.get("DataType"),
     }
     if "BinaryValue" in value:
-        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+        attribute["binaryValue"] = value["BinaryValue"]
         del attribute["stringValue"]
     elif attribute["stringValue"] is None:
         del attribute["stringValue"]

@@ -1,19 +1,33 @@
-"""DynamoDB Streams GetRecords output (as boto3 parses it) -> the records Lambda delivers."""
+"""DynamoDB Streams GetRecords records, in their JSON wire form -> the records Lambda delivers."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from emulator.dynamodb_item_size import stream_record_size
 
+# A StreamRecord's members in the order AWS's events (and boto3's parse) have them.
+STREAM_RECORD_MEMBERS = (
+    "ApproximateCreationDateTime",
+    "Keys",
+    "NewImage",
+    "OldImage",
+    "SequenceNumber",
+    "SizeBytes",
+    "StreamViewType",
+)
+
 
 def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    change = _wire_json(record["dynamodb"])
+    """The wire record carries what Lambda sends (binary as base64, numbers as strings), but for
+    its creation time: epoch seconds that Lambda's events carry as a float (1693997155.0)."""
+    wire = record["dynamodb"]
+    change = {member: wire[member] for member in STREAM_RECORD_MEMBERS if member in wire}
+    if "ApproximateCreationDateTime" in change:
+        change["ApproximateCreationDateTime"] = float(change["ApproximateCreationDateTime"])
     if not change.get("SizeBytes"):
-        change["SizeBytes"] = stream_record_size(record["dynamodb"])
+        change["SizeBytes"] = stream_record_size(change)
     event = {
         "eventID": record["eventID"],
         "eventName": record["eventName"],
@@ -27,16 +41,3 @@ def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str
     if identity:
         event["userIdentity"] = {"type": identity.get("Type"), "principalId": identity.get("PrincipalId")}
     return event
-
-
-def _wire_json(value: Any) -> Any:
-    """boto3's parsed values back to the JSON Lambda sends: epoch-second numbers, base64 binary."""
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, dict):
-        return {key: _wire_json(member) for key, member in value.items()}
-    if isinstance(value, list):
-        return [_wire_json(member) for member in value]
-    return value

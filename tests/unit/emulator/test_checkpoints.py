@@ -155,7 +155,8 @@ def test_problems_are_listed_per_mapping_and_cleared_by_mapping_or_kind():
 
 
 class Streams:
-    def describe_stream(self, StreamArn):
+    def call(self, operation, **_request):
+        assert operation == "DescribeStream"
         return {"StreamDescription": {"Shards": []}}
 
 
@@ -227,21 +228,13 @@ def test_a_consumer_without_a_checkpoint_is_logged_with_where_it_starts(tmp_path
     ]
 
 
-class Paginator:
-    def __init__(self, mappings):
-        self.mappings = mappings
-
-    def paginate(self):
-        return [{"EventSourceMappings": self.mappings}]
-
-
 def test_a_second_mapping_of_one_function_to_one_stream_is_not_run_and_is_reported(tmp_path):
     mappings = [
         {"UUID": uuid, "FunctionArn": FUNCTION, "EventSourceArn": STREAM, "State": "Enabled"}
         for uuid in ("uuid-1", "uuid-2")
     ]
     clients = SimpleNamespace(
-        lambda_=SimpleNamespace(get_paginator=lambda _name: Paginator(mappings)),
+        lambda_=SimpleNamespace(event_source_mappings=lambda: mappings),
         streams=Streams(),
         region="us-east-1",
     )

@@ -3,10 +3,9 @@ import threading
 import time
 from types import SimpleNamespace
 
-from botocore.exceptions import EndpointConnectionError
-
 from emulator.esm.checkpoints import Problems
 from emulator.esm.engine import StreamWorker
+from emulator.esm.local_api import NO_ANSWER, ApiError
 from emulator.esm.stream_delivery import (
     NOT_INVOKED,
     RECORD_AGE_EXCEEDED,
@@ -227,8 +226,8 @@ def test_a_stopping_worker_gives_up_waiting_for_an_unreachable_on_failure_destin
     start delivers it again."""
 
     class Unreachable:
-        def send_message(self, **_request):
-            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/")
+        def call(self, _operation, **_request):
+            raise ApiError("SendMessage", "ConnectionRefusedError", "[Errno 111] Connection refused", NO_ANSWER)
 
     mapping = {"UUID": "uuid-1", "FunctionArn": FUNCTION, "EventSourceArn": STREAM}
     worker = StreamWorker(mapping, SimpleNamespace(sqs=Unreachable(), region="us-east-1"), tmp_path, Problems())

@@ -8,7 +8,7 @@ ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/label"
 def record(size_bytes):
     change = {
         "Keys": {"pk": {"S": "a"}},
-        "NewImage": {"pk": {"S": "a"}, "blob": {"B": b"\x00\x01"}, "value": {"N": "-0.5"}},
+        "NewImage": {"pk": {"S": "a"}, "blob": {"B": "AAE="}, "value": {"N": "-0.5"}},
         "StreamViewType": "NEW_IMAGE",
         "SequenceNumber": "1",
     }
