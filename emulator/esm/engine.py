@@ -31,6 +31,7 @@ from emulator.esm.checkpoints import (
     UnreadableCheckpoint,
 )
 from emulator.esm.filtering import FilterPatternError, parse_filter_criteria, record_matches
+from emulator.esm.invoke_payload import event_payload, payload_batches
 from emulator.esm.local_api import NO_ANSWER, ApiError, JsonClient, JsonService, Lambda, LocalApi, is_transient
 from emulator.esm.sqs_delivery import lambda_sqs_record, records_to_delete
 from emulator.esm.stream_delivery import NOT_INVOKED, InvokeResult, StreamMappingConfig, deliver_stream_batch
@@ -57,9 +58,9 @@ class AwsClients:
         self.sqs = JsonClient(api, JsonService.SQS)
         self.streams = JsonClient(api, JsonService.DYNAMODB_STREAMS)
 
-    def invoke(self, function_arn: str, event: dict[str, Any]) -> InvokeResult:
+    def invoke(self, function_arn: str, records: list[dict[str, Any]]) -> InvokeResult:
         try:
-            invocation = self.lambda_.invoke(function_arn, json.dumps(event).encode())
+            invocation = self.lambda_.invoke(function_arn, event_payload(records))
         except ApiError as error:
             logger.warning("invoke of %s failed before the function ran: %s", function_arn, error)
             return InvokeResult(str(uuid.uuid4()), 500, NOT_INVOKED, b"")
@@ -152,9 +153,9 @@ class SqsWorker(Worker):
                 record = lambda_sqs_record(message, queue_arn, clients.region)
                 # Lambda deletes what the filter drops without invoking the function.
                 (selected if record_matches(patterns, record) else consumed).append(record)
-            if selected:
-                result = clients.invoke(mapping["FunctionArn"], {"Records": selected})
-                consumed += records_to_delete(selected, result, report)
+            for batch in payload_batches(selected):
+                result = clients.invoke(mapping["FunctionArn"], batch)
+                consumed += records_to_delete(batch, result, report)
             self._delete(queue_url, consumed)
 
     def _gather(self, queue_url: str, batch_size: int, window: float) -> list[dict[str, Any]]:
@@ -287,10 +288,8 @@ class StreamWorker(Worker):
                 continue
             events = [lambda_stream_record(record, self.config.stream_arn, self.clients.region) for record in records]
             selected = [event for event in events if record_matches(self.patterns, event)]
-            if selected:
-                deliver_stream_batch(
-                    selected, shard_id, self.config, self._invoke, self._send_failure, sleep=self.pause
-                )
+            for batch in payload_batches(selected):
+                deliver_stream_batch(batch, shard_id, self.config, self._invoke, self._send_failure, sleep=self.pause)
             self.checkpoints.save(shard_id, events[-1]["dynamodb"]["SequenceNumber"])
 
     def _gather(
@@ -353,7 +352,7 @@ class StreamWorker(Worker):
         return iterator
 
     def _invoke(self, records: list[dict[str, Any]]) -> InvokeResult:
-        return self.clients.invoke(self.config.function_arn, {"Records": records})
+        return self.clients.invoke(self.config.function_arn, records)
 
     def _send_failure(self, invocation_record: dict[str, Any]) -> None:
         if not self.on_failure_url:
