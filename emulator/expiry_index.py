@@ -60,16 +60,17 @@ class TableExpiries:
             self._add(math.floor(seconds), partition_key, sort_key)
 
     def still_pending(
-        self, partition_key: Hashable, sort_key: Hashable, value: Any, due_at: float, second: int | None
+        self, partition_key: Hashable, sort_key: Hashable, seconds: float | None, due_at: float, second: int | None
     ) -> None:
-        """Keep an item read by the sweep and not deleted, whose TTL attribute is `value`, if it
-        may expire after `due_at`: read in a full pass (`second` None), or from the entry of
-        `second` when its expiry is still in that second (another second's entry stands for it
-        otherwise). An expiry at or before `due_at` that did not expire is more than five years
-        old: it never will."""
-        seconds = expires_at(value)
-        if seconds is not None and seconds > due_at and (second is None or math.floor(seconds) == second):
-            self._add(math.floor(seconds), partition_key, sort_key)
+        """Keep an item read by the sweep and not deleted, which `expires_at` `seconds`, if it may
+        expire after `due_at`: read in a full pass (`second` None), or from the entry of `second`
+        when its expiry is still in that second (another second's entry stands for it otherwise).
+        An expiry at or before `due_at` that did not expire is more than five years old: it never
+        will."""
+        if seconds is not None and seconds > due_at:
+            kept = math.floor(seconds)
+            if second is None or kept == second:
+                self._add(kept, partition_key, sort_key)
 
     def pop_due(self, due_at: float) -> Iterator[tuple[Hashable, Hashable, int]]:
         """(partition key, sort key, second) of every entry whose second began at or before

@@ -32,7 +32,11 @@ def expires_at(ttl_attribute_value: Any) -> float | None:
 
 
 def is_expired(ttl_attribute_value: Any, now: float) -> bool:
-    """True when an item with this typed TTL attribute value expires at `now`: its `expires_at`
-    is past, but not more than five years past."""
-    seconds = expires_at(ttl_attribute_value)
+    """True when an item with this typed TTL attribute value expires at `now`."""
+    return is_due(expires_at(ttl_attribute_value), now)
+
+
+def is_due(seconds: float | None, now: float) -> bool:
+    """True when an item that `expires_at` these epoch seconds expires at `now`: they are past,
+    but not more than five years past."""
     return seconds is not None and now - FIVE_YEARS_SECONDS <= seconds <= now

@@ -28,7 +28,7 @@ from typing import Any
 
 from emulator.expiry_index import ExpiryIndex
 from emulator.ministack.registry import MinistackDiffers, Originals, Patch, Target
-from emulator.ttl_rules import TTL_IDENTITY, is_expired
+from emulator.ttl_rules import TTL_IDENTITY, expires_at, is_due
 
 logger = logging.getLogger("emulator.ttl")
 
@@ -196,13 +196,13 @@ async def sweep_expired_items(index: ExpiryIndex, now: float | None = None, dele
                         item = table["items"].get(partition_key, {}).get(sort_key)
                         if item is None:
                             continue
-                        value = item.get(attribute)
-                        if is_expired(value, due_at):
+                        seconds = expires_at(item.get(attribute))
+                        if is_due(seconds, due_at):
                             dynamodb._remove_item(table, partition_key, sort_key)
                             _record_ttl_removal(dynamodb, table_name, table, item)
                             removed += 1
                         else:
-                            expiries.still_pending(partition_key, sort_key, value, due_at, second)
+                            expiries.still_pending(partition_key, sort_key, seconds, due_at, second)
                 await asyncio.sleep(0)
                 if dynamodb._tables.get_scoped(account_id, region, table_name) is not table:
                     break

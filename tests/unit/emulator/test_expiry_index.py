@@ -55,12 +55,12 @@ def test_entries_added_while_due_ones_are_read_wait_for_the_next_pop():
 def test_an_item_read_and_not_deleted_is_kept_only_while_its_entry_stands_for_a_later_expiry():
     index = expiries()
     # Read in a full pass: kept when later than due, else it is more than five years old.
-    index.still_pending("later", "_", {"N": str(NOW + 0.5)}, NOW, None)
-    index.still_pending("ancient", "_", {"N": "1"}, NOW, None)
-    index.still_pending("string", "_", {"S": str(NOW + 5)}, NOW, None)
+    index.still_pending("later", "_", NOW + 0.5, NOW, None)
+    index.still_pending("ancient", "_", 1.0, NOW, None)
+    index.still_pending("string", "_", None, NOW, None)
     # Read from an entry: kept in the same second; an entry of another second is left behind.
-    index.still_pending("same-second", "_", {"N": str(NOW + 0.7)}, NOW, NOW)
-    index.still_pending("rewritten", "_", {"N": str(NOW + 60)}, NOW, NOW)
+    index.still_pending("same-second", "_", NOW + 0.7, NOW, NOW)
+    index.still_pending("rewritten", "_", NOW + 60.0, NOW, NOW)
     assert sorted(key for key, _sort, _second in index.pop_due(NOW + 1)) == ["later", "same-second"]
 
 

@@ -11,7 +11,7 @@ import pytest
 from emulator.expiry_index import ExpiryIndex
 from emulator.ministack import compact, persistence, ttl
 from emulator.ministack.registry import MinistackDiffers, PatchRegistry
-from emulator.ttl_rules import FIVE_YEARS_SECONDS, TTL_IDENTITY, is_expired
+from emulator.ttl_rules import FIVE_YEARS_SECONDS, TTL_IDENTITY, expires_at
 
 NOW = 1_800_000_000
 TABLE = "readings"
@@ -174,11 +174,11 @@ def judged(monkeypatch):
     """How many items each sweep reads and judges."""
     counted = []
 
-    def counting(value, now):
+    def counting(value):
         counted.append(value)
-        return is_expired(value, now)
+        return expires_at(value)
 
-    monkeypatch.setattr(ttl, "is_expired", counting)
+    monkeypatch.setattr(ttl, "expires_at", counting)
     return counted
 
 
