@@ -39,8 +39,8 @@ def call(dynamodb, action, **data):
     return asyncio.run(request(dynamodb, action, **data))
 
 
-def ttl_table(dynamodb):
-    call(
+async def create_ttl_table(dynamodb):
+    await request(
         dynamodb,
         "CreateTable",
         TableName=TABLE,
@@ -52,9 +52,13 @@ def ttl_table(dynamodb):
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
-    call(
+    await request(
         dynamodb, "UpdateTimeToLive", TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
     )
+
+
+def ttl_table(dynamodb):
+    asyncio.run(create_ttl_table(dynamodb))
 
 
 def item(device, at, ttl_value):
@@ -314,3 +318,35 @@ def test_an_item_too_old_to_expire_is_deleted_by_a_sweep_at_an_earlier_time(dyna
     assert sweep(expiries, NOW) == 0
     assert sweep(expiries, NOW) == 0
     assert sweep(expiries, too_old) == 1
+
+
+def test_entries_left_by_rewrites_are_dropped_by_reading_the_table_again(dynamodb, expiries):
+    ttl_table(dynamodb)
+    assert sweep(expiries, NOW) == 0
+    for n in range(2000):
+        call(dynamodb, "PutItem", TableName=TABLE, Item=item("d", 1, {"N": str(NOW + 10 + n)}))
+    table = dynamodb._tables.get(TABLE)
+    assert expiries.of(table).entries == 2000
+
+    assert sweep(expiries, NOW) == 0
+    assert expiries.of(table).entries == 1
+    assert sweep(expiries, NOW + 2009) == 1
+
+
+def test_a_table_replaced_during_a_sweep_of_its_due_entries_is_left_alone(dynamodb, expiries, monkeypatch):
+    monkeypatch.setattr(ttl, "SWEEP_CHUNK", 1)
+    ttl_table(dynamodb)
+    assert sweep(expiries, NOW) == 0
+    for at in range(3):
+        call(dynamodb, "PutItem", TableName=TABLE, Item=item("d", at, {"N": str(NOW + 10)}))
+
+    async def sweep_while_the_table_is_replaced():
+        sweeping = asyncio.create_task(ttl.sweep_expired_items(expiries, NOW + 20))
+        await asyncio.sleep(0)
+        await request(dynamodb, "DeleteTable", TableName=TABLE)
+        await create_ttl_table(dynamodb)
+        return await sweeping
+
+    assert asyncio.run(sweep_while_the_table_is_replaced()) == 1
+    call(dynamodb, "PutItem", TableName=TABLE, Item=item("new", 1, {"N": str(NOW + 10)}))
+    assert sweep(expiries, NOW + 20) == 1 and items(dynamodb) == set()
