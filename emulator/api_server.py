@@ -61,7 +61,7 @@ def serve(settings: EmulatorSettings) -> None:
         else None
     )
     patches = PatchRegistry()
-    ministack_app, firehose, saves = ministack.install(
+    ministack_app, firehose, saves, expiries = ministack.install(
         patches,
         journal,
         sync_saves=settings.journal is JournalMode.FSYNC,
@@ -88,7 +88,9 @@ def serve(settings: EmulatorSettings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         # On the loop that serves every DynamoDB request: see emulator.ministack.ttl.
-        sweeper = asyncio.create_task(sweep_every(settings.ttl_sweep_seconds, settings.ttl_deletion_delay_seconds))
+        sweeper = asyncio.create_task(
+            sweep_every(expiries, settings.ttl_sweep_seconds, settings.ttl_deletion_delay_seconds)
+        )
         counted = CallCounter(app, ensure_identity(settings.state_dir))
         guarded = LoopbackGuard(counted, settings.extra_cors_allowed_origins)
         # uvicorn on httptools and uvloop: half hypercorn's CPU per request (bench/results/profile-2026-11-23.md).

@@ -6,7 +6,8 @@ are the code it was written for, so an upgrade stops the backend with one line n
 and the function instead of running a replacement on code it does not fit.
 
 - `ttl`: MiniStack's TTL reaper never starts; `sweep_expired_items` applies DynamoDB's rules and
-  writes each removal's stream record;
+  writes each removal's stream record, reading the items an expiry index (fed by `_set_item`)
+  says may be due;
 - `mappings`: MiniStack's event source mapping poller stays off (`emulator.esm` runs them);
 - `mapping_validation`: Create/UpdateEventSourceMapping refuse what AWS refuses, with AWS's errors;
 - `firehose`: Firehose deliveries go through `FirehoseBuffers` (one S3 object per buffer);
@@ -48,6 +49,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, NamedTuple
 
+from emulator.expiry_index import ExpiryIndex
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.ministack import (
     athena,
@@ -84,6 +86,7 @@ class EmbeddedMinistack(NamedTuple):
     app: Any
     firehose: FirehoseBuffers
     saves: SaveLog
+    expiries: ExpiryIndex
 
 
 def install(
@@ -99,6 +102,7 @@ def install(
     app = importlib.import_module("ministack.app").app
     buffers = FirehoseBuffers(firehose.deliver_one_object)
     save_log = SaveLog()
+    expiries = ExpiryIndex()
     patches = [
         ttl.REAPER_NEVER_STARTS,
         mappings.POLLER_OFF,
@@ -129,6 +133,7 @@ def install(
         dynamodb_stream_reads.STREAM_READS_BY_ORJSON,
         dynamodb_wording.AWS_WORDING,
         compact.COMPACT_ITEMS_AND_STREAMS,
+        ttl.expiries_indexed(expiries),
         saves.saves_known(save_log, sync_saves, {compact.DYNAMODB_STATE: compact.live_state}),
         s3.OBJECT_WRITES_KNOWN,
     ]
@@ -142,4 +147,4 @@ def install(
         raise
     if journal_to is not None:
         buffers.log = journal_to
-    return EmbeddedMinistack(app, buffers, save_log)
+    return EmbeddedMinistack(app, buffers, save_log, expiries)

@@ -606,7 +606,7 @@ def journaled(journal: Journal) -> Patch:
         name="journal",
         summary="Every change to items, stream records and messages is journaled before its answer",
         targets={
-            SET_ITEM: "c1de04bcfc4da1cb64cac7037d2f6b511b118280cd79efb13ef2c3c83ca40bd2",
+            SET_ITEM: "d28a9eaa26eeb2ae27b21ee732849897852319088b89934cc08448e90839e12a",
             REMOVE_ITEM: "5cce50c99688dab8a5219d2e4bbcd06fc3b74c932d6aa6b47db5afc614203a1e",
             TRIM_STREAM_RECORDS: "ab873e752fe251cc6785a0d24fd5d320b37cd4d38a7e1aa1126c72f822440c65",
             ITEMS_REPLACED: "b48626c371f77c18df8fa1ad9e1ce3fa214dcb6d57cfa0e4d99c817b6170aefd",

@@ -4,7 +4,9 @@ MiniStack's reaper thread deletes every 60 s, writes no stream record and also e
 values. It is started by a statement at the end of `ministack.services.dynamodb`, with no switch,
 so `import_dynamodb` imports that module with a `threading` of its own in which a thread named
 `dynamodb-ttl-reaper` is created but never started (exec's documented `__builtins__` seam,
-for that one module: nothing process-wide changes). `sweep_expired_items` does the work instead.
+for that one module: nothing process-wide changes). `sweep_expired_items` does the work instead,
+reading only the items an `ExpiryIndex` says may be due (`expiries_indexed` feeds it from
+`_set_item`), plus, once, every item of a table the index does not describe yet.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from emulator.expiry_index import ExpiryIndex
 from emulator.ministack.registry import MinistackDiffers, Originals, Patch, Target
-from emulator.ttl_rules import TTL_IDENTITY, is_expired
+from emulator.ttl_rules import TTL_IDENTITY, expires_at, is_due
 
 logger = logging.getLogger("emulator.ttl")
 
 DYNAMODB = "ministack.services.dynamodb"
 REAPER = Target(DYNAMODB, "_ttl_reaper")
+SET_ITEM = Target(DYNAMODB, "_set_item")
 REAPER_THREAD = "dynamodb-ttl-reaper"
 # Items looked at between two turns of the event loop, so the API keeps answering during a sweep.
 SWEEP_CHUNK = 5000
@@ -124,10 +128,38 @@ REAPER_NEVER_STARTS = Patch(
 )
 
 
-async def sweep_expired_items(now: float | None = None, deletion_delay: float = 0.0) -> int:
+def expiries_indexed(index: ExpiryIndex) -> Patch:
+    """Every item stored in a table `index` holds is added to it as it is stored."""
+
+    def build(originals: Originals) -> dict[Target, Any]:
+        set_item = originals[SET_ITEM]
+
+        def set_item_indexed(table: dict[str, Any], partition_key: Any, sort_key: Any, item: Any) -> Any:
+            old = set_item(table, partition_key, sort_key, item)
+            expiries = index.of(table)
+            if expiries is not None:
+                expiries.item_written(partition_key, sort_key, old, item)
+            return old
+
+        return {SET_ITEM: set_item_indexed}
+
+    return Patch(
+        name="dynamodb-ttl-expiry-index",
+        summary="Items written to a table with TTL are indexed by expiry, so the TTL sweep reads only what is due",
+        # compact's set_shared_item: applied right after compact.COMPACT_ITEMS_AND_STREAMS.
+        targets={SET_ITEM: "c1de04bcfc4da1cb64cac7037d2f6b511b118280cd79efb13ef2c3c83ca40bd2"},
+        build=build,
+    )
+
+
+async def sweep_expired_items(index: ExpiryIndex, now: float | None = None, deletion_delay: float = 0.0) -> int:
     """Delete every item of every table with TTL enabled that expired at least `deletion_delay`
     seconds ago; returns how many. AWS deletes "within a few days" of expiry and the item stays
     readable until then; 0 deletes at the first sweep after expiry.
+
+    Reads what `index` says may be due; a table it does not describe yet (first seen, its items
+    restored, its TTL enabled or changed, the table or its items replaced) is read in full once,
+    which indexes it, while `expiries_indexed` adds every item written from then on.
 
     Must run on the API's event loop: MiniStack serves every DynamoDB request there and its
     writers never take its `_lock`, so that loop is the only thing that keeps a table still (a
@@ -140,24 +172,47 @@ async def sweep_expired_items(now: float | None = None, deletion_delay: float = 
     responses = importlib.import_module("ministack.core.responses")
     # An item due for deletion is one that had expired `deletion_delay` seconds ago.
     due_at = (time.time() if now is None else now) - deletion_delay
+    index.sweeping_at(due_at)
     removed = 0
+    swept = []
     for (account_id, region, table_name), setting in dynamodb._ttl_settings.all_items():
         attribute = setting.get("AttributeName")
         table = dynamodb._tables.get_scoped(account_id, region, table_name)
         if setting.get("TimeToLiveStatus") != "ENABLED" or not attribute or not table:
             continue
-        keys = _item_keys(table["items"])
-        while chunk := list(islice(keys, SWEEP_CHUNK)):
-            with responses.request_scope(account_id, region):
-                for partition_key, sort_key in chunk:
-                    item = table["items"].get(partition_key, {}).get(sort_key)
-                    if item is not None and is_expired(item.get(attribute), due_at):
-                        dynamodb._remove_item(table, partition_key, sort_key)
-                        _record_ttl_removal(dynamodb, table_name, table, item)
-                        removed += 1
-            await asyncio.sleep(0)
-            if dynamodb._tables.get_scoped(account_id, region, table_name) is not table:
-                break
+        swept.append(table)
+        expiries = index.of(table)
+        candidates: Iterator[tuple[Any, Any, int | None]]
+        if expiries is not None and expiries.describes(table["items"], attribute, table.get("ItemCount", 0)):
+            candidates = expiries.pop_due(due_at)
+        else:
+            expiries = index.index(table, table["items"], attribute)
+            candidates = ((partition_key, sort_key, None) for partition_key, sort_key in _item_keys(table["items"]))
+        swept_through = False
+        try:
+            while chunk := list(islice(candidates, SWEEP_CHUNK)):
+                with responses.request_scope(account_id, region):
+                    for partition_key, sort_key, second in chunk:
+                        item = table["items"].get(partition_key, {}).get(sort_key)
+                        if item is None:
+                            continue
+                        seconds = expires_at(item.get(attribute))
+                        if is_due(seconds, due_at):
+                            dynamodb._remove_item(table, partition_key, sort_key)
+                            _record_ttl_removal(dynamodb, table_name, table, item)
+                            removed += 1
+                        else:
+                            expiries.still_pending(partition_key, sort_key, seconds, due_at, second)
+                await asyncio.sleep(0)
+                if dynamodb._tables.get_scoped(account_id, region, table_name) is not table:
+                    break
+            else:
+                swept_through = True
+        finally:
+            # Entries taken out and not judged would be lost: the next sweep reads the table in full.
+            if not swept_through:
+                index.forget(table)
+    index.keep_only(swept)
     return removed
 
 
@@ -184,11 +239,11 @@ def _record_ttl_removal(dynamodb: Any, table_name: str, table: dict[str, Any], o
     dynamodb._trim_stream_records(table_name)
 
 
-async def sweep_every(seconds: float, deletion_delay: float = 0.0) -> None:
+async def sweep_every(index: ExpiryIndex, seconds: float, deletion_delay: float = 0.0) -> None:
     """Sweep every `seconds` until cancelled; a failed sweep is logged and tried again."""
     while True:
         await asyncio.sleep(seconds)
         try:
-            await sweep_expired_items(deletion_delay=deletion_delay)
+            await sweep_expired_items(index, deletion_delay=deletion_delay)
         except Exception:
             logger.exception("the TTL sweep failed; trying again in %s s", seconds)

@@ -10,6 +10,7 @@ import tracemalloc
 
 import pytest
 
+from emulator.expiry_index import ExpiryIndex
 from emulator.ministack import compact, persistence, saves, ttl
 from emulator.ministack.compact import CompactRecords
 from emulator.ministack.registry import PatchRegistry
@@ -104,7 +105,7 @@ def every_kind_of_record(dynamodb):
     )
     expiring = {"deviceID": {"S": "e"}, "expiredAt": {"N": "1"}}
     call(dynamodb, "DynamoDB_20120810", "PutItem", TableName="t_hash_only", Item=expiring)
-    assert asyncio.run(ttl.sweep_expired_items(now=10.0)) == 1
+    assert asyncio.run(ttl.sweep_expired_items(ExpiryIndex(), now=10.0)) == 1
     records = [record for _key, stream in dynamodb._stream_records.all_items() for record in stream]
     records.append({"eventID": "hand-built", "dynamodb": {"SequenceNumber": "1"}})
     return records

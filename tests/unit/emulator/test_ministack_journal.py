@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from device_data.table import key_definition
+from emulator.expiry_index import ExpiryIndex
 from emulator.firehose_buffer import FirehoseBuffers
 from emulator.journal_file import generation_path, generations, read_generation
 from emulator.ministack import compact, persistence, ttl
@@ -37,11 +38,13 @@ def stack(tmp_path, monkeypatch):
     sqs.reset()
     journal = Journal(tmp_path / "journal", 1024 * 1024, sync=False)
     registry = PatchRegistry()
+    expiries = ExpiryIndex()
     for patch in (
         persistence.STREAM_RECORDS_PERSISTED,
         sqs_patches.DELETE_MESSAGE_BATCH_IN_ONE_PASS,
         sqs_patches.RECEIVE_WITHOUT_FULL_SCANS,
         compact.COMPACT_ITEMS_AND_STREAMS,
+        ttl.expiries_indexed(expiries),
         saves_known(SaveLog(), sync=False),
         journal_module.journaled(journal),
     ):
@@ -49,7 +52,7 @@ def stack(tmp_path, monkeypatch):
     journal.start()
     buffers = FirehoseBuffers(lambda stream, destination, body, _oldest: None)
     buffers.log = journal
-    yield SimpleNamespace(journal=journal, dynamodb=dynamodb, sqs=sqs, buffers=buffers, saved=saved)
+    yield SimpleNamespace(journal=journal, expiries=expiries, dynamodb=dynamodb, sqs=sqs, buffers=buffers, saved=saved)
     registry.undo()
     dynamodb.reset()
     sqs.reset()
@@ -206,7 +209,7 @@ def test_the_ttl_sweeps_removals_and_their_records_replay_with_the_service_ident
     )
     files = snapshot(stack)
     dynamodb_call(stack.dynamodb, "PutItem", TableName=TABLE, Item={**reading(0), "expiredAt": {"N": "1"}})
-    assert asyncio.run(ttl.sweep_expired_items(now=10.0)) == 1
+    assert asyncio.run(ttl.sweep_expired_items(stack.expiries, now=10.0)) == 1
     before = dynamodb_state(stack.dynamodb)
     restart_from(stack, files)
     after = dynamodb_state(stack.dynamodb)

@@ -63,6 +63,7 @@ def test_every_patch_applies_to_the_pinned_ministack_and_undo_restores_every_ori
         "dynamodb-stream-reads-by-orjson",
         "dynamodb-aws-wording",
         "dynamodb-compact-items-and-streams",
+        "dynamodb-ttl-expiry-index",
         "persistence-saves-known",
         "s3-object-writes-known",
         "journal",
