@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aws_calls.sessions import local_clients
 from bootstrap.query import query_athena
+from device_data.archive import RemovalsWithoutIdentity
 from device_data.history_table import history_table
 from emulator.lifecycle import free_port, start, stop
 from emulator.settings import EmulatorSettings
@@ -61,7 +62,7 @@ def history_object(number: int, start_seconds: int) -> bytes:
             "eventSourceARN": "arn:aws:dynamodb:us-east-1:000000000000:table/bench_DeviceData/stream/x",
             "dynamodb": change,
         }
-        lines.append(encode_history_line(history_line(record, "expiredAt")))
+        lines.append(encode_history_line(history_line(record, "expiredAt", RemovalsWithoutIdentity.MANUAL)))
     return b"".join(lines)
 
 
