@@ -152,6 +152,43 @@ def test_the_markdown_report_has_the_targets_and_the_same_ladder_table_for_each_
     assert "0.96 of the short-queue rate" in text
 
 
+def test_the_short_queue_rate_is_the_consumed_rate_of_the_best_sustained_step_not_of_a_faster_unsustained_one():
+    steps = [step(500, True), step(1000, True), step(2000, False)]
+    steps[2]["consumed_msgs_per_s"] = 1200.0  # more than the 1,000 step's, from a growing queue
+    assert bench.short_queue_rate(steps) == 990.0
+    assert bench.short_queue_rate([step(250, False)]) is None
+    assert bench.short_queue_rate([]) is None
+
+
+def test_the_wait_for_the_ladders_leftover_backlog_is_three_times_its_drain_at_the_short_queue_rate():
+    assert bench.leftover_patience(80_000, 1000.0) == 240.0
+    assert bench.leftover_patience(36, 1000.0) == 60.0
+    assert bench.leftover_patience(80_000, None) == 60.0
+
+
+def test_the_drain_report_says_the_backlog_was_sent_to_an_empty_queue_or_why_it_was_not_measured():
+    drained = {**result({})["backlog_drain"], "leftover_backlog": 80628, "leftover_drained_seconds": 95.2}
+    text = bench.drain_markdown(drained)
+    assert text.startswith(
+        "Backlog of 50000 (sent to an empty queue, after the ladder's leftover 80628 drained in 95.2 s)"
+    )
+    assert "0.96 of the short-queue rate (433.3 msg/s, the best sustained step's consumed rate)" in text
+    not_measured = {
+        "messages": 0,
+        "short_queue_msgs_per_s": 433.3,
+        "ratio": None,
+        "completed": False,
+        "leftover_backlog": 80628,
+        "not_drained_after_seconds": 558,
+    }
+    assert bench.drain_markdown(not_measured) == (
+        "Backlog drain not measured: the ladder's leftover backlog of 80628 was not consumed within 558 s."
+    )
+    assert statuses(bench.targets({"backlog_drain": {"via": "sqs", **not_measured}}))[(bench.DRAIN.name, "sqs")] == (
+        "not measured"
+    )
+
+
 def test_results_are_written_as_json_markdown_and_a_chart(tmp_path):
     pytest.importorskip("matplotlib", reason="matplotlib is installed by `make bench`, not by `make test`")
     bench.write_results(result({"sqs": ladder(step(100, True)), "mqtt": ladder(step(100, True))}), tmp_path)

@@ -73,6 +73,22 @@ def test_delete_message_batch_looks_at_each_message_once_and_fails_unknown_handl
     assert sorted(m["body"] for m in record["messages"]) == ["m3", "m4"]
 
 
+def test_delete_message_batch_reads_no_further_into_the_queue_than_its_last_message(sqs):
+    url, record = queue(sqs, "drain", count=30)
+    received = call(sqs, "ReceiveMessage", QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    kept_between = record["messages"][1:9:2]  # the batch deletes every other message of the first 10
+    entries = [{"Id": f"e{n}", "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received[::2])]
+    backlog = record["messages"][10:]
+    record["messages"] = [*record["messages"][:10], Unreadable(), *backlog]
+    result = call(sqs, "DeleteMessageBatch", QueueUrl=url, Entries=entries)
+    assert sorted(s["Id"] for s in result["Successful"]) == ["e0", "e1", "e2", "e3", "e4"]
+    assert not result.get("Failed")
+    # The batch's last message was the 9th: the rest of the queue is kept, in order, unread.
+    assert record["messages"][:4] == kept_between
+    assert isinstance(record["messages"][5], Unreadable) and record["messages"][6:] == backlog
+    assert len(record["messages"]) == 30 - 5 + 1
+
+
 def test_receive_reads_no_further_into_the_queue_than_the_batch(sqs):
     url, record = queue(sqs, "backlog", count=5)
     call(sqs, "ReceiveMessage", QueueUrl=url, MaxNumberOfMessages=1)
