@@ -131,9 +131,9 @@ _SAVED_STORES = {
 }
 
 # A record: (eventID, eventName, ApproximateCreationDateTime, SequenceNumber, OldImage, NewImage,
-# header, extra fields), the header (eventSourceARN, awsRegion, StreamViewType, key names) shared
-# by a table's records. The Keys are rebuilt from the image they were taken from.
-Packed = tuple[Any, str, Any, Any, Any, Any, tuple[str, str, str, tuple[str, ...]], Any]
+# header, extra fields, SizeBytes), the header (eventSourceARN, awsRegion, StreamViewType, key
+# names) shared by a table's records. The Keys are rebuilt from the image they were taken from.
+Packed = tuple[Any, str, Any, Any, Any, Any, tuple[str, str, str, tuple[str, ...]], Any, int]
 _headers: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, str, str, tuple[str, ...]]] = {}
 # Records of one second share their ApproximateCreationDateTime.
 _last_created: list[Any] = [None]
@@ -189,15 +189,17 @@ def stored_record(records: Any, index: int) -> Any:
 
 def journal_fields(packed: Packed) -> list[Any]:
     """A packed record without its images, as JSON values (the journal's entry)."""
-    event_id, name, created, sequence, _old, _new, header, extra = packed
-    return [event_id, name, created, sequence, header, extra]
+    event_id, name, created, sequence, _old, _new, header, extra, size_bytes = packed
+    return [event_id, name, created, sequence, header, extra, size_bytes]
 
 
 def from_journal_fields(fields: list[Any], old: Any, new: Any) -> Packed:
     """The packed record `journal_fields` came from, with its images."""
-    event_id, name, created, sequence, (arn, region, view, key_names), extra = fields
+    # Entries journaled before records carried their size have six fields: their SizeBytes was 0.
+    event_id, name, created, sequence, (arn, region, view, key_names), extra, *size_bytes = fields
     header = _shared_header((arn, region, view, tuple(key_names)))
-    return (event_id, sys.intern(name), _shared_created(created), sequence, old, new, header, extra)
+    size = size_bytes[0] if size_bytes else 0
+    return (event_id, sys.intern(name), _shared_created(created), sequence, old, new, header, extra, size)
 
 
 def sequence_number(record: Any) -> str:
@@ -214,7 +216,7 @@ def pack(record: Any) -> Any:
         or record["eventSource"] != _EVENT_SOURCE
         or type(change) is not dict
         or not _CHANGE_KEYS.issuperset(change)
-        or change.get("SizeBytes") != 0
+        or type(change.get("SizeBytes")) is not int
         or "Keys" not in change
         or list(change) != [name for name in _CHANGE_KEYS_ORDER if name in change]
     ):
@@ -236,6 +238,7 @@ def pack(record: Any) -> Any:
         new,
         _shared_header(header),
         extra,
+        change["SizeBytes"],
     )
 
 
@@ -258,13 +261,13 @@ def _shared_created(created: Any) -> Any:
 def unpack(packed: Any) -> Any:
     if type(packed) is not tuple:
         return packed
-    event_id, name, created, sequence, old, new, (arn, region, view, key_names), extra = packed
+    event_id, name, created, sequence, old, new, (arn, region, view, key_names), extra, size_bytes = packed
     image = new if new is not None else old
     change: dict[str, Any] = {
         "ApproximateCreationDateTime": created,
         "Keys": {key: image[key] for key in key_names},
         "SequenceNumber": sequence,
-        "SizeBytes": 0,
+        "SizeBytes": size_bytes,
         "StreamViewType": view,
     }
     if old is not None:
@@ -426,7 +429,7 @@ def _pack_loaded(record: dict[str, Any]) -> Any:
         return record
     header = _shared_header((*packed[PACKED_NEW + 1][:3], tuple(change["Keys"])))
     reference = _ItemAt((texts[0], texts[1] if len(texts) > 1 else NO_SORT_KEY))
-    return (*packed[:PACKED_NEW], reference, header, packed[PACKED_NEW + 2])
+    return (*packed[:PACKED_NEW], reference, header, *packed[PACKED_NEW + 2 :])
 
 
 def _item_under(table: dict[str, Any], keys: _ItemAt) -> Any:

@@ -11,7 +11,7 @@ import tracemalloc
 import pytest
 
 from emulator.expiry_index import ExpiryIndex
-from emulator.ministack import compact, persistence, saves, ttl
+from emulator.ministack import compact, dynamodb_records, persistence, saves, ttl
 from emulator.ministack.compact import CompactRecords
 from emulator.ministack.registry import PatchRegistry
 
@@ -24,6 +24,8 @@ BYTES_PER_READING = 1500
 def patched(dynamodb):
     registry = PatchRegistry()
     registry.apply(persistence.STREAM_RECORDS_PERSISTED)
+    # As the API applies it: records carry their real SizeBytes (a packed record once needed 0).
+    registry.apply(dynamodb_records.SIZE_BYTES)
     registry.apply(compact.COMPACT_ITEMS_AND_STREAMS)
     yield dynamodb
     registry.undo()
@@ -243,6 +245,9 @@ def test_each_reading_with_its_stream_record_fits_the_memory_budget(patched):
     # The fleet's repeated values are shared once; what grows with readings is measured after.
     write_readings(patched, 0, 2000)
     assert traced(lambda: write_readings(patched, 2000, 5000)) / 5000 < BYTES_PER_READING
+    records = patched._stream_records["readings"]
+    assert all(type(compact.stored_record(records, n)) is tuple for n in range(len(records)))
+    assert all(patched._stream_records["readings"][n]["dynamodb"]["SizeBytes"] > 0 for n in (0, -1))
 
 
 def test_a_restart_does_not_grow_the_memory_readings_take(patched):
@@ -281,3 +286,14 @@ def test_the_snapshot_encoded_from_the_live_tables_is_the_one_from_ministacks_co
         for record in _scope[3]
     )
     assert dynamodb._tables.get("readings")["items"] == items_before, "the live tables are left as they were"
+
+
+def test_a_journaled_record_keeps_its_size_and_entries_from_before_read_as_size_zero(patched):
+    table(patched, "readings", "NEW_AND_OLD_IMAGES")
+    write_readings(patched, 0, 1)
+    stored = compact.stored_record(patched._stream_records["readings"], 0)
+    fields = compact.journal_fields(stored)
+    old, new = stored[compact.PACKED_OLD], stored[compact.PACKED_NEW]
+    assert compact.from_journal_fields(fields, old, new) == stored
+    earlier = compact.unpack(compact.from_journal_fields(fields[:6], old, new))
+    assert earlier["dynamodb"]["SizeBytes"] == 0
