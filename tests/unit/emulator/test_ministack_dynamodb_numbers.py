@@ -48,8 +48,7 @@ def test_each_function_answers_as_the_original_for_texts_and_other_values(patche
             assert actual == expected, (name, value)
 
 
-def test_a_batch_write_computes_each_distinct_number_once_and_stores_it_canonical(patched):
-    dynamodb, _ = patched
+def create_table(dynamodb):
     call(
         dynamodb,
         "CreateTable",
@@ -58,6 +57,11 @@ def test_a_batch_write_computes_each_distinct_number_once_and_stores_it_canonica
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def test_a_batch_write_computes_each_distinct_number_once_and_stores_it_canonical(patched):
+    dynamodb, _ = patched
+    create_table(dynamodb)
     items = [{"id": {"S": f"d{n}"}, "at": {"N": f"{1000 + n}.0"}, "t": {"N": "21.50"}} for n in range(25)]
     status, _ = call(
         dynamodb, "BatchWriteItem", RequestItems={TABLE: [{"PutRequest": {"Item": item}} for item in items]}
@@ -74,14 +78,7 @@ def test_a_batch_write_computes_each_distinct_number_once_and_stores_it_canonica
 
 def test_a_refused_number_is_refused_with_the_same_message(patched):
     dynamodb, _ = patched
-    call(
-        dynamodb,
-        "CreateTable",
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(dynamodb)
     answers = []
     for _ in range(2):  # the second time from the memo
         answers.append(call(dynamodb, "PutItem", TableName=TABLE, Item={"id": {"S": "x"}, "n": {"N": "1E+126"}}))
