@@ -418,3 +418,64 @@ def test_an_error_action_whose_role_may_not_send_parks_nothing(enforced):
     rule_as(iot, ingest, errors, role="nobody", error_role="rule")
     assert Device(iot, "dev-0001").publish("dev-0001/SENSOR/DAT", b"{}")
     assert bodies(sqs, ingest) == [] and bodies(sqs, errors) == []
+
+
+def error_reasons(sqs, errors):
+    return [json.loads(body)["failures"][0]["errorMessage"] for body in bodies(sqs, errors)]
+
+
+def test_a_role_policy_removed_after_a_send_refuses_the_next_message(enforced):
+    iot, sqs, ingest, errors = enforced
+    rule_as(iot, ingest, errors)
+    device = Device(iot, "dev-0001")
+    assert device.publish("dev-0001/SENSOR/DAT", b"{}")
+    iam_call("DeleteRolePolicy", RoleName="rule", PolicyName="p")
+    assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=8)
+    assert len(bodies(sqs, ingest)) == 1
+    (reason,) = error_reasons(sqs, errors)
+    assert "is not allowed sqs:SendMessage" in reason
+
+
+def test_a_queue_policy_set_after_a_send_that_denies_the_role_refuses_the_next_message(enforced):
+    iot, sqs, ingest, errors = enforced
+    rule_as(iot, ingest, errors)
+    device = Device(iot, "dev-0001")
+    assert device.publish("dev-0001/SENSOR/DAT", b"{}")
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*"}
+    sqs._get_q(ingest)["attributes"]["Policy"] = json.dumps({"Statement": [deny]})
+    assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=8)
+    assert len(bodies(sqs, ingest)) == 1
+    (reason,) = error_reasons(sqs, errors)
+    assert "denies sqs:SendMessage" in reason
+
+
+def test_a_managed_policys_new_default_version_is_judged_at_the_next_message(enforced):
+    iot, sqs, ingest, errors = enforced
+    iam_call("DeleteRolePolicy", RoleName="rule", PolicyName="p")
+    allow = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}
+    iam_call("CreatePolicy", PolicyName="send", PolicyDocument=json.dumps({"Statement": [allow]}))
+    policy_arn = f"arn:aws:iam::{ACCOUNT}:policy/send"
+    iam_call("AttachRolePolicy", RoleName="rule", PolicyArn=policy_arn)
+    rule_as(iot, ingest, errors)
+    device = Device(iot, "dev-0001")
+    assert device.publish("dev-0001/SENSOR/DAT", b"{}")
+    elsewhere = {**allow, "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:elsewhere"}
+    document = json.dumps({"Statement": [elsewhere]})
+    iam_call("CreatePolicyVersion", PolicyArn=policy_arn, PolicyDocument=document, SetAsDefault="true")
+    assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=8)
+    assert len(bodies(sqs, ingest)) == 1
+    (reason,) = error_reasons(sqs, errors)
+    assert "is not allowed sqs:SendMessage" in reason
+
+
+def test_a_decision_is_judged_once_while_nothing_it_rests_on_changes(enforced, monkeypatch):
+    iot, sqs, ingest, errors = enforced
+    rule_as(iot, ingest, errors)
+    judged = []
+    judge = iot_patches._judged_refusal
+    monkeypatch.setattr(iot_patches, "_judged_refusal", lambda *args: judged.append(args) or judge(*args))
+    device = Device(iot, "dev-0001")
+    for packet_id in range(7, 10):
+        assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=packet_id)
+    assert len(bodies(sqs, ingest)) == 3
+    assert len(judged) == 1
