@@ -93,28 +93,7 @@ def serve(settings: EmulatorSettings) -> None:
         )
         counted = CallCounter(app, ensure_identity(settings.state_dir))
         guarded = LoopbackGuard(counted, settings.extra_cors_allowed_origins)
-        # uvicorn on httptools and uvloop: half hypercorn's CPU per request (bench/results/profile-2026-11-23.md).
-        # MiniStack writes the Date header itself, as AWS does: the server adds none (a second one breaks
-        # WebSocket handshakes), nor a Server header.
-        server = Server(
-            uvicorn.Config(
-                guarded,
-                host="127.0.0.1",
-                port=settings.port,
-                loop="none",
-                http="httptools",
-                ws="websockets-sansio",
-                lifespan="on",
-                # Our logging configuration (emulator/__main__.py) formats uvicorn's lines too.
-                log_config=None,
-                log_level="warning",
-                access_log=False,
-                timeout_keep_alive=75,
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-                server_header=False,
-                date_header=False,
-            )
-        )
+        server = Server(server_config(guarded, settings.port))
 
         async def stop_when_asked() -> None:
             await stop.wait()
@@ -144,6 +123,36 @@ def serve(settings: EmulatorSettings) -> None:
             raise EmulatorError(durability.startup_error)
     finally:
         patches.undo()
+
+
+def server_config(app: Any, port: int) -> Any:
+    """uvicorn on httptools and uvloop: half hypercorn's CPU per request (bench/results/profile-2026-11-23.md)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="none",
+        http="httptools",
+        ws="websockets-sansio",
+        # No WebSocket pings: devices keep their connection alive with MQTT's own PINGREQ, as on
+        # AWS IoT Core. paho-mqtt answers a WebSocket ping with an unmasked pong, which the server
+        # must refuse (RFC 6455, 5.1): with uvicorn's default ping every 20 s, every paho device
+        # was disconnected after 20 s, and its unacknowledged messages were sent again.
+        ws_ping_interval=None,
+        lifespan="on",
+        # Our logging configuration (emulator/__main__.py) formats uvicorn's lines too.
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # MiniStack writes the Date header itself, as AWS does: the server adds none (a second one
+        # breaks WebSocket handshakes), nor a Server header.
+        server_header=False,
+        date_header=False,
+    )
 
 
 def _configure_ministack(settings: EmulatorSettings) -> None:
