@@ -1,11 +1,12 @@
 """Where the embedded backend's CPU goes under the pipeline's load (issue 16, "measure, then choose").
 
-    .venv/bin/python bench/profile.py --state-dir .state [--rate 250] [--seconds 40] [--out DIR]
+    .venv/bin/python bench/profile.py --state-dir .state [--rate 250] [--seconds 40] [--via mqtt] [--out DIR]
 
 Against a running stack (`make up` or `python -m bootstrap up` with its STATE_DIR), it sends
---rate msg/s through SQS with the simulator for --seconds while py-spy (installed by `make bench`)
-samples the API process, the data plane and every function worker; then it waits for the queue
-to drain and writes, to --out (default bench/results/profile-<UTC time>/):
+--rate msg/s through SQS (or --via mqtt: a connection per device) with the simulator for
+--seconds while py-spy (installed by `make bench`) samples the API process, the data plane and
+every function worker; then it waits for the queue to drain and writes, to --out (default
+bench/results/profile-<UTC time>/):
 - `<process>.txt`: py-spy's raw collapsed stacks, one file per process (speedscope or flame
   graphs can be made from them);
 - `profile.json`: CPU seconds per process over the run, AWS calls by operation, readings stored,
@@ -87,6 +88,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state-dir", required=True, help="the stack's STATE_DIR (outputs.json, embedded/)")
     parser.add_argument("--rate", type=float, default=250)
+    parser.add_argument("--via", choices=("sqs", "mqtt"), default="sqs", help="the devices' front door (default sqs)")
+    parser.add_argument("--devices", type=int, default=200, help="simulated devices (mqtt: a connection each)")
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--rate-hz", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--nonblocking", action="store_true", help="py-spy samples without pausing the process")
@@ -130,7 +133,7 @@ def main() -> int:
     ]
     began = time.monotonic()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    simulated = _simulate(state, endpoint, args.rate, args.seconds)
+    simulated = _simulate(state, endpoint, args.rate, args.seconds, via=args.via, devices=args.devices)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     simulator_cpu = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
     sending_seconds = time.monotonic() - began
@@ -291,9 +294,12 @@ def _owner(frames: list[str]) -> str:
     return "other"
 
 
-def _simulate(state: Path, endpoint: str, rate: float, seconds: float) -> subprocess.CompletedProcess:
+def _simulate(
+    state: Path, endpoint: str, rate: float, seconds: float, via: str = "sqs", devices: int = 50
+) -> subprocess.CompletedProcess:
     # A seed of its own: a run repeating an earlier one's keys would overwrite items instead of adding them.
-    command = [sys.executable, "-m", "simulator", "--via", "sqs", "--rate", str(rate), "--duration", str(seconds)]
+    command = [sys.executable, "-m", "simulator", "--via", via, "--rate", str(rate), "--duration", str(seconds)]
+    command += ["--devices", str(devices)]
     command += ["--seed", str(time.time_ns()), "--outputs", str(state / "outputs.json")]
     environment = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
     return subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True, env=environment)
