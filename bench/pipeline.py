@@ -64,7 +64,7 @@ from bootstrap.config import DeployTarget, StackConfig  # noqa: E402
 from device_data.messages import MessageFate  # noqa: E402
 from device_data.table import DEFAULT_TTL_SECONDS, streamed_table  # noqa: E402
 from emulator.call_counter import COUNTS_PATH  # noqa: E402
-from emulator.lifecycle import Paths, free_port, proc_stat, process_alive, start, stop  # noqa: E402
+from emulator.lifecycle import DURABILITY_PATH, Paths, free_port, proc_stat, process_alive, start, stop  # noqa: E402
 from emulator.settings import EmulatorSettings, JournalMode  # noqa: E402
 from simulator.fleet import make_fleet  # noqa: E402
 from simulator.payloads import Outgoing, Plan, PlanSettings  # noqa: E402
@@ -313,7 +313,7 @@ class Bench:
     def ladder_step(self, rate: float, seconds: float) -> dict:
         backlog_limit = max(rate * 2, 200)
         items_before, calls_before, cpu_before = self.item_count(), self.calls(), self.cpu()
-        invocations_before = self.archive_invocations()
+        invocations_before, generation_before = self.archive_invocations(), self.journal_generation()
         samples = []
         latencies: dict[str, list[float]] = {"send_to_table": [], "table_to_history": [], "expired_to_archive": []}
         stop_probes = threading.Event()
@@ -370,6 +370,8 @@ class Bench:
             "archive_puts": archive_puts,
             "archive_invocations": invocations,
             "history_objects": self.history_objects(),
+            # A checkpoint holds every request while the live tables are encoded: the latency spikes.
+            "checkpoints": self.journal_generation() - generation_before,
         }
 
     def send(self, rate: float, count: int) -> None:
@@ -541,6 +543,11 @@ class Bench:
     def calls(self) -> dict:
         with urllib.request.urlopen(self.settings.endpoint + COUNTS_PATH, timeout=5) as response:
             return json.loads(response.read())
+
+    def journal_generation(self) -> int:
+        """The journal's generation: one more at each checkpoint."""
+        with urllib.request.urlopen(self.settings.endpoint + DURABILITY_PATH, timeout=5) as response:
+            return int(json.loads(response.read()).get("generation", 0))
 
     def processes(self) -> dict[str, list[int]]:
         paths = Paths(Path(self.settings.state_dir))
@@ -986,8 +993,8 @@ def _ladder_markdown(via: str, ladder: dict) -> list[str]:
         "",
         "| offered msg/s | consumed msg/s | readings/s | sustained | backlog at end "
         "| send→table p50/p95/p99 ms | table→history p50/p99 ms | expired→archive p50/p99 ms "
-        "| CPU % api / dataplane / functions / bench |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| CPU % api / dataplane / functions / bench | checkpoints |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in ladder["steps"]:
         table, history, archive = (
@@ -999,7 +1006,8 @@ def _ladder_markdown(via: str, ladder: dict) -> list[str]:
             f"| {'yes' if step['sustained'] else 'no'} | {step['backlog_at_end']} "
             f"| {table.get('p50')}/{table.get('p95')}/{table.get('p99')} | {history.get('p50')}/{history.get('p99')} "
             f"| {archive.get('p50')}/{archive.get('p99')} | "
-            f"{cpu.get('api')}/{cpu.get('dataplane')}/{cpu.get('function_workers')}/{cpu.get('bench_and_simulator')} |"
+            f"{cpu.get('api')}/{cpu.get('dataplane')}/{cpu.get('function_workers')}/{cpu.get('bench_and_simulator')} "
+            f"| {step.get('checkpoints', '')} |"
         )
     last = ladder["steps"][-1]
     lines += ["", "AWS calls per 1,000 readings (last step):", "", "| operation | calls |", "|---|---|"]
