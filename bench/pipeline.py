@@ -107,7 +107,7 @@ class Phase(StrEnum):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="100,250,500,1000,2000")
+    parser.add_argument("--rates", default="100,250,500,750,1000,2000")
     parser.add_argument("--step-seconds", type=float, default=60)
     parser.add_argument("--backlog", type=int, default=50_000)
     parser.add_argument("--phases", default=",".join(Phase), help=f"any of {', '.join(Phase)} (default: all)")
