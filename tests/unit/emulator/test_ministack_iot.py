@@ -424,48 +424,48 @@ def error_reasons(sqs, errors):
     return [json.loads(body)["failures"][0]["errorMessage"] for body in bodies(sqs, errors)]
 
 
-def test_a_role_policy_removed_after_a_send_refuses_the_next_message(enforced):
+def reason_after_a_change(enforced, change):
+    """Publishes, makes `change`, publishes again: the second message must be refused, the first
+    delivered; returns why the error action says it was refused."""
     iot, sqs, ingest, errors = enforced
     rule_as(iot, ingest, errors)
     device = Device(iot, "dev-0001")
     assert device.publish("dev-0001/SENSOR/DAT", b"{}")
-    iam_call("DeleteRolePolicy", RoleName="rule", PolicyName="p")
+    change()
     assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=8)
     assert len(bodies(sqs, ingest)) == 1
     (reason,) = error_reasons(sqs, errors)
+    return reason
+
+
+def test_a_role_policy_removed_after_a_send_refuses_the_next_message(enforced):
+    reason = reason_after_a_change(enforced, lambda: iam_call("DeleteRolePolicy", RoleName="rule", PolicyName="p"))
     assert "is not allowed sqs:SendMessage" in reason
 
 
 def test_a_queue_policy_set_after_a_send_that_denies_the_role_refuses_the_next_message(enforced):
-    iot, sqs, ingest, errors = enforced
-    rule_as(iot, ingest, errors)
-    device = Device(iot, "dev-0001")
-    assert device.publish("dev-0001/SENSOR/DAT", b"{}")
+    _iot, sqs, ingest, _errors = enforced
     deny = {"Effect": "Deny", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*"}
-    sqs._get_q(ingest)["attributes"]["Policy"] = json.dumps({"Statement": [deny]})
-    assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=8)
-    assert len(bodies(sqs, ingest)) == 1
-    (reason,) = error_reasons(sqs, errors)
-    assert "denies sqs:SendMessage" in reason
+
+    def deny_all() -> None:
+        sqs._get_q(ingest)["attributes"]["Policy"] = json.dumps({"Statement": [deny]})
+
+    assert "denies sqs:SendMessage" in reason_after_a_change(enforced, deny_all)
 
 
 def test_a_managed_policys_new_default_version_is_judged_at_the_next_message(enforced):
-    iot, sqs, ingest, errors = enforced
     iam_call("DeleteRolePolicy", RoleName="rule", PolicyName="p")
     allow = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}
     iam_call("CreatePolicy", PolicyName="send", PolicyDocument=json.dumps({"Statement": [allow]}))
     policy_arn = f"arn:aws:iam::{ACCOUNT}:policy/send"
     iam_call("AttachRolePolicy", RoleName="rule", PolicyArn=policy_arn)
-    rule_as(iot, ingest, errors)
-    device = Device(iot, "dev-0001")
-    assert device.publish("dev-0001/SENSOR/DAT", b"{}")
     elsewhere = {**allow, "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:elsewhere"}
     document = json.dumps({"Statement": [elsewhere]})
-    iam_call("CreatePolicyVersion", PolicyArn=policy_arn, PolicyDocument=document, SetAsDefault="true")
-    assert device.publish("dev-0001/SENSOR/DAT", b"{}", packet_id=8)
-    assert len(bodies(sqs, ingest)) == 1
-    (reason,) = error_reasons(sqs, errors)
-    assert "is not allowed sqs:SendMessage" in reason
+
+    def narrow() -> None:
+        iam_call("CreatePolicyVersion", PolicyArn=policy_arn, PolicyDocument=document, SetAsDefault="true")
+
+    assert "is not allowed sqs:SendMessage" in reason_after_a_change(enforced, narrow)
 
 
 def test_a_decision_is_judged_once_while_nothing_it_rests_on_changes(enforced, monkeypatch):
