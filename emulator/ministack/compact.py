@@ -24,6 +24,7 @@ import logging
 import operator
 import sys
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from itertools import repeat
 from typing import Any, NamedTuple, SupportsIndex, overload
@@ -122,6 +123,10 @@ DYNAMODB_STATE = "dynamodb"
 # Records encoded together by `LiveState`: their dicts are freed chunk by chunk; a chunk is kept
 # encoded between checkpoints.
 RECORDS_PER_CHUNK = 2000
+# The JSON kept between checkpoints is compressed (zlib's fastest level): with where each record's
+# item is, about 65 bytes per record instead of 520 (6.5 MB per 100,000 readings beside a budget
+# of 150 MB); decompressing it takes a checkpoint about 0.08 s per 100,000 records.
+CHUNK_COMPRESSION_LEVEL = 1
 # MiniStack's get_state: the module's stores saved beside the tables, by state key.
 _SAVED_STORES = {
     "tags": "_tags",
@@ -394,14 +399,14 @@ def _for_snapshot(record: Any, table: dict[str, Any] | None) -> tuple[Any, ItemP
 
 
 class _Chunk(NamedTuple):
-    """Records encoded together: `length` of them, from the stored object `first` to `last`; and
-    of those written as ITEM_REFERENCE, the item each is and where it was found (one column each:
-    a checkpoint checks them all, in C)."""
+    """Records encoded together: `length` of them, from the stored object `first` to `last`, their
+    JSON compressed; and of those written as ITEM_REFERENCE, the item each is and where it was
+    found (one column each: a checkpoint checks them all, in C)."""
 
     first: Any
     last: Any
     length: int
-    fragment: orjson.Fragment
+    compressed: bytes
     partition_keys: tuple[Any, ...]
     sort_keys: tuple[Any, ...]
     items: tuple[dict[str, Any], ...]
@@ -426,6 +431,9 @@ class _Chunk(NamedTuple):
         partitions = map(table["items"].get, self.partition_keys, repeat(_NO_ITEMS))
         return all(map(operator.is_, map(dict.get, partitions, self.sort_keys), self.items))
 
+    def fragment(self) -> orjson.Fragment:
+        return orjson.Fragment(zlib.decompress(self.compressed))
+
 
 def _encoded_chunk(records: Any, first: int, end: int, table: dict[str, Any] | None) -> _Chunk:
     """Records `first` to `end` as the snapshot writes them, some records joined by commas (the
@@ -441,7 +449,7 @@ def _encoded_chunk(records: Any, first: int, end: int, table: dict[str, Any] | N
         stored_record(records, first),
         stored_record(records, end - 1),
         end - first,
-        orjson.Fragment(encode_json(written)[1:-1]),
+        zlib.compress(encode_json(written)[1:-1], CHUNK_COMPRESSION_LEVEL),
         partition_keys,
         sort_keys,
         items,
@@ -478,7 +486,7 @@ class _EncodedStream:
             at += chunk.length
         chunks += _encoded_chunks(records, at, len(records), table)
         self.chunks = chunks
-        return [chunk.fragment for chunk in chunks]
+        return [chunk.fragment() for chunk in chunks]
 
     def _first_whole_chunk(self) -> tuple[int, list[_Chunk]]:
         """Where the first cached chunk still in the records starts, and the cached chunks from

@@ -384,6 +384,14 @@ def test_after_a_reset_or_a_table_made_again_no_encoded_record_from_before_is_us
     assert unpacked == 25 and saved_records(snapshot, "readings")[0]["dynamodb"]["Keys"] == key_of(0)
 
 
+def test_what_checkpoints_keep_of_the_records_between_them_is_small_beside_the_memory_budget(patched):
+    table(patched, "readings", "NEW_AND_OLD_IMAGES")
+    write_readings(patched, 0, 5000)
+    live = compact.LiveState()
+    # The records' JSON (500 bytes each) is kept compressed, with where each record's item is.
+    assert traced(live.read) / 5000 < BYTES_PER_READING / 10
+
+
 def test_a_journaled_record_keeps_its_size_and_entries_from_before_read_as_size_zero(patched):
     table(patched, "readings", "NEW_AND_OLD_IMAGES")
     write_readings(patched, 0, 1)
