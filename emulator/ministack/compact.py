@@ -379,22 +379,20 @@ def _compact(originals: Originals) -> dict[Target, Any]:
     }
 
 
-# Where a record written as ITEM_REFERENCE found its item: (partition key, sort key, the item).
-ItemPlace = tuple[Any, Any, dict[str, Any]]
 # A partition no item is in (never filled): what a cached chunk's check looks a sort key up in.
 _NO_ITEMS: dict[Any, Any] = {}
 
 
-def _for_snapshot(record: Any, table: dict[str, Any] | None) -> tuple[Any, ItemPlace | None]:
-    """`record` as the snapshot writes it, and where its item is when it was written as
-    ITEM_REFERENCE (the record's NewImage is that very item object)."""
+def _for_snapshot(record: Any, table: dict[str, Any] | None) -> tuple[Any, tuple[Any, Any] | None]:
+    """`record` as the snapshot writes it, and when it is written as ITEM_REFERENCE (its NewImage
+    is the very item stored), the partition and sort key that item is stored under."""
     change: Any = record.get("dynamodb") if type(record) is dict else None
     if type(change) is not dict or table is None:
         return record, None
     new = change.get("NewImage")
     keys = _stored_under(table, change.get("Keys")) if new is not None else None
     if keys is not None and _item_under(table, keys) is new:
-        return {**record, "dynamodb": {**change, "NewImage": ITEM_REFERENCE}}, (*keys, new)
+        return {**record, "dynamodb": {**change, "NewImage": ITEM_REFERENCE}}, keys
     return record, None
 
 
@@ -438,21 +436,28 @@ class _Chunk(NamedTuple):
 def _encoded_chunk(records: Any, first: int, end: int, table: dict[str, Any] | None) -> _Chunk:
     """Records `first` to `end` as the snapshot writes them, some records joined by commas (the
     chunk's dicts are freed before the next chunk is built)."""
-    written, references = [], []
+    written: list[Any] = []
+    # Columns, not a tuple per record: a tuple each, alive through the chunk, set off full garbage
+    # collections during the checkpoint (0.5 s instead of 0.15 s at 100,000 records).
+    partition_keys: list[Any] = []
+    sort_keys: list[Any] = []
+    items: list[dict[str, Any]] = []
     for index in range(first, end):
-        record, reference = _for_snapshot(unpack(stored_record(records, index)), table)
-        written.append(record)
-        if reference is not None:
-            references.append(reference)
-    partition_keys, sort_keys, items = zip(*references, strict=True) if references else ((), (), ())
+        record = unpack(stored_record(records, index))
+        snapshot_record, stored_under = _for_snapshot(record, table)
+        written.append(snapshot_record)
+        if stored_under is not None:
+            partition_keys.append(stored_under[0])
+            sort_keys.append(stored_under[1])
+            items.append(record["dynamodb"]["NewImage"])
     return _Chunk(
         stored_record(records, first),
         stored_record(records, end - 1),
         end - first,
         zlib.compress(encode_json(written)[1:-1], CHUNK_COMPRESSION_LEVEL),
-        partition_keys,
-        sort_keys,
-        items,
+        tuple(partition_keys),
+        tuple(sort_keys),
+        tuple(items),
     )
 
 
