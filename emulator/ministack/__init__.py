@@ -103,6 +103,8 @@ def install(
     buffers = FirehoseBuffers(firehose.deliver_one_object)
     save_log = SaveLog()
     expiries = ExpiryIndex()
+    # A stop's save reuses the stream records' JSON the checkpoints kept.
+    live_state = journal_to.live_state if journal_to is not None else compact.LiveState()
     patches = [
         ttl.REAPER_NEVER_STARTS,
         mappings.POLLER_OFF,
@@ -134,7 +136,7 @@ def install(
         dynamodb_wording.AWS_WORDING,
         compact.COMPACT_ITEMS_AND_STREAMS,
         ttl.expiries_indexed(expiries),
-        saves.saves_known(save_log, sync_saves, {compact.DYNAMODB_STATE: compact.live_state}),
+        saves.saves_known(save_log, sync_saves, {compact.DYNAMODB_STATE: live_state.read}),
         s3.OBJECT_WRITES_KNOWN,
     ]
     if journal_to is not None:

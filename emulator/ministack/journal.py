@@ -149,6 +149,8 @@ class Journal:
         # Per table: its record list and the length it had when journaled, after MiniStack's trim.
         self._streams: dict[tuple[str, str, str], tuple[Any, int]] = {}
         self._checkpointing: asyncio.Lock | None = None
+        # DynamoDB's state for a snapshot, its stream records' JSON kept from one checkpoint to the next.
+        self.live_state = compact.LiveState()
         self._generation_opened = time.monotonic()
         self.recovery = Recovery()
         # Set by the patch: MiniStack's functions under the hooks, which replay calls.
@@ -319,7 +321,9 @@ class Journal:
                 for name, get_state in save_dict().items():
                     try:
                         state = (
-                            encode_state(name, compact.live_state()) if name == compact.DYNAMODB_STATE else get_state()
+                            encode_state(name, self.live_state.read())
+                            if name == compact.DYNAMODB_STATE
+                            else get_state()
                         )
                     except Exception as error:
                         failures[name] = f"its state could not be read: {error}"

@@ -277,7 +277,7 @@ def test_the_snapshot_encoded_from_the_live_tables_is_the_one_from_ministacks_co
     call(dynamodb, "DynamoDB_20120810", "PutItem", TableName="readings", Item={**reading(0), "battery": {"N": "1"}})
     call(dynamodb, "DynamoDB_20120810", "PutItem", TableName="devices", Item={"deviceID": {"S": "dev-0001"}})
     items_before = copy.deepcopy(dynamodb._tables.get("readings")["items"])
-    live = json.loads(saves.encode_state(compact.DYNAMODB_STATE, compact.live_state()))
+    live = json.loads(saves.encode_state(compact.DYNAMODB_STATE, compact.LiveState().read()))
     copied = json.loads(saves.encode_state(compact.DYNAMODB_STATE, dynamodb.get_state()))
     assert live == copied
     assert any(
@@ -286,6 +286,110 @@ def test_the_snapshot_encoded_from_the_live_tables_is_the_one_from_ministacks_co
         for record in _scope[3]
     )
     assert dynamodb._tables.get("readings")["items"] == items_before, "the live tables are left as they were"
+
+
+def checkpoint(live, dynamodb, monkeypatch):
+    """The snapshot `live` reads, as its file reads back, and how many records it unpacked to
+    encode them; checked against MiniStack's get_state, and byte for byte against a snapshot
+    encoded afresh (nothing kept from before)."""
+    unpacked = []
+    unpack = compact.unpack
+    with monkeypatch.context() as counting:
+        counting.setattr(compact, "unpack", lambda packed: unpacked.append(packed) or unpack(packed))
+        encoded = saves.encode_state(compact.DYNAMODB_STATE, live.read())
+    assert encoded == saves.encode_state(compact.DYNAMODB_STATE, compact.LiveState().read())
+    snapshot = json.loads(encoded)
+    assert snapshot == json.loads(saves.encode_state(compact.DYNAMODB_STATE, dynamodb.get_state()))
+    return snapshot, len(unpacked)
+
+
+def saved_records(snapshot, table_name):
+    [records] = [s[3] for s in snapshot["payload"][persistence.STREAM_RECORDS_KEY] if s[2] == table_name]
+    return records
+
+
+def key_of(n):
+    return {"deviceID": reading(n)["deviceID"], "createdAt": reading(n)["createdAt"]}
+
+
+def test_a_checkpoint_encodes_only_the_records_changed_since_the_last_and_its_snapshot_is_ministacks(
+    patched, monkeypatch
+):
+    """Checkpoints in a row with, between them, records appended, items overwritten, updated and
+    deleted (their records' references become full images) and records trimmed from the front:
+    each snapshot is the one MiniStack's get_state gives, and each unpacks only what changed."""
+    dynamodb = patched
+    monkeypatch.setattr(compact, "RECORDS_PER_CHUNK", 7)
+    table(dynamodb, "readings", "NEW_AND_OLD_IMAGES")
+    table(dynamodb, "devices", "KEYS_ONLY", sort_key=False)
+    write_readings(dynamodb, 0, 50)
+    call(dynamodb, "DynamoDB_20120810", "PutItem", TableName="devices", Item={"deviceID": {"S": "dev-0001"}})
+    live = compact.LiveState()
+
+    first, unpacked = checkpoint(live, dynamodb, monkeypatch)
+    assert unpacked == 51
+    # Records 17, 24 and 38 are written as their items, which are about to change.
+    assert [saved_records(first, "readings")[n]["dynamodb"]["NewImage"] for n in (17, 24, 38)] == [
+        compact.ITEM_REFERENCE
+    ] * 3
+    assert checkpoint(live, dynamodb, monkeypatch) == (first, 0)
+
+    # The ten oldest records age past retention: MiniStack's trim takes them at the next append.
+    records = dynamodb._stream_records.get("readings")
+    for n in range(10):
+        aged = compact.stored_record(records, n)
+        list.__setitem__(records, n, (*aged[:2], 1, *aged[3:]))
+    write_readings(dynamodb, 50, 25)
+    assert records is dynamodb._stream_records.get("readings") and len(records) == 65
+    # A new dict under the same keys (PutItem), a deep copy changed (UpdateItem), no item (DeleteItem).
+    call(dynamodb, "DynamoDB_20120810", "PutItem", TableName="readings", Item={**reading(17), "battery": {"N": "1"}})
+    call(
+        dynamodb,
+        "DynamoDB_20120810",
+        "UpdateItem",
+        TableName="readings",
+        Key=key_of(24),
+        UpdateExpression="SET humidity = :h",
+        ExpressionAttributeValues={":h": {"N": "50"}},
+    )
+    call(dynamodb, "DynamoDB_20120810", "DeleteItem", TableName="readings", Key=key_of(38))
+
+    second, unpacked = checkpoint(live, dynamodb, monkeypatch)
+    saved = saved_records(second, "readings")
+    assert [saved[n - 10]["dynamodb"]["NewImage"] for n in (17, 24, 38)] == [reading(17), reading(24), reading(38)]
+    # Chunks held records 0-6, 7-13, ..., 42-48, 49. Re-encoded: 10-13 (the rest of a trimmed
+    # chunk), 14-20, 21-27 and 35-41 (an item they name was replaced), 49 with the 28 appended.
+    assert unpacked == 4 + 3 * 7 + 1 + 28
+    assert checkpoint(live, dynamodb, monkeypatch) == (second, 0)
+
+
+def test_after_a_reset_or_a_table_made_again_no_encoded_record_from_before_is_used(patched, monkeypatch):
+    dynamodb = patched
+    monkeypatch.setattr(compact, "RECORDS_PER_CHUNK", 7)
+    live = compact.LiveState()
+    table(dynamodb, "readings", "NEW_AND_OLD_IMAGES")
+    write_readings(dynamodb, 0, 25)
+    checkpoint(live, dynamodb, monkeypatch)
+
+    dynamodb.reset()
+    table(dynamodb, "readings", "NEW_AND_OLD_IMAGES")
+    write_readings(dynamodb, 25, 25)
+    snapshot, unpacked = checkpoint(live, dynamodb, monkeypatch)
+    assert unpacked == 25 and len(saved_records(snapshot, "readings")) == 25
+
+    call(dynamodb, "DynamoDB_20120810", "DeleteTable", TableName="readings")
+    table(dynamodb, "readings", "NEW_AND_OLD_IMAGES")
+    write_readings(dynamodb, 0, 25)
+    snapshot, unpacked = checkpoint(live, dynamodb, monkeypatch)
+    assert unpacked == 25 and saved_records(snapshot, "readings")[0]["dynamodb"]["Keys"] == key_of(0)
+
+
+def test_what_checkpoints_keep_of_the_records_between_them_is_small_beside_the_memory_budget(patched):
+    table(patched, "readings", "NEW_AND_OLD_IMAGES")
+    write_readings(patched, 0, 5000)
+    live = compact.LiveState()
+    # The records' JSON (500 bytes each) is kept compressed, with where each record's item is.
+    assert traced(live.read) / 5000 < BYTES_PER_READING / 10
 
 
 def test_a_journaled_record_keeps_its_size_and_entries_from_before_read_as_size_zero(patched):
