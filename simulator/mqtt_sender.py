@@ -101,6 +101,7 @@ class _NetworkLoop(threading.Thread):
         self.stopping = threading.Event()
         self.rng = rng
         self.reconnects = 0
+        # poll(), not select(): no limit of 1,024 file descriptors on the connections one loop holds.
         self._poller = select.poll()
         self._by_fd: dict[int, _Device] = {}
         self._wake_read, self._wake_write = socket.socketpair()

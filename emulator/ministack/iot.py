@@ -276,7 +276,7 @@ def sqs_action_refusal(
     region: str,
     role_arn: str,
     queue_url: str,
-    decided: dict[tuple[Any, ...], str | None] | None = None,
+    decided: dict[tuple[Any, ...], str | None],
 ) -> str | None:
     """Why IoT Core could not send to the queue as the rule's role, or None when it may: the role
     exists and trusts IoT, its policies allow sqs:SendMessage on the queue, and the queue's policy
@@ -296,8 +296,6 @@ def sqs_action_refusal(
             attributes = sqs._get_q(queue_url)["attributes"]
         except sqs._Err:
             return None  # no such queue: the send itself reports it
-    if decided is None:
-        return _judged_refusal(account_id, region, role_arn, role_name, role, attributes)
     inputs = (account_id, region, role_arn, queue_url, _role_documents(role, account_id), attributes.get("Policy"))
     if inputs not in decided:
         if len(decided) >= DECISIONS_KEPT:
